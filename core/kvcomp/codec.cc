@@ -1,0 +1,45 @@
+#include "kvcomp/codec.h"
+
+#include "kvcomp/status_macros.h"
+
+namespace kvcomp {
+namespace {
+
+class PipelineCodec final : public Codec {
+ public:
+  explicit PipelineCodec(Pipeline pipeline) : pipeline_(std::move(pipeline)) {}
+  std::string Spec() const override { return pipeline_.Spec(); }
+  absl::StatusOr<CompressedTensor> Compress(const TensorView& tensor) const override {
+    return CompressWith(pipeline_, tensor);
+  }
+
+ private:
+  Pipeline pipeline_;
+};
+
+}  // namespace
+
+absl::StatusOr<CompressedTensor> CompressWith(const Pipeline& pipeline, const TensorView& tensor) {
+  CompressedTensor out;
+  KV_ASSIGN_OR_RETURN(out.frame, pipeline.Encode(tensor));
+  TensorReport& r = out.report;
+  r.meta = tensor.meta();
+  r.raw_bytes = tensor.bytes().size();
+  r.compressed_bytes = out.frame.size();
+  r.spec = pipeline.Spec();
+  r.lossless = pipeline.lossless();
+  if (!r.lossless) {
+    // The error is measured on what a reader will really get back.
+    KV_ASSIGN_OR_RETURN(Tensor decoded, DecodeFrame(out.frame));
+    r.error = MeasureError(tensor, decoded.view());
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Codec>> MakeCodec(absl::string_view spec) {
+  KV_ASSIGN_OR_RETURN(SpecPipeline parsed, ParseSpec(spec));
+  KV_ASSIGN_OR_RETURN(Pipeline pipeline, Pipeline::FromSpec(parsed));
+  return std::make_unique<PipelineCodec>(std::move(pipeline));
+}
+
+}  // namespace kvcomp

@@ -1,0 +1,183 @@
+#include "kvcomp/dtype.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define KVCOMP_HAVE_F16C_PATH 1
+#endif
+
+namespace kvcomp {
+namespace {
+
+uint32_t FloatBits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+float BitsFloat(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+}  // namespace
+
+size_t DTypeSize(DType dtype) { return dtype == DType::kFP32 ? 4 : 2; }
+
+absl::string_view DTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kFP32:
+      return "FP32";
+    case DType::kFP16:
+      return "FP16";
+    case DType::kBF16:
+      return "BF16";
+  }
+  return "?";
+}
+
+bool IsValidDType(uint8_t raw) { return raw >= 1 && raw <= 3; }
+
+absl::StatusOr<DType> ParseDType(absl::string_view name) {
+  const std::string upper = absl::AsciiStrToUpper(name);
+  if (upper == "FP32" || upper == "F32" || upper == "FLOAT32") return DType::kFP32;
+  if (upper == "FP16" || upper == "F16" || upper == "FLOAT16") return DType::kFP16;
+  if (upper == "BF16" || upper == "BFLOAT16") return DType::kBF16;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown datatype '", name, "' (expected FP32, FP16 or BF16)"));
+}
+
+uint16_t FloatToHalfBits(float value) {
+  uint32_t x = FloatBits(value);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  uint32_t a = x & 0x7fffffffu;
+  if (a >= 0x7f800000u) {  // infinity or NaN
+    if (a == 0x7f800000u) return sign | 0x7c00u;
+    // NaN: keep the top payload bits and force the quiet bit, as IEEE and F16C do.
+    return static_cast<uint16_t>(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
+  }
+  // 65520 is halfway between the largest half (65504) and 2^16; ties go to even (infinity).
+  if (a >= 0x477ff000u) return sign | 0x7c00u;
+  if (a < 0x38800000u) {
+    // Below 2^-14: adding 0.5f (ulp 2^-24, the half subnormal step) rounds to nearest even
+    // in hardware, leaving the subnormal mantissa in the low bits.
+    const float rounded = BitsFloat(a) + 0.5f;
+    return static_cast<uint16_t>(sign | (FloatBits(rounded) - 0x3f000000u));
+  }
+  const uint32_t odd = (a >> 13) & 1u;
+  a += 0xc8000fffu + odd;  // rebias exponent 127 -> 15 and round to nearest even
+  return static_cast<uint16_t>(sign | (a >> 13));
+}
+
+float HalfBitsToFloat(uint16_t bits) {
+  const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
+  const uint32_t exp = (bits >> 10) & 0x1fu;
+  const uint32_t mant = bits & 0x3ffu;
+  if (exp == 0x1f) return BitsFloat(sign | 0x7f800000u | (mant << 13));
+  if (exp == 0) {
+    // Subnormal or zero: mant x 2^-24 is exact in float.
+    return BitsFloat(sign | FloatBits(static_cast<float>(mant) * 5.9604644775390625e-8f));
+  }
+  return BitsFloat(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+uint16_t FloatToBf16Bits(float value) {
+  uint32_t x = FloatBits(value);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x0040u);
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>(x >> 16);
+}
+
+float Bf16BitsToFloat(uint16_t bits) { return BitsFloat(static_cast<uint32_t>(bits) << 16); }
+
+#ifdef KVCOMP_HAVE_F16C_PATH
+namespace {
+
+bool HasF16c() {
+  static const bool has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  return has;
+}
+
+__attribute__((target("avx,f16c"))) size_t FloatToHalfF16c(const float* in, uint16_t* out,
+                                                           size_t count) {
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m256 v = _mm256_loadu_ps(in + i);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  return i;
+}
+
+__attribute__((target("avx,f16c"))) size_t HalfToFloatF16c(const uint16_t* in, float* out,
+                                                           size_t count) {
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+  }
+  return i;
+}
+
+}  // namespace
+#endif
+
+// The SIMD paths convert whole blocks of 8; the scalar code finishes the tail and is the
+// reference the tests compare the SIMD paths against.
+void FloatToHalf(const float* in, uint16_t* out, size_t count) {
+  size_t i = 0;
+#ifdef KVCOMP_HAVE_F16C_PATH
+  if (HasF16c()) i = FloatToHalfF16c(in, out, count);
+#endif
+  for (; i < count; ++i) out[i] = FloatToHalfBits(in[i]);
+}
+
+void HalfToFloat(const uint16_t* in, float* out, size_t count) {
+  size_t i = 0;
+#ifdef KVCOMP_HAVE_F16C_PATH
+  if (HasF16c()) i = HalfToFloatF16c(in, out, count);
+#endif
+  for (; i < count; ++i) out[i] = HalfBitsToFloat(in[i]);
+}
+
+void FloatToBf16(const float* in, uint16_t* out, size_t count) {
+  for (size_t i = 0; i < count; ++i) out[i] = FloatToBf16Bits(in[i]);
+}
+
+void Bf16ToFloat(const uint16_t* in, float* out, size_t count) {
+  for (size_t i = 0; i < count; ++i) out[i] = Bf16BitsToFloat(in[i]);
+}
+
+void ToFloat(DType dtype, const uint8_t* in, float* out, size_t count) {
+  switch (dtype) {
+    case DType::kFP32:
+      std::memcpy(out, in, count * sizeof(float));
+      return;
+    case DType::kFP16: {
+      // Unaligned input is legal here (views over arbitrary buffers), so copy through memcpy.
+      uint16_t buf[256];
+      for (size_t i = 0; i < count; i += 256) {
+        const size_t n = std::min<size_t>(256, count - i);
+        std::memcpy(buf, in + 2 * i, 2 * n);
+        HalfToFloat(buf, out + i, n);
+      }
+      return;
+    }
+    case DType::kBF16: {
+      uint16_t buf[256];
+      for (size_t i = 0; i < count; i += 256) {
+        const size_t n = std::min<size_t>(256, count - i);
+        std::memcpy(buf, in + 2 * i, 2 * n);
+        Bf16ToFloat(buf, out + i, n);
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace kvcomp

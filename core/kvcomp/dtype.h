@@ -1,0 +1,41 @@
+// Element types of KV tensors and exact IEEE conversions between them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace kvcomp {
+
+// Persistent: written into frames. Never renumber; add new values at the end.
+enum class DType : uint8_t {
+  kFP32 = 1,
+  kFP16 = 2,
+  kBF16 = 3,
+};
+
+size_t DTypeSize(DType dtype);
+// Triton/KServe datatype strings: "FP32", "FP16", "BF16".
+absl::string_view DTypeName(DType dtype);
+absl::StatusOr<DType> ParseDType(absl::string_view name);
+bool IsValidDType(uint8_t raw);
+
+// Scalar conversions, round to nearest even. NaNs stay NaN (payload truncated, quiet bit set),
+// infinities and signed zeros are preserved, subnormals are produced and consumed exactly.
+uint16_t FloatToHalfBits(float value);
+float HalfBitsToFloat(uint16_t bits);
+uint16_t FloatToBf16Bits(float value);
+float Bf16BitsToFloat(uint16_t bits);
+
+// Bulk conversions; `out` must hold `count` elements. Widening is exact.
+void FloatToHalf(const float* in, uint16_t* out, size_t count);
+void HalfToFloat(const uint16_t* in, float* out, size_t count);
+void FloatToBf16(const float* in, uint16_t* out, size_t count);
+void Bf16ToFloat(const uint16_t* in, float* out, size_t count);
+
+// Widens `count` elements of `dtype` stored little-endian at `in` to float.
+void ToFloat(DType dtype, const uint8_t* in, float* out, size_t count);
+
+}  // namespace kvcomp

@@ -1,0 +1,57 @@
+// The frame: one compressed tensor, versioned, self-describing and checksummed.
+// The byte layout is specified in docs/FORMAT.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "kvcomp/stage.h"
+#include "kvcomp/tensor.h"
+
+namespace kvcomp {
+
+inline constexpr char kFrameMagic[4] = {'K', 'V', 'C', 'F'};
+inline constexpr uint8_t kFrameVersion = 1;
+inline constexpr size_t kFrameChecksumBytes = 8;
+inline constexpr size_t kMaxStages = 16;
+inline constexpr size_t kMaxStreams = 64;
+
+struct FrameStage {
+  uint8_t id = 0;
+  ParamValues values;
+};
+
+// Everything in a frame except the payload bytes.
+struct FrameHeader {
+  uint8_t version = kFrameVersion;
+  TensorMeta meta;
+  std::vector<FrameStage> stages;
+  std::vector<uint64_t> stream_bytes;
+};
+
+// A parsed frame: header plus views of each payload stream inside the frame buffer.
+struct ParsedFrame {
+  FrameHeader header;
+  uint64_t frame_bytes = 0;
+  uint64_t checksum = 0;
+  std::vector<absl::Span<const uint8_t>> streams;
+};
+
+std::vector<uint8_t> WriteFrame(const FrameHeader& header,
+                                const std::vector<absl::Span<const uint8_t>>& streams);
+
+// Verifies magic, version, length and checksum, then every field's range. Corruption gives
+// DATA_LOSS; a well-formed frame this build cannot read (newer version, unknown stage) gives
+// INVALID_ARGUMENT. `frame` may extend past this frame's end (a container).
+absl::StatusOr<ParsedFrame> ParseFrame(absl::Span<const uint8_t> frame);
+
+// Reads only the length field, to split a container of concatenated frames.
+absl::StatusOr<uint64_t> PeekFrameLength(absl::Span<const uint8_t> data);
+
+// Splits concatenated frames (a .kvc file, a stream) into individual frames.
+absl::StatusOr<std::vector<absl::Span<const uint8_t>>> SplitFrames(absl::Span<const uint8_t> data);
+
+}  // namespace kvcomp

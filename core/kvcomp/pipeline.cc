@@ -1,0 +1,147 @@
+#include "kvcomp/pipeline.h"
+
+#include "absl/strings/str_cat.h"
+#include "kvcomp/registry.h"
+#include "kvcomp/status_macros.h"
+
+namespace kvcomp {
+namespace {
+
+StreamDesc InitialDesc(const TensorMeta& meta) {
+  return StreamDesc{ElemTypeOf(meta.dtype), GeometryOf(meta)};
+}
+
+// Checks that a stage produced exactly the streams its plan promised.
+absl::Status CheckStreams(const Stage& stage, absl::string_view direction, const Streams& got,
+                          absl::Span<const StreamDesc> want) {
+  if (got.size() != want.size()) {
+    return absl::DataLossError(absl::StrCat("stage '", stage.Spec(), "' ", direction, " produced ",
+                                            got.size(), " streams, expected ", want.size()));
+  }
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!want[i].opaque() && got[i].data().size() != want[i].bytes()) {
+      return absl::DataLossError(absl::StrCat("stage '", stage.Spec(), "' ", direction, " stream ",
+                                              i, " has ", got[i].data().size(), " bytes, expected ",
+                                              want[i].bytes()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The stream descs before each stage and after the last: plan[i] feeds stage i.
+absl::StatusOr<std::vector<std::vector<StreamDesc>>> PlanAll(
+    const std::vector<std::unique_ptr<Stage>>& stages, const TensorMeta& meta) {
+  std::vector<std::vector<StreamDesc>> plan{{InitialDesc(meta)}};
+  for (const auto& stage : stages) {
+    auto next = stage->Plan(plan.back());
+    if (!next.ok()) {
+      return absl::Status(next.status().code(),
+                          absl::StrCat("stage '", stage->Spec(), "': ", next.status().message()));
+    }
+    if (next->size() > kMaxStreams) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("stage '", stage->Spec(), "' would emit too many streams"));
+    }
+    plan.push_back(std::move(*next));
+  }
+  return plan;
+}
+
+}  // namespace
+
+absl::StatusOr<Pipeline> Pipeline::FromStages(std::vector<std::unique_ptr<Stage>> stages) {
+  if (stages.empty()) return absl::InvalidArgumentError("a pipeline needs at least one stage");
+  if (stages.size() > kMaxStages) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a pipeline has at most ", kMaxStages, " stages"));
+  }
+  return Pipeline(std::move(stages));
+}
+
+absl::StatusOr<Pipeline> Pipeline::FromSpec(const SpecPipeline& spec) {
+  std::vector<std::unique_ptr<Stage>> stages;
+  for (const SpecNode& node : spec) {
+    KV_ASSIGN_OR_RETURN(auto stage, StageRegistry::Get().Create(node));
+    stages.push_back(std::move(stage));
+  }
+  return FromStages(std::move(stages));
+}
+
+absl::StatusOr<Pipeline> Pipeline::FromSpec(absl::string_view spec) {
+  KV_ASSIGN_OR_RETURN(SpecPipeline parsed, ParseSpec(spec));
+  return FromSpec(parsed);
+}
+
+std::string Pipeline::Spec() const {
+  std::string out;
+  for (const auto& s : stages_) absl::StrAppend(&out, out.empty() ? "" : "+", s->Spec());
+  return out;
+}
+
+bool Pipeline::lossless() const {
+  for (const auto& s : stages_) {
+    if (!s->lossless()) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::vector<uint8_t>> Pipeline::Encode(const TensorView& tensor) const {
+  KV_ASSIGN_OR_RETURN(auto plan, PlanAll(stages_, tensor.meta()));
+  Streams streams;
+  streams.push_back(Stream::Borrow(plan[0][0], tensor.bytes()));
+  for (size_t i = 0; i < stages_.size(); ++i) {
+    Streams out;
+    KV_RETURN_IF_ERROR(stages_[i]->Encode(streams, &out));
+    KV_RETURN_IF_ERROR(CheckStreams(*stages_[i], "encode", out, plan[i + 1]));
+    streams = std::move(out);
+  }
+  FrameHeader header;
+  header.meta = tensor.meta();
+  for (const auto& s : stages_) header.stages.push_back(FrameStage{s->info().id, s->values()});
+  std::vector<absl::Span<const uint8_t>> payload;
+  for (const Stream& s : streams) payload.push_back(s.data());
+  return WriteFrame(header, payload);
+}
+
+absl::StatusOr<Tensor> DecodeFrame(absl::Span<const uint8_t> frame, const DecodeLimits& limits) {
+  KV_ASSIGN_OR_RETURN(ParsedFrame parsed, ParseFrame(frame));
+  const TensorMeta& meta = parsed.header.meta;
+  if (meta.NumBytes() > limits.max_decoded_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("frame decodes to ", meta.NumBytes(), " bytes (shape ", meta.ShapeString(),
+                     "), over the limit of ", limits.max_decoded_bytes));
+  }
+  std::vector<std::unique_ptr<Stage>> stages;
+  for (const FrameStage& fs : parsed.header.stages) {
+    KV_ASSIGN_OR_RETURN(auto stage, StageRegistry::Get().Create(fs.id, fs.values));
+    stages.push_back(std::move(stage));
+  }
+  auto plan_or = PlanAll(stages, meta);
+  if (!plan_or.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("frame's stages do not fit its tensor: ", plan_or.status().message()));
+  }
+  const auto& plan = *plan_or;
+  Streams streams;
+  for (size_t i = 0; i < parsed.streams.size(); ++i) {
+    if (i >= plan.back().size()) break;
+    streams.push_back(Stream::Borrow(plan.back()[i], parsed.streams[i]));
+  }
+  KV_RETURN_IF_ERROR(CheckStreams(*stages.back(), "frame", streams, plan.back()));
+  if (parsed.streams.size() != plan.back().size()) {
+    return absl::DataLossError(absl::StrCat("frame holds ", parsed.streams.size(),
+                                            " streams, its stages make ", plan.back().size()));
+  }
+  for (size_t i = stages.size(); i-- > 0;) {
+    Streams decoded;
+    KV_RETURN_IF_ERROR(stages[i]->Decode(streams, plan[i], &decoded));
+    KV_RETURN_IF_ERROR(CheckStreams(*stages[i], "decode", decoded, plan[i]));
+    streams = std::move(decoded);
+  }
+  Tensor out;
+  out.meta = meta;
+  out.bytes = std::move(streams[0]).Release();
+  return out;
+}
+
+}  // namespace kvcomp

@@ -1,0 +1,44 @@
+#include "kvcomp/stage.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+
+namespace kvcomp {
+
+// Shortest decimal form that parses back to the same double.
+std::string FormatParamValue(const ParamDef& def, double value) {
+  switch (def.type) {
+    case ParamType::kInt:
+      return absl::StrCat(static_cast<int64_t>(value));
+    case ParamType::kEnum: {
+      const size_t i = static_cast<size_t>(value);
+      return i < def.choices.size() ? std::string(def.choices[i]) : absl::StrCat(i);
+    }
+    case ParamType::kFloat:
+      break;
+  }
+  char buf[40];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, value);
+    if (std::strtod(buf, nullptr) == value) break;
+  }
+  return buf;
+}
+
+std::string Stage::Spec() const {
+  const auto& defs = info_.params;
+  if (defs.empty()) return std::string(info_.name);
+  std::string out = absl::StrCat(info_.name, "(");
+  for (size_t i = 0; i < defs.size(); ++i) {
+    if (i) out.push_back(',');
+    // One parameter reads best bare ("zstd(3)"); several read best named.
+    if (defs.size() > 1) absl::StrAppend(&out, defs[i].name, "=");
+    out += FormatParamValue(defs[i], values_[i]);
+  }
+  out.push_back(')');
+  return out;
+}
+
+}  // namespace kvcomp

@@ -1,0 +1,91 @@
+// A stage is one named, parameterised, invertible step of a pipeline: a transform
+// (plane split, delta, quantisation, ...) or an entropy backend (zstd, rANS, ...).
+//
+// Adding a stage is one file plus one registration line in stage_list.cc: the file
+// defines a Stage subclass and a `StageInfo` that gives its persistent ID, name,
+// parameters and factory.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "kvcomp/stream.h"
+
+namespace kvcomp {
+
+enum class ParamType : uint8_t {
+  kInt,    // stored as a zigzag varint
+  kFloat,  // stored as 8 bytes, IEEE double, little-endian
+  kEnum,   // an index into `choices`, stored as a varint
+};
+
+struct ParamDef {
+  absl::string_view name;
+  ParamType type = ParamType::kInt;
+  double default_value = 0;
+  double min = 0;
+  double max = 0;
+  std::vector<absl::string_view> choices;  // kEnum only
+  absl::string_view help;
+};
+
+class Stage;
+
+// Formats one parameter value as the spec language writes it.
+std::string FormatParamValue(const ParamDef& def, double value);
+
+// Parameter values in schema order; ints and enum indices are held exactly in doubles.
+using ParamValues = std::vector<double>;
+
+struct StageInfo {
+  uint8_t id = 0;  // persistent, see docs/FORMAT.md; 0 is never valid
+  absl::string_view name;
+  absl::string_view summary;
+  bool lossless = true;
+  std::vector<ParamDef> params;
+  // Builds the stage from values already checked against `params`; usually MakeStage<T>.
+  std::function<absl::StatusOr<std::unique_ptr<Stage>>(const StageInfo&, const ParamValues&)> make;
+};
+
+class Stage {
+ public:
+  Stage(const StageInfo& info, ParamValues values) : info_(info), values_(std::move(values)) {}
+  virtual ~Stage() = default;
+
+  const StageInfo& info() const { return info_; }
+  const ParamValues& values() const { return values_; }
+  bool lossless() const { return info_.lossless; }
+  // Canonical spec, e.g. "zstd(3)"; parses back to an identical stage.
+  std::string Spec() const;
+
+  // The streams this stage emits for inputs shaped `in`, or INVALID_ARGUMENT when it
+  // cannot take them. Decoding calls this too, so it must depend only on `in` and params.
+  virtual absl::StatusOr<std::vector<StreamDesc>> Plan(absl::Span<const StreamDesc> in) const = 0;
+
+  // `in` matches the descs given to Plan; `out` receives streams matching Plan's result
+  // (opaque outputs may have any length).
+  virtual absl::Status Encode(const Streams& in, Streams* out) const = 0;
+
+  // Inverts Encode. `want` are the input descs of the encode side; `decoded` must match them
+  // exactly. Corrupt input yields DATA_LOSS or INVALID_ARGUMENT, never a crash.
+  virtual absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                              Streams* decoded) const = 0;
+
+ private:
+  const StageInfo& info_;
+  ParamValues values_;
+};
+
+// The usual StageInfo::make: a stage whose constructor is Stage's own.
+template <typename T>
+absl::StatusOr<std::unique_ptr<Stage>> MakeStage(const StageInfo& info, const ParamValues& v) {
+  return std::make_unique<T>(info, v);
+}
+
+}  // namespace kvcomp

@@ -1,0 +1,7 @@
+// Every stage registers here; see stage_list.cc.
+#pragma once
+
+namespace kvcomp {
+class StageRegistry;
+void RegisterAllStages(StageRegistry& registry);
+}  // namespace kvcomp

@@ -1,0 +1,78 @@
+#include "kvcomp/stream.h"
+
+namespace kvcomp {
+
+size_t ElemSize(ElemType type) {
+  switch (type) {
+    case ElemType::kOpaque:
+    case ElemType::kU8:
+      return 1;
+    case ElemType::kU16:
+    case ElemType::kF16:
+    case ElemType::kBF16:
+      return 2;
+    case ElemType::kU32:
+    case ElemType::kF32:
+      return 4;
+  }
+  return 1;
+}
+
+absl::string_view ElemTypeName(ElemType type) {
+  switch (type) {
+    case ElemType::kOpaque:
+      return "bytes";
+    case ElemType::kU8:
+      return "u8";
+    case ElemType::kU16:
+      return "u16";
+    case ElemType::kU32:
+      return "u32";
+    case ElemType::kF16:
+      return "f16";
+    case ElemType::kBF16:
+      return "bf16";
+    case ElemType::kF32:
+      return "f32";
+  }
+  return "?";
+}
+
+ElemType ElemTypeOf(DType dtype) {
+  switch (dtype) {
+    case DType::kFP32:
+      return ElemType::kF32;
+    case DType::kFP16:
+      return ElemType::kF16;
+    case DType::kBF16:
+      return ElemType::kBF16;
+  }
+  return ElemType::kOpaque;
+}
+
+Stream Stream::Borrow(StreamDesc desc, absl::Span<const uint8_t> bytes) {
+  Stream s;
+  s.desc_ = desc;
+  s.data_ = bytes;
+  return s;
+}
+
+Stream Stream::Own(StreamDesc desc, std::vector<uint8_t> bytes) {
+  Stream s;
+  s.desc_ = desc;
+  s.storage_ = std::move(bytes);
+  s.data_ = absl::MakeConstSpan(s.storage_);
+  return s;
+}
+
+std::vector<uint8_t> Stream::Release() && {
+  if (!storage_.empty() && storage_.data() == data_.data() && storage_.size() == data_.size()) {
+    data_ = {};
+    return std::move(storage_);
+  }
+  std::vector<uint8_t> copy(data_.begin(), data_.end());
+  data_ = {};
+  return copy;
+}
+
+}  // namespace kvcomp

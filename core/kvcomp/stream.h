@@ -1,0 +1,65 @@
+// Streams: the typed buffers that flow between the stages of a pipeline.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "kvcomp/dtype.h"
+#include "kvcomp/tensor.h"
+
+namespace kvcomp {
+
+// Not persistent: stream types are derived, never written into frames.
+enum class ElemType : uint8_t {
+  kOpaque,  // variable-length bytes, e.g. the output of an entropy coder
+  kU8,
+  kU16,
+  kU32,
+  kF16,
+  kBF16,
+  kF32,
+};
+
+size_t ElemSize(ElemType type);  // 1 for kOpaque (a byte count)
+absl::string_view ElemTypeName(ElemType type);
+ElemType ElemTypeOf(DType dtype);
+
+struct StreamDesc {
+  ElemType type = ElemType::kOpaque;
+  Geometry geom;  // element layout; for kOpaque, geom.size() is unused
+  bool opaque() const { return type == ElemType::kOpaque; }
+  uint64_t bytes() const { return geom.size() * ElemSize(type); }  // typed streams only
+};
+
+// A stream either borrows bytes (the caller's tensor) or owns them. `data` is always valid.
+class Stream {
+ public:
+  Stream() = default;
+  static Stream Borrow(StreamDesc desc, absl::Span<const uint8_t> bytes);
+  static Stream Own(StreamDesc desc, std::vector<uint8_t> bytes);
+
+  Stream(Stream&&) = default;
+  Stream& operator=(Stream&&) = default;
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  const StreamDesc& desc() const { return desc_; }
+  absl::Span<const uint8_t> data() const { return data_; }
+  template <typename T>
+  const T* as() const {
+    return reinterpret_cast<const T*>(data_.data());
+  }
+  // Moves the bytes out, copying only when they were borrowed.
+  std::vector<uint8_t> Release() &&;
+
+ private:
+  StreamDesc desc_;
+  std::vector<uint8_t> storage_;
+  absl::Span<const uint8_t> data_;
+};
+
+using Streams = std::vector<Stream>;
+
+}  // namespace kvcomp

@@ -1,0 +1,100 @@
+#include "kvcomp/frame.h"
+
+#include <gtest/gtest.h>
+
+#include "kvcomp/codec.h"
+#include "test_data.h"
+
+namespace kvcomp {
+namespace {
+
+std::vector<uint8_t> SmallFrame() {
+  Tensor t = testing::RandomBitsTensor(DType::kFP16, {2, 5, 3}, 1);
+  t.meta.layer = 3;
+  t.meta.kind = Kind::kValue;
+  auto codec = MakeCodec("zstd(1)");
+  return (*codec)->Compress(t.view())->frame;
+}
+
+TEST(FrameTest, HeaderRoundTrips) {
+  const auto frame = SmallFrame();
+  auto parsed = ParseFrame(frame);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->frame_bytes, frame.size());
+  EXPECT_EQ(parsed->header.meta.layer, 3);
+  EXPECT_EQ(parsed->header.meta.kind, Kind::kValue);
+  EXPECT_EQ(parsed->header.meta.shape, (std::vector<int64_t>{2, 5, 3}));
+  ASSERT_EQ(parsed->header.stages.size(), 1u);
+  EXPECT_EQ(parsed->header.stages[0].id, 1);
+  EXPECT_EQ(parsed->header.stages[0].values, (ParamValues{1}));
+}
+
+TEST(FrameTest, EveryFlippedByteIsRejected) {
+  const auto frame = SmallFrame();
+  for (size_t i = 0; i < frame.size(); ++i) {
+    for (uint8_t mask : {0x01, 0x80, 0xff}) {
+      auto bad = frame;
+      bad[i] ^= mask;
+      auto decoded = Decompress(bad);
+      ASSERT_FALSE(decoded.ok()) << "byte " << i << " mask " << int(mask);
+      const auto code = decoded.status().code();
+      EXPECT_TRUE(code == absl::StatusCode::kDataLoss || code == absl::StatusCode::kInvalidArgument)
+          << decoded.status();
+    }
+  }
+}
+
+TEST(FrameTest, EveryTruncationIsRejected) {
+  const auto frame = SmallFrame();
+  for (size_t n = 0; n < frame.size(); ++n) {
+    auto decoded = Decompress(absl::MakeConstSpan(frame.data(), n));
+    ASSERT_FALSE(decoded.ok()) << n;
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << decoded.status();
+  }
+}
+
+TEST(FrameTest, NewerVersionIsInvalidArgument) {
+  auto frame = SmallFrame();
+  frame[4] = kFrameVersion + 1;
+  auto decoded = Decompress(frame);
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(decoded.status().message().find("version"), std::string::npos);
+}
+
+TEST(FrameTest, ValidChecksumButHugeShapeIsRefusedBeforeAllocation) {
+  FrameHeader h;
+  h.meta.dtype = DType::kFP16;
+  h.meta.shape = {1 << 20, 1 << 20, 1 << 10};  // 2 PiB
+  h.stages.push_back(FrameStage{1, {3}});
+  const std::vector<uint8_t> junk(16, 0);
+  const auto frame = WriteFrame(h, {absl::MakeConstSpan(junk)});
+  DecodeLimits limits;
+  limits.max_decoded_bytes = 1 << 30;
+  auto decoded = Decompress(frame, limits);
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kResourceExhausted) << decoded.status();
+}
+
+TEST(FrameTest, ValidChecksumButWrongStreamCountIsDataLoss) {
+  FrameHeader h;
+  h.meta.shape = {2, 3};
+  h.stages.push_back(FrameStage{1, {3}});
+  const std::vector<uint8_t> junk(8, 0);
+  auto frame = WriteFrame(h, {absl::MakeConstSpan(junk), absl::MakeConstSpan(junk)});
+  EXPECT_EQ(Decompress(frame).status().code(), absl::StatusCode::kDataLoss);
+  frame = WriteFrame(h, {absl::MakeConstSpan(junk)});  // one stream, but not zstd
+  EXPECT_EQ(Decompress(frame).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(FrameTest, SplitFramesFindsEachFrame) {
+  const auto a = SmallFrame();
+  std::vector<uint8_t> both = a;
+  both.insert(both.end(), a.begin(), a.end());
+  auto frames = SplitFrames(both);
+  ASSERT_TRUE(frames.ok()) << frames.status();
+  EXPECT_EQ(frames->size(), 2u);
+  both.pop_back();
+  EXPECT_FALSE(SplitFrames(both).ok());
+}
+
+}  // namespace
+}  // namespace kvcomp
