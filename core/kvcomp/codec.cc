@@ -1,5 +1,8 @@
 #include "kvcomp/codec.h"
 
+#include "absl/strings/str_cat.h"
+
+#include "kvcomp/preset.h"
 #include "kvcomp/status_macros.h"
 
 namespace kvcomp {
@@ -36,10 +39,30 @@ absl::StatusOr<CompressedTensor> CompressWith(const Pipeline& pipeline, const Te
   return out;
 }
 
+std::unique_ptr<Codec> MakePipelineCodec(Pipeline pipeline) {
+  return std::make_unique<PipelineCodec>(std::move(pipeline));
+}
+
+absl::StatusOr<std::unique_ptr<Codec>> MakeCodec(const SpecPipeline& spec) {
+  if (spec.size() == 1) {
+    if (const PresetInfo* preset = PresetRegistry::Get().Find(spec[0].name)) {
+      return preset->make(spec[0]);
+    }
+  }
+  for (const SpecNode& node : spec) {
+    if (PresetRegistry::Get().Find(node.name)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", node.name, "' is a preset and cannot be chained with other stages (offset ",
+          node.pos, ")"));
+    }
+  }
+  KV_ASSIGN_OR_RETURN(Pipeline pipeline, Pipeline::FromSpec(spec));
+  return MakePipelineCodec(std::move(pipeline));
+}
+
 absl::StatusOr<std::unique_ptr<Codec>> MakeCodec(absl::string_view spec) {
   KV_ASSIGN_OR_RETURN(SpecPipeline parsed, ParseSpec(spec));
-  KV_ASSIGN_OR_RETURN(Pipeline pipeline, Pipeline::FromSpec(parsed));
-  return std::make_unique<PipelineCodec>(std::move(pipeline));
+  return MakeCodec(parsed);
 }
 
 }  // namespace kvcomp

@@ -1,0 +1,11 @@
+// The one place presets and policies are registered. Adding one: write presets/<name>.cc
+// defining `void Register<Name>Preset(PresetRegistry&)`, declare it below and call it.
+#include "kvcomp/presets/preset_list.h"
+
+#include "kvcomp/preset.h"
+
+namespace kvcomp {
+
+void RegisterAllPresets(PresetRegistry& r) { (void)r; }
+
+}  // namespace kvcomp
