@@ -6,6 +6,12 @@
 
 namespace kvcomp {
 
-void RegisterAllPresets(PresetRegistry& r) { (void)r; }
+void RegisterBoundedPreset(PresetRegistry& r);
+void RegisterRoutingPresets(PresetRegistry& r);
+
+void RegisterAllPresets(PresetRegistry& r) {
+  RegisterBoundedPreset(r);
+  RegisterRoutingPresets(r);
+}
 
 }  // namespace kvcomp

@@ -6,8 +6,18 @@
 
 namespace kvcomp {
 
+// Lossless transforms and entropy backends.
 void RegisterZstdStage(StageRegistry& r);
+// Lossy stages.
+void RegisterUniformQuantStage(StageRegistry& r);
+void RegisterQuantStage(StageRegistry& r);
+void RegisterBlockNormStage(StageRegistry& r);
 
-void RegisterAllStages(StageRegistry& r) { RegisterZstdStage(r); }
+void RegisterAllStages(StageRegistry& r) {
+  RegisterZstdStage(r);
+  RegisterUniformQuantStage(r);
+  RegisterQuantStage(r);
+  RegisterBlockNormStage(r);
+}
 
 }  // namespace kvcomp

@@ -1,0 +1,94 @@
+#include "kvcomp/error_bounds.h"
+
+#include <cmath>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace kvcomp {
+namespace {
+
+struct BoundField {
+  absl::string_view key;
+  std::optional<double> ErrorBounds::*field;
+  bool at_least;  // true: the metric must be >= the bound
+  double ErrorStats::*metric;
+};
+
+constexpr BoundField kFields[] = {
+    {"cos", &ErrorBounds::cosine, true, &ErrorStats::cosine},
+    {"mae", &ErrorBounds::mae, false, &ErrorStats::mae},
+    {"rel_mae", &ErrorBounds::rel_mae, false, &ErrorStats::rel_mae},
+    {"max_abs", &ErrorBounds::max_abs, false, &ErrorStats::max_abs},
+    {"rel_rmse", &ErrorBounds::rel_rmse, false, &ErrorStats::rel_rmse},
+    {"snr_db", &ErrorBounds::snr_db, true, &ErrorStats::snr_db},
+};
+
+}  // namespace
+
+bool ErrorBounds::empty() const {
+  for (const auto& f : kFields) {
+    if ((this->*f.field).has_value()) return false;
+  }
+  return true;
+}
+
+bool ErrorBounds::Pass(const ErrorStats& e) const { return Violations(e).empty(); }
+
+std::string ErrorBounds::Violations(const ErrorStats& e) const {
+  std::vector<std::string> out;
+  if (e.mismatched_nonfinite)
+    out.push_back(absl::StrCat(e.mismatched_nonfinite, " non-finite values changed"));
+  for (const auto& f : kFields) {
+    const auto& bound = this->*f.field;
+    if (!bound) continue;
+    const double v = e.*f.metric;
+    const bool ok = f.at_least ? v >= *bound : v <= *bound;
+    if (!ok)
+      absl::StrAppend(&out.emplace_back(), f.key, " ", v, f.at_least ? " < " : " > ", *bound);
+  }
+  return absl::StrJoin(out, ", ");
+}
+
+std::string ErrorBounds::ToString() const {
+  std::vector<std::string> out;
+  for (const auto& f : kFields) {
+    if (const auto& b = this->*f.field) out.push_back(absl::StrCat(f.key, "=", *b));
+  }
+  return absl::StrJoin(out, ",");
+}
+
+absl::StatusOr<ErrorBounds> ParseErrorBounds(const SpecNode& node,
+                                             std::vector<const SpecArg*>* other) {
+  ErrorBounds b;
+  for (const SpecArg& arg : node.args) {
+    const BoundField* field = nullptr;
+    for (const auto& f : kFields) {
+      if (f.key == arg.key) field = &f;
+    }
+    if (!field) {
+      if (other) {
+        other->push_back(&arg);
+        continue;
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          node.name, ": unknown bound '", arg.key.empty() ? FormatSpec(arg.value) : arg.key,
+          "' (use cos=, mae=, rel_mae=, max_abs=, rel_rmse=, snr_db=)"));
+    }
+    double v;
+    if (!absl::SimpleAtod(SpecNode::Scalar(arg), &v) || !std::isfinite(v)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          node.name, ": bound '", arg.key, "' needs a number, got '", FormatSpec(arg.value), "'"));
+    }
+    if ((field->key == "cos" && (v <= 0 || v > 1)) ||
+        (field->key != "cos" && field->key != "snr_db" && v < 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(node.name, ": bound '", arg.key, "' = ", v, " is out of range"));
+    }
+    b.*(field->field) = v;
+  }
+  return b;
+}
+
+}  // namespace kvcomp

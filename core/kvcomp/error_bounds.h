@@ -1,0 +1,34 @@
+// Error thresholds a lossy result must meet, as users state them: any subset of cosine,
+// MAE, relative MAE, max abs error, relative RMSE and SNR.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "kvcomp/error_metrics.h"
+#include "kvcomp/spec.h"
+
+namespace kvcomp {
+
+struct ErrorBounds {
+  std::optional<double> cosine;    // cosine >= this
+  std::optional<double> mae;       // mae <= this
+  std::optional<double> rel_mae;   // mae / mean|x| <= this
+  std::optional<double> max_abs;   // max |x - y| <= this
+  std::optional<double> rel_rmse;  // rmse / rms(x) <= this
+  std::optional<double> snr_db;    // snr >= this
+
+  bool empty() const;
+  bool Pass(const ErrorStats& e) const;
+  // The bounds `e` breaks, e.g. "cos 0.99971 < 0.9999"; empty when it passes.
+  std::string Violations(const ErrorStats& e) const;
+  std::string ToString() const;  // "cos=0.9999,rel_mae=0.01"
+};
+
+// Reads bounds from spec arguments: cos=, mae=, rel_mae=, max_abs=, rel_rmse=, snr_db=.
+// Arguments with other keys are left to the caller (`other` receives them when not null).
+absl::StatusOr<ErrorBounds> ParseErrorBounds(const SpecNode& node,
+                                             std::vector<const SpecArg*>* other = nullptr);
+
+}  // namespace kvcomp

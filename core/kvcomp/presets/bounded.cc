@@ -1,0 +1,166 @@
+// bounded(cos=0.9999, rel_mae=0.01, ..., coder=SPEC, fallback=SPEC): for each tensor, the
+// coarsest uniform step whose decoded error meets every bound, entropy-coded by `coder`.
+//
+// The step is found by bisection on a simulation that performs the decoder's exact float
+// operations; the frame is then really decoded and measured, and the bounds re-checked,
+// before anything is returned. A tensor the lossy path cannot serve (non-finite values,
+// bounds tighter than 16-bit codes allow) goes to the lossless `fallback`, which meets any
+// bound; with fallback=none the preset refuses instead (FAILED_PRECONDITION).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "kvcomp/error_bounds.h"
+#include "kvcomp/preset.h"
+#include "kvcomp/registry.h"
+#include "kvcomp/status_macros.h"
+
+namespace kvcomp {
+namespace {
+
+constexpr uint8_t kUniformQuantId = 32;  // docs/FORMAT.md
+constexpr double kMaxCode = 32767;
+constexpr int kSearchSteps = 24;
+constexpr const char* kDefaultCoder = "zstd(19)";
+constexpr const char* kDefaultFallback = "zstd(19)";
+
+// Rounds through the tensor's dtype, as the decoder's output does.
+float RoundTo(DType dtype, float v) {
+  switch (dtype) {
+    case DType::kFP16:
+      return HalfBitsToFloat(FloatToHalfBits(v));
+    case DType::kBF16:
+      return Bf16BitsToFloat(FloatToBf16Bits(v));
+    case DType::kFP32:
+      break;
+  }
+  return v;
+}
+
+// The error uquant(step) would leave, computed without encoding.
+ErrorStats SimulateError(const TensorView& tensor, const std::vector<float>& x, double step) {
+  const float inv = static_cast<float>(1.0 / step);
+  const float s = static_cast<float>(step);
+  std::vector<float> y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    y[i] = RoundTo(tensor.meta().dtype, static_cast<float>(std::nearbyint(x[i] * inv)) * s);
+  }
+  TensorMeta meta = tensor.meta();
+  meta.dtype = DType::kFP32;
+  const auto bytes = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(y.data()), y.size() * 4);
+  return MeasureError(tensor, *TensorView::Make(meta, bytes));
+}
+
+class BoundedCodec final : public Codec {
+ public:
+  BoundedCodec(std::string spec, ErrorBounds bounds, SpecPipeline coder,
+               std::unique_ptr<Codec> fallback)
+      : spec_(std::move(spec)),
+        bounds_(std::move(bounds)),
+        coder_(std::move(coder)),
+        fallback_(std::move(fallback)) {}
+
+  std::string Spec() const override { return spec_; }
+
+  absl::StatusOr<CompressedTensor> Compress(const TensorView& tensor) const override {
+    const uint64_t n = tensor.meta().NumElements();
+    std::vector<float> x(n);
+    ToFloat(tensor.meta().dtype, tensor.bytes().data(), x.data(), n);
+    double max_abs = 0;
+    bool finite = true;
+    for (float v : x) {
+      finite = finite && std::isfinite(v);
+      max_abs = std::max(max_abs, static_cast<double>(std::fabs(v)));
+    }
+    if (finite && n > 0) {
+      // Steps finer than this overflow 16-bit codes; coarser than 2 max|x| zero everything.
+      double lo = std::max(max_abs / kMaxCode, 1e-30), hi = std::max(2 * max_abs, 1e-30);
+      if (bounds_.Pass(SimulateError(tensor, x, lo))) {
+        if (bounds_.Pass(SimulateError(tensor, x, hi))) lo = hi;
+        for (int i = 0; i < kSearchSteps && lo < hi; ++i) {
+          const double mid = std::sqrt(lo * hi);
+          (bounds_.Pass(SimulateError(tensor, x, mid)) ? lo : hi) = mid;
+        }
+        // Verify on the real frame; float-rounding corner cases get a slightly finer step.
+        for (int attempt = 0; attempt < 4; ++attempt, lo *= 0.9) {
+          KV_ASSIGN_OR_RETURN(CompressedTensor out, CompressLossy(tensor, lo));
+          if (out.report.error && bounds_.Pass(*out.report.error)) return out;
+        }
+      }
+    }
+    if (!fallback_) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("bounded: no quantisation step meets ", bounds_.ToString(), " for layer ",
+                       tensor.meta().layer, " ", KindName(tensor.meta().kind),
+                       finite ? "" : " (it holds non-finite values)", ", and fallback=none"));
+    }
+    return fallback_->Compress(tensor);
+  }
+
+ private:
+  absl::StatusOr<CompressedTensor> CompressLossy(const TensorView& tensor, double step) const {
+    std::vector<std::unique_ptr<Stage>> stages;
+    KV_ASSIGN_OR_RETURN(stages.emplace_back(),
+                        StageRegistry::Get().Create(kUniformQuantId, ParamValues{step}));
+    for (const SpecNode& node : coder_) {
+      KV_ASSIGN_OR_RETURN(stages.emplace_back(), StageRegistry::Get().Create(node));
+    }
+    KV_ASSIGN_OR_RETURN(Pipeline pipeline, Pipeline::FromStages(std::move(stages)));
+    return CompressWith(pipeline, tensor);
+  }
+
+  std::string spec_;
+  ErrorBounds bounds_;
+  SpecPipeline coder_;
+  std::unique_ptr<Codec> fallback_;
+};
+
+absl::StatusOr<std::unique_ptr<Codec>> MakeBounded(const SpecNode& node) {
+  std::vector<const SpecArg*> other;
+  KV_ASSIGN_OR_RETURN(ErrorBounds bounds, ParseErrorBounds(node, &other));
+  if (bounds.empty()) {
+    return absl::InvalidArgumentError(
+        "bounded needs at least one bound: cos=, mae=, rel_mae=, max_abs=, rel_rmse=, snr_db=");
+  }
+  SpecPipeline coder = *ParseSpec(kDefaultCoder);
+  SpecPipeline fallback_spec = *ParseSpec(kDefaultFallback);
+  bool fallback_none = false;
+  for (const SpecArg* arg : other) {
+    if (arg->key == "coder") {
+      coder = arg->value;
+    } else if (arg->key == "fallback") {
+      fallback_none = SpecNode::Scalar(*arg) == "none";
+      fallback_spec = arg->value;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bounded: unknown argument '", arg->key.empty() ? FormatSpec(arg->value) : arg->key,
+          "' (bounds: cos=, mae=, rel_mae=, max_abs=, rel_rmse=, snr_db=; also coder=, "
+          "fallback=)"));
+    }
+  }
+  // Check the coder now, on a dummy plan, so a bad coder fails at spec time.
+  for (const SpecNode& stage : coder) {
+    auto made = StageRegistry::Get().Create(stage);
+    if (!made.ok()) return made.status();
+    if (!(*made)->lossless()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bounded: coder stage '", stage.name, "' must be lossless"));
+    }
+  }
+  std::unique_ptr<Codec> fallback;
+  if (!fallback_none) {
+    KV_ASSIGN_OR_RETURN(fallback, MakeCodec(fallback_spec));
+  }
+  return std::make_unique<BoundedCodec>(FormatSpec(SpecPipeline{node}), std::move(bounds),
+                                        std::move(coder), std::move(fallback));
+}
+
+}  // namespace
+
+void RegisterBoundedPreset(PresetRegistry& r) {
+  r.Register(
+      {"bounded", "the smallest lossy frame whose measured error meets every bound", MakeBounded});
+}
+
+}  // namespace kvcomp

@@ -1,0 +1,85 @@
+// uquant(step): uniform quantisation with one absolute step for the whole tensor. Each value
+// becomes round(x / step), zigzag-coded in 16 bits; the decoder returns code x step rounded to
+// the tensor's dtype. One global step is what minimises total squared error for a given
+// entropy (equal distortion in every channel), so with a context-modelling entropy coder
+// behind it this is the error-bounded workhorse that `bounded(...)` tunes.
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "kvcomp/registry.h"
+#include "kvcomp/stages/float_io.h"
+
+namespace kvcomp {
+namespace {
+
+constexpr int32_t kMaxCode = 32767;
+
+class UniformQuantStage final : public Stage {
+ public:
+  using Stage::Stage;
+  double step() const { return values()[0]; }
+
+  absl::StatusOr<std::vector<StreamDesc>> Plan(absl::Span<const StreamDesc> in) const override {
+    if (in.size() != 1 || !IsFloatType(in[0].type)) {
+      return absl::InvalidArgumentError("uquant takes one float stream; put it first");
+    }
+    return std::vector<StreamDesc>{{ElemType::kU16, in[0].geom}};
+  }
+
+  absl::Status Encode(const Streams& in, Streams* out) const override {
+    std::vector<float> x;
+    if (absl::Status s = LoadFinite("uquant", in[0], &x); !s.ok()) return s;
+    std::vector<uint8_t> codes(x.size() * 2);
+    const float inv = static_cast<float>(1.0 / step());
+    int32_t worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const int32_t q = static_cast<int32_t>(std::nearbyint(x[i] * inv));
+      worst = std::max(worst, std::abs(q));
+      const uint16_t z = ZigZag16(q);
+      std::memcpy(&codes[2 * i], &z, 2);
+    }
+    if (worst > kMaxCode) {
+      return absl::InvalidArgumentError(absl::StrCat("uquant: step ", step(),
+                                                     " is too fine for this tensor: codes reach ",
+                                                     worst, ", the limit is ", kMaxCode));
+    }
+    out->push_back(Stream::Own({ElemType::kU16, in[0].desc().geom}, std::move(codes)));
+    return absl::OkStatus();
+  }
+
+  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                      Streams* decoded) const override {
+    const auto& codes = encoded[0];
+    const size_t n = codes.data().size() / 2;
+    std::vector<float> x(n);
+    const float s = static_cast<float>(step());
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t z;
+      std::memcpy(&z, codes.data().data() + 2 * i, 2);
+      x[i] = static_cast<float>(UnZigZag16(z)) * s;
+    }
+    decoded->push_back(Stream::Own(want[0], StoreAs(want[0].type, x.data(), n)));
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+void RegisterUniformQuantStage(StageRegistry& r) {
+  r.Register(StageInfo{
+      .id = 32,
+      .name = "uquant",
+      .summary = "uniform quantisation to multiples of one absolute step (lossy)",
+      .lossless = false,
+      .params = {{.name = "step",
+                  .type = ParamType::kFloat,
+                  .default_value = 0.01,
+                  .min = 1e-30,
+                  .max = 1e30,
+                  .help = "quantisation step; max error is step/2"}},
+      .make = MakeStage<UniformQuantStage>,
+  });
+}
+
+}  // namespace kvcomp
