@@ -1,0 +1,134 @@
+#include "kvcomp/analysis/analyzer.h"
+
+#include <gtest/gtest.h>
+
+#include "test_data.h"
+
+namespace kvcomp {
+namespace {
+
+std::vector<TensorView> Views(const std::vector<testing::NamedTensor>& tensors,
+                              absl::string_view run) {
+  std::vector<TensorView> out;
+  for (const auto& t : tensors) {
+    if (absl::string_view(t.name).substr(0, run.size()) == run) out.push_back(t.tensor.view());
+  }
+  return out;
+}
+
+TEST(AnalysisTest, RecommendationCompressesToTheSameRatioWithinThresholds) {
+  if (!testing::HaveSharedKv()) GTEST_SKIP() << "../shared/kv is absent";
+  const auto all = testing::LoadSharedKv(DType::kFP16);
+  const auto cache = Views(all, "mmlu_fewshot_q1");
+  ASSERT_EQ(cache.size(), 10u);
+  AnalysisOptions o;
+  o.sweeps = {"lossless", "quant", "bounded"};
+  o.k_bounds.cosine = 0.9999;
+  o.v_bounds.cosine = 0.9999;
+  o.k_bounds.mae = 0.01;
+  o.v_bounds.mae = 0.002;
+  auto report = AnalyzeCache(cache, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  const Recommendation& r = report->recommendation;
+  ASSERT_TRUE(r.found) << r.why;
+  EXPECT_GT(r.ratio, 1.2);
+  EXPECT_FALSE(r.runners_up.empty());
+  // The spec, used as it is, gives the same sizes and an error within the thresholds.
+  auto codec = MakeCodec(r.spec);
+  ASSERT_TRUE(codec.ok()) << r.spec << ": " << codec.status();
+  uint64_t raw = 0, packed = 0;
+  for (const TensorView& t : cache) {
+    auto out = (*codec)->Compress(t);
+    ASSERT_TRUE(out.ok()) << out.status();
+    raw += out->report.raw_bytes;
+    packed += out->report.compressed_bytes;
+    auto back = Decompress(out->frame);
+    const ErrorStats e = MeasureError(t, back->view());
+    const ErrorBounds& b = t.meta().kind == Kind::kKey ? o.k_bounds : o.v_bounds;
+    EXPECT_TRUE(b.Pass(e)) << b.Violations(e);
+  }
+  EXPECT_DOUBLE_EQ(double(raw) / packed, r.ratio);
+}
+
+TEST(AnalysisTest, NothingPassesReportsTheClosest) {
+  const Tensor t = testing::RandomBitsTensor(DType::kFP16, {2, 64, 8}, 3);
+  // Random bits include NaNs; build a finite tensor instead by clearing exponent tops.
+  Tensor finite = t;
+  for (size_t i = 1; i < finite.bytes.size(); i += 2) finite.bytes[i] &= 0x3b;
+  finite.meta.kind = Kind::kKey;
+  AnalysisOptions o;
+  o.specs = {"quant(bits=2,group=tensor)+zstd(1)", "quant(bits=4,group=tensor)+zstd(1)"};
+  o.k_bounds.cosine = 0.99999;
+  const std::vector<TensorView> cache{finite.view()};
+  auto report = AnalyzeCache(cache, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->recommendation.found);
+  EXPECT_EQ(report->recommendation.spec, "quant(bits=4,group=tensor)+zstd(1)");
+  EXPECT_NE(report->recommendation.why.find("cos"), std::string::npos)
+      << report->recommendation.why;
+}
+
+TEST(AnalysisTest, BudgetOnlyPrefersTheMostFaithfulThatFits) {
+  if (!testing::HaveSharedKv()) GTEST_SKIP() << "../shared/kv is absent";
+  const auto all = testing::LoadSharedKv(DType::kFP16);
+  const auto cache = Views(all, "story_prose");
+  uint64_t raw = 0;
+  for (const auto& t : cache) raw += t.bytes().size();
+  AnalysisOptions o;
+  o.specs = {"zstd(3)", "quant(bits=8,group=channel)+zstd(3)",
+             "quant(bits=4,group=channel)+zstd(3)"};
+  o.budget_bytes = raw;  // everything fits: lossless wins
+  auto report = AnalyzeCache(cache, o);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->recommendation.spec, "zstd(3)");
+  // A budget below lossless but above 8-bit quantisation: 8 bits is more faithful than 4.
+  const auto& c = report->configs;
+  ASSERT_LT(c[2].packed_k + c[2].packed_v, c[1].packed_k + c[1].packed_v);
+  o.budget_bytes = (c[1].packed_k + c[1].packed_v + c[0].packed_k + c[0].packed_v) / 2;
+  report = AnalyzeCache(cache, o);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->recommendation.spec, "quant(bits=8,group=channel)+zstd(3)")
+      << report->recommendation.why;
+}
+
+TEST(AnalysisTest, SamplingIsStatedAndCancellationStops) {
+  if (!testing::HaveSharedKv()) GTEST_SKIP() << "../shared/kv is absent";
+  const auto all = testing::LoadSharedKv(DType::kFP16);
+  const auto cache = Views(all, "technical_prose");
+  AnalysisOptions o;
+  o.specs = {"zstd(1)", "zstd(3)"};
+  o.max_tokens = 100;
+  o.max_layers = 2;
+  auto report = AnalyzeCache(cache, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_NE(report->sampling.find("2 of 5 layers"), std::string::npos) << report->sampling;
+  EXPECT_NE(report->sampling.find("100 of 512 tokens"), std::string::npos) << report->sampling;
+  EXPECT_EQ(report->configs[0].tensors.size(), 4u);
+  EXPECT_EQ(report->configs[0].tensors[0].report.meta.shape[1], 100);
+  int calls = 0;
+  o.cancelled = [&] { return ++calls > 1; };
+  EXPECT_EQ(AnalyzeCache(cache, o).status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST(AnalysisTest, InverseRopeCheckAndBadInput) {
+  if (!testing::HaveSharedKv()) GTEST_SKIP() << "../shared/kv is absent";
+  const auto all = testing::LoadSharedKv(DType::kFP16);
+  const auto cache = Views(all, "story_prose");
+  AnalysisOptions o;
+  o.specs = {"zstd(3)"};
+  o.rope_theta = 10000;
+  auto report = AnalyzeCache(cache, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_TRUE(report->rope.has_value());
+  EXPECT_GT(report->rope->ratio_native, 1.0);
+  EXPECT_GT(report->rope->ratio_inverse, 0.9);
+  EXPECT_GT(report->rope->mean_abs_change, 0.01);
+  o.sweeps = {"nosuch"};
+  EXPECT_EQ(AnalyzeCache(cache, o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.sweeps = {};
+  o.specs = {"zstd(77)"};
+  EXPECT_EQ(AnalyzeCache(cache, o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace kvcomp
