@@ -1,0 +1,174 @@
+#include "server/grpc_metrics.h"
+
+#include <chrono>
+
+#include "absl/strings/string_view.h"
+
+namespace kvcomp::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using RpcType = grpc::experimental::ServerRpcInfo::Type;
+
+const char* TypeName(RpcType type) {
+  switch (type) {
+    case RpcType::UNARY:
+      return "unary";
+    case RpcType::CLIENT_STREAMING:
+      return "client_stream";
+    case RpcType::SERVER_STREAMING:
+      return "server_stream";
+    case RpcType::BIDI_STREAMING:
+      return "bidi_stream";
+  }
+  return "unknown";
+}
+
+// Counts the call when created (the call has started) and its outcome at PRE_SEND_STATUS.
+class MetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(GrpcMetrics* metrics, GrpcMetrics::Method* method)
+      : metrics_(metrics), method_(method), start_(Clock::now()) {
+    method_->started->Increment();
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+      metrics_->RecordHandled(*method_, methods->GetSendStatus().error_code(), seconds);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  GrpcMetrics* metrics_;
+  GrpcMetrics::Method* method_;
+  Clock::time_point start_;
+};
+
+class MetricsInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(GrpcMetrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    if (info->method() == nullptr) return nullptr;
+    return new MetricsInterceptor(metrics_, &metrics_->MethodFor(info->method(), info->type()));
+  }
+
+ private:
+  GrpcMetrics* metrics_;
+};
+
+const prometheus::Histogram::BucketBoundaries& HandlingBuckets() {
+  // go-grpc-prometheus's defaults (prometheus.DefBuckets).
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return *buckets;
+}
+
+}  // namespace
+
+const char* GrpcCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "Canceled";
+    case grpc::StatusCode::UNKNOWN:
+      return "Unknown";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "InvalidArgument";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DeadlineExceeded";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NotFound";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "AlreadyExists";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PermissionDenied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "ResourceExhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FailedPrecondition";
+    case grpc::StatusCode::ABORTED:
+      return "Aborted";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OutOfRange";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "Unimplemented";
+    case grpc::StatusCode::INTERNAL:
+      return "Internal";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "Unavailable";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DataLoss";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "Unauthenticated";
+    default:
+      break;
+  }
+  return "Unknown";
+}
+
+GrpcMetrics::GrpcMetrics(prometheus::Registry& registry)
+    : started_(prometheus::BuildCounter()
+                   .Name("grpc_server_started_total")
+                   .Help("Total number of RPCs started on the server.")
+                   .Register(registry)),
+      handled_(prometheus::BuildCounter()
+                   .Name("grpc_server_handled_total")
+                   .Help("Total number of RPCs completed on the server, regardless of success "
+                         "or failure.")
+                   .Register(registry)),
+      handling_seconds_(prometheus::BuildHistogram()
+                            .Name("grpc_server_handling_seconds")
+                            .Help("Histogram of response latency (seconds) of gRPC that had "
+                                  "been application-level handled by the server.")
+                            .Register(registry)) {}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+GrpcMetrics::MakeInterceptorFactory() {
+  return std::make_unique<MetricsInterceptorFactory>(this);
+}
+
+GrpcMetrics::Method& GrpcMetrics::MethodFor(const char* full_method, RpcType type) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = methods_.find(full_method);
+  if (it != methods_.end()) return it->second;
+  // "/kvcomp.v1.KVCompressor/Compress" -> service and method.
+  absl::string_view path(full_method);
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  const size_t slash = path.rfind('/');
+  const absl::string_view service =
+      slash == absl::string_view::npos ? absl::string_view("unknown") : path.substr(0, slash);
+  const absl::string_view name = slash == absl::string_view::npos ? path : path.substr(slash + 1);
+  Method method;
+  method.labels = {{"grpc_service", std::string(service)},
+                   {"grpc_method", std::string(name)},
+                   {"grpc_type", TypeName(type)}};
+  method.started = &started_.Add(method.labels);
+  method.handling_seconds = &handling_seconds_.Add(method.labels, HandlingBuckets());
+  return methods_.emplace(full_method, std::move(method)).first->second;
+}
+
+void GrpcMetrics::RecordHandled(Method& method, grpc::StatusCode code, double seconds) {
+  const size_t index = static_cast<size_t>(code) < method.handled.size()
+                           ? static_cast<size_t>(code)
+                           : static_cast<size_t>(grpc::StatusCode::UNKNOWN);
+  prometheus::Counter* counter;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    counter = method.handled[index];
+    if (counter == nullptr) {
+      prometheus::Labels labels = method.labels;
+      labels.emplace("grpc_code", GrpcCodeName(static_cast<grpc::StatusCode>(index)));
+      counter = method.handled[index] = &handled_.Add(labels);
+    }
+  }
+  counter->Increment();
+  method.handling_seconds->Observe(seconds);
+}
+
+}  // namespace kvcomp::server

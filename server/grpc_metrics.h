@@ -1,0 +1,51 @@
+// The standard gRPC server metrics (go-grpc-prometheus names), recorded by a server
+// interceptor: grpc_server_started_total, grpc_server_handled_total and the histogram
+// grpc_server_handling_seconds, labelled {grpc_service, grpc_method, grpc_type[, grpc_code]}.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <grpcpp/support/server_interceptor.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace kvcomp::server {
+
+// "OK", "InvalidArgument", ... as go-grpc-prometheus writes them.
+const char* GrpcCodeName(grpc::StatusCode code);
+
+class GrpcMetrics {
+ public:
+  // The series of one method, created on its first call and cached.
+  struct Method {
+    prometheus::Labels labels;  // service, method, type
+    prometheus::Counter* started = nullptr;
+    prometheus::Histogram* handling_seconds = nullptr;
+    std::array<prometheus::Counter*, 17> handled{};  // by status code, created lazily
+  };
+
+  // Registers the families; `registry` must outlive this object.
+  explicit GrpcMetrics(prometheus::Registry& registry);
+
+  // An interceptor factory for ServerBuilder::experimental().SetInterceptorCreators. The
+  // factory refers to this object, which must outlive the server.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeInterceptorFactory();
+
+  Method& MethodFor(const char* full_method, grpc::experimental::ServerRpcInfo::Type type);
+  void RecordHandled(Method& method, grpc::StatusCode code, double seconds);
+
+ private:
+  prometheus::Family<prometheus::Counter>& started_;
+  prometheus::Family<prometheus::Counter>& handled_;
+  prometheus::Family<prometheus::Histogram>& handling_seconds_;
+  std::mutex mu_;
+  std::map<std::string, Method> methods_;  // Family::Add is slow: cache
+};
+
+}  // namespace kvcomp::server

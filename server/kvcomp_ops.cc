@@ -1,0 +1,171 @@
+#include "server/kvcomp_ops.h"
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "kvcomp/codec.h"
+#include "kvcomp/spec.h"
+#include "server/tensor_convert.h"
+
+namespace kvcomp::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+absl::Status CheckCancelled(const OpsOptions& options) {
+  if (options.cancelled && options.cancelled()) {
+    return absl::CancelledError("call cancelled or past its deadline");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Codec>> ResolveCodec(absl::string_view spec) {
+  if (spec.empty()) return absl::InvalidArgumentError("codec: empty spec (e.g. \"zstd(3)\")");
+  absl::StatusOr<std::unique_ptr<Codec>> codec = MakeCodec(spec);
+  if (!codec.ok()) return Annotate(codec.status(), absl::StrCat("codec '", spec, "'"));
+  return codec;
+}
+
+// Views over every request tensor, validated up front so a bad tensor fails the call before
+// any work is done.
+absl::StatusOr<std::vector<TensorView>> ViewsOf(
+    const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors) {
+  std::vector<TensorView> views;
+  views.reserve(tensors.size());
+  for (int i = 0; i < tensors.size(); ++i) {
+    absl::StatusOr<TensorView> view = ViewFromProto(tensors[i]);
+    if (!view.ok()) return Annotate(view.status(), TensorLabel(i, tensors[i].name()));
+    views.push_back(*std::move(view));
+  }
+  return views;
+}
+
+void SetTotals(uint64_t raw, uint64_t compressed, v1::Totals* totals) {
+  totals->set_raw_bytes(raw);
+  totals->set_compressed_bytes(compressed);
+  totals->set_ratio(compressed ? static_cast<double>(raw) / static_cast<double>(compressed) : 0.0);
+}
+
+absl::Span<const uint8_t> BytesOf(const std::string& s) {
+  return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+}  // namespace
+
+std::string CodecFamily(absl::string_view spec) {
+  absl::StatusOr<SpecPipeline> parsed = ParseSpec(spec);
+  if (!parsed.ok() || parsed->empty()) return "invalid";
+  return parsed->front().name;
+}
+
+absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressResponse* response,
+                         const OpsOptions& options) {
+  absl::StatusOr<std::unique_ptr<Codec>> codec = ResolveCodec(request.codec());
+  if (!codec.ok()) return codec.status();
+  absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors());
+  if (!views.ok()) return views.status();
+  const std::string family = CodecFamily(request.codec());
+
+  uint64_t raw_total = 0, compressed_total = 0;
+  for (int i = 0; i < request.tensors_size(); ++i) {
+    if (absl::Status s = CheckCancelled(options); !s.ok()) return s;
+    const std::string& name = request.tensors(i).name();
+    const TensorView& view = (*views)[i];
+    const Clock::time_point start = Clock::now();
+    absl::StatusOr<CompressedTensor> out = (*codec)->Compress(view);
+    const double seconds = SecondsSince(start);
+    if (!out.ok()) return Annotate(out.status(), TensorLabel(i, name));
+
+    v1::CompressedTensor* entry = response->add_tensors();
+    entry->set_name(name);
+    entry->set_frame(out->frame.data(), out->frame.size());
+    ReportToProto(out->report, name, entry->mutable_report());
+    entry->mutable_report()->set_compress_seconds(seconds);
+    raw_total += out->report.raw_bytes;
+    compressed_total += out->report.compressed_bytes;
+    if (options.observer != nullptr) {
+      options.observer->OnCompressed(family, view.meta().dtype, out->report.raw_bytes,
+                                     out->report.compressed_bytes);
+    }
+  }
+  SetTotals(raw_total, compressed_total, response->mutable_totals());
+  return absl::OkStatus();
+}
+
+absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressResponse* response,
+                           const OpsOptions& options) {
+  for (int i = 0; i < request.tensors_size(); ++i) {
+    if (absl::Status s = CheckCancelled(options); !s.ok()) return s;
+    const v1::CompressedTensor& in = request.tensors(i);
+    absl::StatusOr<Tensor> tensor = Decompress(BytesOf(in.frame()), options.decode_limits);
+    if (!tensor.ok()) return Annotate(tensor.status(), TensorLabel(i, in.name()));
+    TensorToProto(*tensor, in.name(), response->add_tensors());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* response,
+                        const OpsOptions& options) {
+  if (request.codecs().empty()) {
+    return absl::InvalidArgumentError("codecs: at least one codec spec is needed");
+  }
+  std::vector<std::unique_ptr<Codec>> codecs;
+  for (const std::string& spec : request.codecs()) {
+    absl::StatusOr<std::unique_ptr<Codec>> codec = ResolveCodec(spec);
+    if (!codec.ok()) return codec.status();
+    codecs.push_back(*std::move(codec));
+  }
+  absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors());
+  if (!views.ok()) return views.status();
+
+  for (size_t c = 0; c < codecs.size(); ++c) {
+    v1::CodecAnalysis* analysis = response->add_codecs();
+    analysis->set_codec(request.codecs(static_cast<int>(c)));
+    uint64_t raw_total = 0, compressed_total = 0;
+    for (int i = 0; i < request.tensors_size(); ++i) {
+      if (absl::Status s = CheckCancelled(options); !s.ok()) return s;
+      const std::string& name = request.tensors(i).name();
+      const std::string context =
+          absl::StrCat("codec '", request.codecs(static_cast<int>(c)), "', ", TensorLabel(i, name));
+      const TensorView& view = (*views)[i];
+
+      Clock::time_point start = Clock::now();
+      absl::StatusOr<CompressedTensor> out = codecs[c]->Compress(view);
+      const double compress_seconds = SecondsSince(start);
+      if (!out.ok()) return Annotate(out.status(), context);
+
+      start = Clock::now();
+      absl::StatusOr<Tensor> back = Decompress(out->frame, options.decode_limits);
+      const double decompress_seconds = SecondsSince(start);
+      if (!back.ok()) return Annotate(back.status(), absl::StrCat(context, ", decoding"));
+      if (back->meta.shape != view.meta().shape || back->meta.dtype != view.meta().dtype) {
+        return absl::InternalError(
+            absl::StrCat(context, ": decoded tensor has shape ", back->meta.ShapeString(), " ",
+                         DTypeName(back->meta.dtype), ", expected ", view.meta().ShapeString(), " ",
+                         DTypeName(view.meta().dtype)));
+      }
+      if (out->report.lossless && absl::MakeConstSpan(back->bytes) != view.bytes()) {
+        return absl::InternalError(
+            absl::StrCat(context, ": lossless codec did not round-trip bit-exact"));
+      }
+
+      v1::TensorReport* report = analysis->add_reports();
+      ReportToProto(out->report, name, report);
+      report->set_compress_seconds(compress_seconds);
+      report->set_decompress_seconds(decompress_seconds);
+      raw_total += out->report.raw_bytes;
+      compressed_total += out->report.compressed_bytes;
+    }
+    SetTotals(raw_total, compressed_total, analysis->mutable_totals());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kvcomp::server

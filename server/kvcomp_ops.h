@@ -1,0 +1,52 @@
+// The three RPCs as plain functions over the wire messages: no threads, no gRPC server.
+// The callback service runs them on its worker pool; tests and fuzzers can call them directly.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "kvcomp/dtype.h"
+#include "kvcomp/pipeline.h"
+#include "kvcomp/v1/kvcomp.pb.h"
+
+namespace kvcomp::server {
+
+// Told about every tensor Compress encodes. Implementations must be thread-safe.
+class CodecObserver {
+ public:
+  virtual ~CodecObserver() = default;
+  // `family` is CodecFamily() of the requested spec: low cardinality, fit for a metric label.
+  virtual void OnCompressed(absl::string_view family, DType dtype, uint64_t raw_bytes,
+                            uint64_t compressed_bytes) = 0;
+};
+
+struct OpsOptions {
+  // Caps what one frame may decode to (Decompress, Analyze); checked before allocating.
+  DecodeLimits decode_limits;
+  CodecObserver* observer = nullptr;  // optional
+  // Polled between tensors; when it returns true the call stops with CANCELLED.
+  std::function<bool()> cancelled;
+};
+
+// The codec family of a spec: the name of its first stage or preset ("zstd" for "zstd(3)",
+// "gear" for "gear+delta+zstd(19)"), or "invalid" when the spec does not parse.
+std::string CodecFamily(absl::string_view spec);
+
+// Compresses every tensor with `request.codec()`; fills one report per tensor and the totals.
+absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressResponse* response,
+                         const OpsOptions& options);
+
+// Decodes every frame; tensors come back with the metadata written in the frame and the
+// request's names.
+absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressResponse* response,
+                           const OpsOptions& options);
+
+// For every codec asked, compresses and decompresses every tensor, timing both; lossless
+// codecs are checked bit-exact (INTERNAL if not).
+absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* response,
+                        const OpsOptions& options);
+
+}  // namespace kvcomp::server

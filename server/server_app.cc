@@ -1,0 +1,126 @@
+#include "server/server_app.h"
+
+#include <pthread.h>
+
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "server/codec_metrics.h"
+#include "server/grpc_metrics.h"
+#include "server/kvcomp_service.h"
+#include "server/ready_file.h"
+#include "server/worker_pool.h"
+
+namespace kvcomp::server {
+namespace {
+
+constexpr char kServiceName[] = "kvcomp.v1.KVCompressor";
+
+}  // namespace
+
+sigset_t BlockShutdownSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+int RunServer(const ServerConfig& config, const sigset_t& signals) {
+  spdlog::info("kvcomp-server starting (gRPC {}): {}", grpc::Version(), DescribeConfig(config));
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  GrpcMetrics grpc_metrics(*registry);
+  CodecMetrics codec_metrics(*registry);
+
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(config.metrics, /*num_threads=*/2);
+  } catch (const std::exception& e) {
+    spdlog::error("cannot serve metrics on {}: {}", config.metrics, e.what());
+    return 1;
+  }
+  exposer->RegisterCollectable(registry);
+  const std::vector<int> metrics_ports = exposer->GetListeningPorts();
+  if (metrics_ports.empty()) {
+    spdlog::error("cannot serve metrics on {}: no listening port", config.metrics);
+    return 1;
+  }
+  const std::string metrics_address = WithPort(config.metrics, metrics_ports.front());
+
+  WorkerPool pool(config.workers);
+  KVCompressorService::Options service_options;
+  service_options.max_decoded_bytes = static_cast<uint64_t>(config.max_message_bytes);
+  service_options.observer = &codec_metrics;
+  KVCompressorService service(&pool, service_options);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(config.max_message_bytes);
+  builder.SetMaxSendMessageSize(config.max_message_bytes);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(grpc_metrics.MakeInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(creators));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || grpc_port == 0) {
+    spdlog::error("cannot serve gRPC on {}", config.listen);
+    pool.Shutdown();
+    return 1;
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(true);
+  health->SetServingStatus(kServiceName, true);
+  const std::string grpc_address = WithPort(config.listen, grpc_port);
+
+  if (!config.ready_file.empty()) {
+    absl::Status written = WriteFileAtomically(
+        config.ready_file,
+        absl::StrCat("grpc=", grpc_address, "\nmetrics=", metrics_address, "\n"));
+    if (!written.ok()) {
+      spdlog::error("ready file: {}", written.ToString());
+      server->Shutdown();
+      server->Wait();
+      pool.Shutdown();
+      return 1;
+    }
+  }
+  spdlog::info("serving {} on {} with {} workers; metrics on http://{}/metrics", kServiceName,
+               grpc_address, pool.size(), metrics_address);
+
+  // The only thread that takes SIGTERM/SIGINT; Shutdown is never called from a handler.
+  std::thread signal_thread([&] {
+    int signal = 0;
+    if (sigwait(&signals, &signal) != 0) {
+      spdlog::error("sigwait failed; shutting down");
+    }
+    spdlog::info("signal {} received: NOT_SERVING, shutting down within {} s", signal,
+                 config.shutdown_grace_seconds);
+    health->SetServingStatus(false);
+    const auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
+        std::chrono::duration<double>(config.shutdown_grace_seconds));
+    server->Shutdown(std::chrono::system_clock::now() + grace);
+  });
+  server->Wait();
+  signal_thread.join();
+  pool.Shutdown();
+  spdlog::info("kvcomp-server stopped");
+  return 0;
+}
+
+}  // namespace kvcomp::server
