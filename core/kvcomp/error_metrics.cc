@@ -18,21 +18,53 @@ ErrorStats MeasureError(const TensorView& original, const TensorView& decoded) {
     const size_t m = static_cast<size_t>(std::min<uint64_t>(kChunk, n - base));
     ToFloat(original.meta().dtype, original.bytes().data() + base * xs, x, m);
     ToFloat(decoded.meta().dtype, decoded.bytes().data() + base * ys, y, m);
-    for (size_t i = 0; i < m; ++i) {
-      if (!std::isfinite(x[i]) || !std::isfinite(y[i])) {
+    bool all_finite = true;
+    for (size_t i = 0; i < m; ++i) all_finite &= std::isfinite(x[i]) & std::isfinite(y[i]);
+    if (!all_finite) {
+      // Rare: set non-finite pairs aside (counting mismatches) and zero them out of the sums.
+      for (size_t i = 0; i < m; ++i) {
+        if (std::isfinite(x[i]) && std::isfinite(y[i])) continue;
         const bool same = (std::isnan(x[i]) && std::isnan(y[i])) || x[i] == y[i];
         if (!same) ++e.mismatched_nonfinite;
-        continue;
+        x[i] = y[i] = 0;
+        --e.count;
       }
+    }
+    e.count += m;
+    // Four independent accumulator sets keep the dependency chains short.
+    double acc[4][6] = {};
+    double peak[4] = {};
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+      for (int k = 0; k < 4; ++k) {
+        const double a = x[i + k], b = y[i + k], d = a - b;
+        acc[k][0] += std::fabs(d);
+        acc[k][1] += d * d;
+        acc[k][2] += std::fabs(a);
+        acc[k][3] += a * a;
+        acc[k][4] += b * b;
+        acc[k][5] += a * b;
+        peak[k] = std::max(peak[k], std::fabs(d));
+      }
+    }
+    for (; i < m; ++i) {
       const double a = x[i], b = y[i], d = a - b;
-      sum_abs_err += std::fabs(d);
-      sum_sq_err += d * d;
-      e.max_abs = std::max(e.max_abs, std::fabs(d));
-      sum_abs_x += std::fabs(a);
-      sum_xx += a * a;
-      sum_yy += b * b;
-      sum_xy += a * b;
-      ++e.count;
+      acc[0][0] += std::fabs(d);
+      acc[0][1] += d * d;
+      acc[0][2] += std::fabs(a);
+      acc[0][3] += a * a;
+      acc[0][4] += b * b;
+      acc[0][5] += a * b;
+      peak[0] = std::max(peak[0], std::fabs(d));
+    }
+    for (int k = 0; k < 4; ++k) {
+      sum_abs_err += acc[k][0];
+      sum_sq_err += acc[k][1];
+      sum_abs_x += acc[k][2];
+      sum_xx += acc[k][3];
+      sum_yy += acc[k][4];
+      sum_xy += acc[k][5];
+      e.max_abs = std::max(e.max_abs, peak[k]);
     }
   }
   if (e.count == 0) return e;

@@ -3,6 +3,7 @@
 // the tensor's dtype. One global step is what minimises total squared error for a given
 // entropy (equal distortion in every channel), so with a context-modelling entropy coder
 // behind it this is the error-bounded workhorse that `bounded(...)` tunes.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -32,17 +33,19 @@ class UniformQuantStage final : public Stage {
     if (absl::Status s = LoadFinite("uquant", in[0], &x); !s.ok()) return s;
     std::vector<uint8_t> codes(x.size() * 2);
     const float inv = static_cast<float>(1.0 / step());
-    int32_t worst = 0;
+    // Branch-free, vectorisable: the largest |code| is checked once at the end.
+    float worst = 0;
+    uint16_t* z = reinterpret_cast<uint16_t*>(codes.data());
     for (size_t i = 0; i < x.size(); ++i) {
-      const int32_t q = static_cast<int32_t>(std::nearbyint(x[i] * inv));
-      worst = std::max(worst, std::abs(q));
-      const uint16_t z = ZigZag16(q);
-      std::memcpy(&codes[2 * i], &z, 2);
+      const float v = x[i] * inv;
+      worst = std::max(worst, std::fabs(v));
+      const int32_t q = static_cast<int32_t>(RoundEven(std::clamp(v, -4e6f, 4e6f)));
+      z[i] = ZigZag16(q);
     }
-    if (worst > kMaxCode) {
-      return absl::InvalidArgumentError(absl::StrCat("uquant: step ", step(),
-                                                     " is too fine for this tensor: codes reach ",
-                                                     worst, ", the limit is ", kMaxCode));
+    if (RoundEven(worst) > kMaxCode) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "uquant: step ", step(), " is too fine for this tensor: codes reach ",
+          static_cast<int64_t>(RoundEven(std::min(worst, 4e6f))), ", the limit is ", kMaxCode));
     }
     out->push_back(Stream::Own({ElemType::kU16, in[0].desc().geom}, std::move(codes)));
     return absl::OkStatus();
@@ -54,9 +57,10 @@ class UniformQuantStage final : public Stage {
     const size_t n = codes.data().size() / 2;
     std::vector<float> x(n);
     const float s = static_cast<float>(step());
+    const uint8_t* src = codes.data().data();  // may be unaligned: a view into the frame
     for (size_t i = 0; i < n; ++i) {
       uint16_t z;
-      std::memcpy(&z, codes.data().data() + 2 * i, 2);
+      std::memcpy(&z, src + 2 * i, 2);
       x[i] = static_cast<float>(UnZigZag16(z)) * s;
     }
     decoded->push_back(Stream::Own(want[0], StoreAs(want[0].type, x.data(), n)));
