@@ -119,6 +119,8 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   server->Wait();
   signal_thread.join();
   pool.Shutdown();
+  spdlog::debug("gRPC server stopped; stopping the metrics endpoint");
+  exposer.reset();
   spdlog::info("kvcomp-server stopped");
   return 0;
 }

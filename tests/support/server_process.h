@@ -1,0 +1,48 @@
+// Starts the real kvcomp-server binary on ephemeral loopback ports and stops it again.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace kvcomp::testing {
+
+class ServerProcess {
+ public:
+  // The kvcomp-server this build produced.
+  static std::string BinaryPath();
+
+  // Runs the server with `--listen 127.0.0.1:0 --metrics 127.0.0.1:0 --ready-file <tmp>`
+  // plus `extra_args`, and waits (up to `timeout_seconds`) for the ready file. Fails if the
+  // process exits first or the file never appears.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      const std::vector<std::string>& extra_args = {}, double timeout_seconds = 30);
+
+  // Stop(): SIGTERM to this PID only, SIGKILL if it has not exited within the timeout.
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  const std::string& address() const { return address_; }          // "127.0.0.1:PORT"
+  const std::string& metrics_address() const { return metrics_; }  // "127.0.0.1:PORT"
+  pid_t pid() const { return pid_; }
+
+  // Sends SIGTERM and waits up to `timeout_seconds`; then SIGKILL. Returns the wait status
+  // (use WIFEXITED/WEXITSTATUS), or an error if the process was already reaped.
+  absl::StatusOr<int> Stop(double timeout_seconds = 30);
+
+ private:
+  ServerProcess(pid_t pid, std::string dir) : pid_(pid), dir_(std::move(dir)) {}
+
+  pid_t pid_;
+  bool reaped_ = false;
+  std::string dir_;  // temp dir holding the ready file
+  std::string address_;
+  std::string metrics_;
+};
+
+}  // namespace kvcomp::testing
