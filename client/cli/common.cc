@@ -1,0 +1,117 @@
+#include "cli/common.h"
+
+#include <iostream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "io/file_util.h"
+
+namespace kvcomp::cli {
+
+void AddServerFlags(CLI::App* app, ServerFlags* flags) {
+  app->add_option("--server", flags->address, "kvcomp-server address, HOST:PORT")
+      ->capture_default_str();
+  app->add_option("--timeout", flags->timeout_seconds, "deadline of each RPC, in seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--max-message-mib", flags->max_message_mib,
+                  "largest gRPC message sent or received, in MiB; bigger caches are split "
+                  "into several RPCs")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 2047));
+}
+
+absl::StatusOr<std::unique_ptr<client::Client>> Connect(const ServerFlags& flags) {
+  client::ClientOptions options;
+  options.timeout = absl::Seconds(flags.timeout_seconds);
+  options.max_message_bytes = flags.max_message_mib << 20;
+  return client::Client::Connect(flags.address, options);
+}
+
+int Fail(absl::string_view command, int code, const absl::Status& status) {
+  std::cerr << "kvcomp " << command << ": error: " << status << "\n";
+  return code;
+}
+
+std::optional<DType> ParseDTypeFlag(const std::string& text) {
+  const std::string t = absl::AsciiStrToLower(text);
+  if (t == "fp16" || t == "f16" || t == "float16") return DType::kFP16;
+  if (t == "fp32" || t == "f32" || t == "float32") return DType::kFP32;
+  if (t == "bf16" || t == "bfloat16") return DType::kBF16;
+  return std::nullopt;
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  if (bytes < 10 * 1024) return absl::StrCat(bytes, " B");
+  if (bytes < 10 * 1024 * 1024) return absl::StrFormat("%.1f KiB", bytes / 1024.0);
+  if (bytes < uint64_t{10} << 30) return absl::StrFormat("%.1f MiB", bytes / 1048576.0);
+  return absl::StrFormat("%.2f GiB", bytes / 1073741824.0);
+}
+
+void AddOutputFlags(CLI::App* app, bool* force, bool* quiet, absl::string_view what) {
+  app->add_flag("-f,--force", *force, absl::StrCat("replace ", what, " if it exists"));
+  app->add_flag("-q,--quiet", *quiet, "print nothing on success");
+}
+
+absl::StatusOr<KvcFile> ReadKvcFile(const std::string& path) {
+  KvcFile f;
+  auto bytes = io::ReadFileBytes(path);
+  if (!bytes.ok()) return bytes.status();
+  f.bytes = std::move(*bytes);
+  auto frames = SplitFrames(f.bytes);
+  if (!frames.ok()) {
+    return absl::Status(frames.status().code(),
+                        absl::StrCat(path, ": ", frames.status().message()));
+  }
+  f.frames = std::move(*frames);
+  if (f.frames.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": holds no frames"));
+  uint64_t offset = 0;
+  for (size_t i = 0; i < f.frames.size(); ++i) {
+    auto parsed = ParseFrame(f.frames[i]);
+    if (!parsed.ok()) {
+      return absl::Status(parsed.status().code(),
+                          absl::StrCat(path, ": frame ", i, " at offset ", offset, ": ",
+                                       parsed.status().message()));
+    }
+    f.headers.push_back(std::move(*parsed));
+    f.offsets.push_back(offset);
+    offset += f.frames[i].size();
+  }
+  return f;
+}
+
+void PrintReportTable(std::ostream& out, const std::vector<client::TensorReport>& reports) {
+  out << absl::StrFormat("%-14s %5s %4s %5s %-14s %12s %12s %7s  %s\n", "tensor", "layer", "kind",
+                         "dtype", "shape", "raw_bytes", "comp_bytes", "ratio", "codec");
+  uint64_t raw[3] = {0, 0, 0}, comp[3] = {0, 0, 0};  // K, V, KV
+  for (const client::TensorReport& r : reports) {
+    const std::string layer = r.layer >= 0 ? absl::StrCat(r.layer) : "-";
+    std::string shape = "[";
+    for (size_t i = 0; i < r.shape.size(); ++i) absl::StrAppend(&shape, i ? "," : "", r.shape[i]);
+    shape += "]";
+    const double ratio =
+        r.compressed_bytes ? static_cast<double>(r.raw_bytes) / r.compressed_bytes : 0.0;
+    out << absl::StrFormat("%-14s %5s %4s %5s %-14s %12d %12d %6.3fx  %s\n", r.name, layer,
+                           KindName(r.kind), DTypeName(r.dtype), shape, r.raw_bytes,
+                           r.compressed_bytes, ratio, r.codec);
+    if (r.kind == Kind::kKey || r.kind == Kind::kValue) {
+      const int k = r.kind == Kind::kKey ? 0 : 1;
+      raw[k] += r.raw_bytes;
+      comp[k] += r.compressed_bytes;
+    }
+    raw[2] += r.raw_bytes;
+    comp[2] += r.compressed_bytes;
+  }
+  static constexpr const char* kLabels[] = {"K total", "V total", "KV total"};
+  for (int k = 0; k < 3; ++k) {
+    if (k < 2 && raw[k] == 0) continue;
+    const double ratio = comp[k] ? static_cast<double>(raw[k]) / comp[k] : 0.0;
+    out << absl::StrFormat(
+        "%-14s %5s %4s %5s %-14s %12d %12d %6.3fx  (weighted: sum raw / sum "
+        "compressed)\n",
+        kLabels[k], "", "", "", "", raw[k], comp[k], ratio);
+  }
+}
+
+}  // namespace kvcomp::cli

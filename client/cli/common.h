@@ -1,0 +1,105 @@
+// Shared pieces of the kvcomp CLI subcommands: exit codes, server flags, report tables.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/status/statusor.h"
+#include "kvcomp/frame.h"
+#include "kvcomp_client.h"
+
+namespace kvcomp::cli {
+
+// Exit codes scripts can rely on (also listed in `kvcomp --help`).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 1,   // bad command line
+  kExitInput = 2,   // unreadable or malformed input, or the output cannot be written
+  kExitServer = 3,  // the server or the RPC failed, or the server rejected the request
+};
+
+inline constexpr char kExitCodesHelp[] =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  usage error (bad or missing arguments)\n"
+    "  2  input/output error (unreadable or malformed input, output not writable)\n"
+    "  3  server error (unreachable, deadline exceeded, or the server rejected the request)\n";
+
+// A subcommand: registers its options on `root`, and runs once parsing has succeeded.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Command AddCompressCommand(CLI::App& root);
+Command AddDecompressCommand(CLI::App& root);
+Command AddInfoCommand(CLI::App& root);
+Command AddHealthCommand(CLI::App& root);
+
+struct ServerFlags {
+  std::string address = "127.0.0.1:50051";
+  double timeout_seconds = 120;
+  int max_message_mib = 512;
+};
+void AddServerFlags(CLI::App* app, ServerFlags* flags);
+absl::StatusOr<std::unique_ptr<client::Client>> Connect(const ServerFlags& flags);
+
+// Prints "kvcomp <cmd>: error: <status>" to stderr and returns `code`.
+int Fail(absl::string_view command, int code, const absl::Status& status);
+
+// "fp16" / "fp32" / "bf16" (any case, also "FP16"...).
+std::optional<DType> ParseDTypeFlag(const std::string& text);
+
+// The per-tensor table, then the weighted K, V and KV totals (sum raw / sum compressed).
+void PrintReportTable(std::ostream& out, const std::vector<client::TensorReport>& reports);
+
+std::string HumanBytes(uint64_t bytes);
+
+// -f/--force and -q/--quiet, shared by the commands that write files.
+void AddOutputFlags(CLI::App* app, bool* force, bool* quiet, absl::string_view what);
+
+// A .kvc file split into frames, each header parsed (payloads are not decoded). Errors name
+// the file, and the frame index and offset when one frame is bad.
+struct KvcFile {
+  std::vector<uint8_t> bytes;
+  std::vector<absl::Span<const uint8_t>> frames;  // views into `bytes`
+  std::vector<ParsedFrame> headers;
+  std::vector<uint64_t> offsets;
+};
+absl::StatusOr<KvcFile> ReadKvcFile(const std::string& path);
+
+}  // namespace kvcomp::cli
+
+namespace kvcomp::cli {
+
+// Splits items 0..n-1 into consecutive [begin, end) batches whose summed `size(i)` stays
+// within `budget` (an item larger than the budget gets a batch of its own).
+template <typename SizeFn>
+std::vector<std::pair<size_t, size_t>> Batches(size_t n, uint64_t budget, SizeFn size) {
+  std::vector<std::pair<size_t, size_t>> out;
+  size_t begin = 0;
+  uint64_t used = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t s = size(i);
+    if (i > begin && used + s > budget) {
+      out.emplace_back(begin, i);
+      begin = i;
+      used = 0;
+    }
+    used += s;
+  }
+  if (begin < n) out.emplace_back(begin, n);
+  return out;
+}
+
+// Room left in a message for payload after per-tensor metadata.
+inline uint64_t PayloadBudget(const ServerFlags& flags) {
+  return (uint64_t(flags.max_message_mib) << 20) - (uint64_t{1} << 16);
+}
+
+}  // namespace kvcomp::cli

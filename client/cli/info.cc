@@ -1,0 +1,70 @@
+// kvcomp info IN.kvc: every frame's header, read locally (no server).
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "cli/common.h"
+#include "io/file_util.h"
+#include "io/kv_tensor.h"
+#include "kvcomp/frame.h"
+#include "kvcomp/registry.h"
+
+namespace kvcomp::cli {
+namespace {
+
+struct InfoFlags {
+  std::string input;
+};
+
+// The pipeline spec a frame header names, e.g. "zstd(3)"; unknown stages by ID.
+std::string StagesSpec(const FrameHeader& h) {
+  std::vector<std::string> parts;
+  for (const FrameStage& s : h.stages) {
+    auto stage = StageRegistry::Get().Create(s.id, s.values);
+    parts.push_back(stage.ok() ? (*stage)->Spec() : absl::StrCat("stage#", int{s.id}));
+  }
+  return absl::StrJoin(parts, "+");
+}
+
+int RunInfo(const InfoFlags& f) {
+  constexpr absl::string_view kCmd = "info";
+  auto kvc = ReadKvcFile(f.input);
+  if (!kvc.ok()) return Fail(kCmd, kExitInput, kvc.status());
+  std::cout << f.input << ": " << kvc->bytes.size() << " bytes, " << kvc->frames.size()
+            << " frames\n";
+  std::cout << absl::StrFormat("%5s %10s %-10s %5s %4s %5s %-14s %-11s %10s %10s %7s %-16s  %s\n",
+                               "frame", "offset", "name", "layer", "kind", "dtype", "shape",
+                               "layout", "raw_bytes", "frame_bytes", "ratio", "checksum", "stages");
+  uint64_t raw_total = 0;
+  for (size_t i = 0; i < kvc->frames.size(); ++i) {
+    const auto frame = kvc->frames[i];
+    const ParsedFrame* parsed = &kvc->headers[i];
+    const TensorMeta& m = parsed->header.meta;
+    const uint64_t raw = m.NumBytes();
+    raw_total += raw;
+    std::cout << absl::StrFormat(
+        "%5d %10d %-10s %5s %4s %5s %-14s %-11s %10d %10d %6.3fx %016x  %s\n", i, kvc->offsets[i],
+        io::CanonicalTensorName(m.layer, m.kind, i),
+        m.layer >= 0 ? absl::StrCat(m.layer) : std::string("-"), KindName(m.kind),
+        DTypeName(m.dtype), m.ShapeString(), LayoutName(m.layout), raw, frame.size(),
+        frame.empty() ? 0.0 : static_cast<double>(raw) / frame.size(), parsed->checksum,
+        StagesSpec(parsed->header));
+  }
+  std::cout << absl::StrFormat(
+      "total: raw %d bytes, file %d bytes, ratio %.3fx\n", raw_total, kvc->bytes.size(),
+      kvc->bytes.empty() ? 0.0 : static_cast<double>(raw_total) / kvc->bytes.size());
+  return kExitOk;
+}
+
+}  // namespace
+
+Command AddInfoCommand(CLI::App& root) {
+  auto flags = std::make_shared<InfoFlags>();
+  CLI::App* app = root.add_subcommand(
+      "info", "Print the header of every frame in a .kvc file (no server needed)");
+  app->add_option("input", flags->input, "the .kvc file")->required();
+  return {app, [flags] { return RunInfo(*flags); }};
+}
+
+}  // namespace kvcomp::cli

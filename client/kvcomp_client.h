@@ -1,0 +1,125 @@
+// kvcomp client library: a thin, synchronous C++ client for the kvcomp.v1.KVCompressor
+// service (proto/kvcomp/v1/kvcomp.proto) and the standard gRPC health service.
+//
+//   KV_ASSIGN_OR_RETURN(auto client, kvcomp::client::Client::Connect("127.0.0.1:50051"));
+//   KV_ASSIGN_OR_RETURN(kvcomp::io::KvCache cache, kvcomp::io::ReadKvCache("run/"));
+//   KV_ASSIGN_OR_RETURN(auto compressed, client->Compress("zstd(3)", cache));
+//   // compressed.tensors[i].frame is a self-describing frame; concatenated, they form a .kvc
+//   KV_ASSIGN_OR_RETURN(auto back, client->Decompress(compressed.Frames()));
+//
+// Every call is one unary RPC bounded by ClientOptions::timeout. Failures come back as
+// absl::Status with the gRPC status code unchanged (the numeric codes are the same) and the
+// server's message, prefixed with the method name: e.g. INVALID_ARGUMENT
+// "Compress: unknown stage 'zstdd' at offset 0". Client-side failures use the same codes
+// (DEADLINE_EXCEEDED, UNAVAILABLE when nothing listens, RESOURCE_EXHAUSTED above the message
+// size limit). A Client is thread-safe: calls may run concurrently from many threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "io/kv_tensor.h"
+#include "kvcomp/error_metrics.h"
+
+namespace kvcomp::client {
+
+struct ClientOptions {
+  // Deadline of each RPC, counted from the start of the call.
+  absl::Duration timeout = absl::Seconds(120);
+  // Largest message sent or received, in bytes. Requests above it fail on the client with
+  // RESOURCE_EXHAUSTED before anything is sent. The server has its own limit.
+  int max_message_bytes = 512 << 20;
+  // How long Connect waits for the channel to become ready; zero connects lazily (the first
+  // call then fails with UNAVAILABLE if nothing listens).
+  absl::Duration connect_timeout = absl::ZeroDuration();
+};
+
+// The per-tensor report of the server (see TensorReport in kvcomp.proto).
+struct TensorReport {
+  std::string name;
+  int32_t layer = -1;
+  Kind kind = Kind::kUnspecified;
+  DType dtype = DType::kFP16;
+  std::vector<int64_t> shape;
+  uint64_t raw_bytes = 0;
+  uint64_t compressed_bytes = 0;  // the whole frame, every header counted
+  double ratio = 0;
+  std::string codec;  // the concrete pipeline written into the frame
+  bool lossless = true;
+  std::optional<ErrorStats> error;  // lossy codecs only (count and nonfinite left at 0)
+  double compress_seconds = 0;
+  double decompress_seconds = 0;  // Analyze only
+};
+
+struct Totals {
+  uint64_t raw_bytes = 0;
+  uint64_t compressed_bytes = 0;
+  double ratio = 0;
+};
+
+struct CompressedTensor {
+  std::string name;
+  std::vector<uint8_t> frame;
+  TensorReport report;
+};
+
+struct CompressResult {
+  std::vector<CompressedTensor> tensors;  // in request order
+  Totals totals;
+  // Views of each frame, e.g. for Decompress or for writing a .kvc file.
+  std::vector<absl::Span<const uint8_t>> Frames() const;
+};
+
+struct CodecAnalysis {
+  std::string codec;
+  std::vector<TensorReport> reports;
+  Totals totals;
+};
+
+// A frame to decompress, with the name to give the decoded tensor (may be empty).
+struct FrameRef {
+  std::string name;
+  absl::Span<const uint8_t> frame;
+};
+
+class Client {
+ public:
+  // `target` is a gRPC target such as "127.0.0.1:50051" (plaintext).
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(const std::string& target,
+                                                         const ClientOptions& options = {});
+  ~Client();
+
+  // Compresses every tensor with `spec` (e.g. "zstd(3)").
+  absl::StatusOr<CompressResult> Compress(absl::string_view spec,
+                                          absl::Span<const io::NamedTensor> tensors);
+
+  // Decodes frames; each returned tensor is checked against its shape and dtype.
+  absl::StatusOr<io::KvCache> Decompress(absl::Span<const FrameRef> frames);
+  absl::StatusOr<io::KvCache> Decompress(absl::Span<const absl::Span<const uint8_t>> frames);
+
+  // Evaluates every codec in `specs` on every tensor: sizes, ratios, timings, errors.
+  absl::StatusOr<std::vector<CodecAnalysis>> Analyze(absl::Span<const std::string> specs,
+                                                     absl::Span<const io::NamedTensor> tensors);
+
+  // grpc.health.v1.Health/Check for `service` ("" is the whole server). OK when SERVING;
+  // UNAVAILABLE naming the state otherwise.
+  absl::Status Health(const std::string& service = "");
+
+  const std::string& target() const { return target_; }
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  struct Impl;
+  Client(std::string target, ClientOptions options, std::unique_ptr<Impl> impl);
+  std::string target_;
+  ClientOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kvcomp::client
