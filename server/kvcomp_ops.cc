@@ -6,8 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "kvcomp/analysis/analyzer.h"
 #include "kvcomp/codec.h"
 #include "kvcomp/spec.h"
+#include "server/analysis_convert.h"
 #include "server/tensor_convert.h"
 
 namespace kvcomp::server {
@@ -113,58 +115,19 @@ absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressR
 
 absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* response,
                         const OpsOptions& options) {
-  if (request.codecs().empty()) {
-    return absl::InvalidArgumentError("codecs: at least one codec spec is needed");
-  }
-  std::vector<std::unique_ptr<Codec>> codecs;
+  // Explicit specs are checked here too, so the error names the spec as Compress does.
   for (const std::string& spec : request.codecs()) {
     absl::StatusOr<std::unique_ptr<Codec>> codec = ResolveCodec(spec);
     if (!codec.ok()) return codec.status();
-    codecs.push_back(*std::move(codec));
   }
   absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors());
   if (!views.ok()) return views.status();
 
-  for (size_t c = 0; c < codecs.size(); ++c) {
-    v1::CodecAnalysis* analysis = response->add_codecs();
-    analysis->set_codec(request.codecs(static_cast<int>(c)));
-    uint64_t raw_total = 0, compressed_total = 0;
-    for (int i = 0; i < request.tensors_size(); ++i) {
-      if (absl::Status s = CheckCancelled(options); !s.ok()) return s;
-      const std::string& name = request.tensors(i).name();
-      const std::string context =
-          absl::StrCat("codec '", request.codecs(static_cast<int>(c)), "', ", TensorLabel(i, name));
-      const TensorView& view = (*views)[i];
-
-      Clock::time_point start = Clock::now();
-      absl::StatusOr<CompressedTensor> out = codecs[c]->Compress(view);
-      const double compress_seconds = SecondsSince(start);
-      if (!out.ok()) return Annotate(out.status(), context);
-
-      start = Clock::now();
-      absl::StatusOr<Tensor> back = Decompress(out->frame, options.decode_limits);
-      const double decompress_seconds = SecondsSince(start);
-      if (!back.ok()) return Annotate(back.status(), absl::StrCat(context, ", decoding"));
-      if (back->meta.shape != view.meta().shape || back->meta.dtype != view.meta().dtype) {
-        return absl::InternalError(
-            absl::StrCat(context, ": decoded tensor has shape ", back->meta.ShapeString(), " ",
-                         DTypeName(back->meta.dtype), ", expected ", view.meta().ShapeString(), " ",
-                         DTypeName(view.meta().dtype)));
-      }
-      if (out->report.lossless && absl::MakeConstSpan(back->bytes) != view.bytes()) {
-        return absl::InternalError(
-            absl::StrCat(context, ": lossless codec did not round-trip bit-exact"));
-      }
-
-      v1::TensorReport* report = analysis->add_reports();
-      ReportToProto(out->report, name, report);
-      report->set_compress_seconds(compress_seconds);
-      report->set_decompress_seconds(decompress_seconds);
-      raw_total += out->report.raw_bytes;
-      compressed_total += out->report.compressed_bytes;
-    }
-    SetTotals(raw_total, compressed_total, analysis->mutable_totals());
-  }
+  AnalysisOptions analysis = AnalysisOptionsFromProto(request);
+  analysis.cancelled = options.cancelled;
+  absl::StatusOr<AnalysisReport> report = AnalyzeCache(*views, analysis);
+  if (!report.ok()) return Annotate(report.status(), "analyze");
+  AnalysisToProto(*report, request.tensors(), response);
   return absl::OkStatus();
 }
 

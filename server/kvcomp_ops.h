@@ -44,8 +44,9 @@ absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressRespons
 absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressResponse* response,
                            const OpsOptions& options);
 
-// For every codec asked, compresses and decompresses every tensor, timing both; lossless
-// codecs are checked bit-exact (INTERNAL if not).
+// Runs core's AnalyzeCache: every explicit spec and named sweep over every (sampled) tensor,
+// judged against the thresholds and budget, with a recommendation. A bad spec or sweep fails
+// the call; a configuration that fails on some tensor is reported in its `error` field.
 absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* response,
                         const OpsOptions& options);
 

@@ -99,16 +99,18 @@ void ReportToProto(const TensorReport& report, absl::string_view name, v1::Tenso
   out->set_codec(report.spec);
   out->set_lossless(report.lossless);
   if (!report.lossless && report.error.has_value()) {
-    const ErrorStats& e = *report.error;
-    v1::ErrorMetrics* m = out->mutable_error();
-    m->set_mae(e.mae);
-    m->set_rel_mae(e.rel_mae);
-    m->set_max_abs(e.max_abs);
-    m->set_rmse(e.rmse);
-    m->set_rel_rmse(e.rel_rmse);
-    m->set_cosine(e.cosine);
-    m->set_snr_db(e.snr_db);
+    ErrorToProto(*report.error, out->mutable_error());
   }
+}
+
+void ErrorToProto(const ErrorStats& e, v1::ErrorMetrics* out) {
+  out->set_mae(e.mae);
+  out->set_rel_mae(e.rel_mae);
+  out->set_max_abs(e.max_abs);
+  out->set_rmse(e.rmse);
+  out->set_rel_rmse(e.rel_rmse);
+  out->set_cosine(e.cosine);
+  out->set_snr_db(e.snr_db);
 }
 
 absl::Status Annotate(const absl::Status& status, absl::string_view context) {

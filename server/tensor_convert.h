@@ -28,6 +28,8 @@ void TensorToProto(const Tensor& tensor, absl::string_view name, v1::Tensor* out
 // Fills the per-tensor report. Timings are left to the caller.
 void ReportToProto(const TensorReport& report, absl::string_view name, v1::TensorReport* out);
 
+void ErrorToProto(const ErrorStats& error, v1::ErrorMetrics* out);
+
 v1::TensorKind KindToProto(Kind kind);
 v1::TensorLayout LayoutToProto(Layout layout);
 

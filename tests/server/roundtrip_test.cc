@@ -150,6 +150,60 @@ TEST_P(RoundTripTest, AnalyzeReportsEveryTensorForEveryCodec) {
   }
 }
 
+TEST_P(RoundTripTest, AnalyzeSweepRecommendsASpecThatCompressAccepts) {
+  const auto runs = LoadRuns();
+  if (runs.empty()) GTEST_SKIP() << "no KV dumps under " << SharedKvDir();
+  const std::vector<v1::Tensor>& tensors = runs.begin()->second;
+  v1::AnalyzeRequest request;
+  request.add_sweeps("lossless");
+  for (const v1::Tensor& t : tensors) *request.add_tensors() = t;
+  v1::AnalyzeResponse analysis;
+  grpc::ClientContext c1;
+  grpc::Status s = stub_->Analyze(&c1, request, &analysis);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_GT(analysis.codecs_size(), 1);
+  for (const v1::CodecAnalysis& c : analysis.codecs()) {
+    SCOPED_TRACE(c.codec());
+    EXPECT_TRUE(c.error().empty()) << c.error();
+    EXPECT_TRUE(c.lossless());
+    EXPECT_EQ(c.reports_size(), static_cast<int>(tensors.size()));
+    ASSERT_GT(c.reports_size(), 0);
+    EXPECT_EQ(c.reports(0).name(), tensors[0].name());
+  }
+  EXPECT_EQ(analysis.full_raw_bytes(), analysis.analysed_raw_bytes());
+  ASSERT_TRUE(analysis.recommendation().found()) << analysis.recommendation().why();
+
+  // The recommended spec goes to Compress unchanged and round-trips bit-exact.
+  v1::CompressRequest compress;
+  compress.set_codec(analysis.recommendation().codec());
+  for (const v1::Tensor& t : tensors) *compress.add_tensors() = t;
+  v1::CompressResponse compressed;
+  grpc::ClientContext c2;
+  s = stub_->Compress(&c2, compress, &compressed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_NEAR(compressed.totals().ratio(), analysis.recommendation().ratio(), 1e-9);
+  v1::DecompressRequest back_request;
+  for (const v1::CompressedTensor& t : compressed.tensors()) *back_request.add_tensors() = t;
+  v1::DecompressResponse back;
+  grpc::ClientContext c3;
+  s = stub_->Decompress(&c3, back_request, &back);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(back.tensors_size(), static_cast<int>(tensors.size()));
+  for (int i = 0; i < back.tensors_size(); ++i) ExpectSameTensor(back.tensors(i), tensors[i]);
+}
+
+TEST_F(ServerTest, AnalyzeUnknownSweepIsInvalidArgument) {
+  v1::AnalyzeRequest request;
+  request.add_sweeps("nosuchsweep");
+  *request.add_tensors() = SyntheticTensor("layer0_k", 0, v1::TENSOR_KIND_K, 2, 16);
+  v1::AnalyzeResponse response;
+  grpc::ClientContext context;
+  const grpc::Status s = stub_->Analyze(&context, request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("nosuchsweep"), std::string::npos) << s.error_message();
+  ExpectServesGoodRequest(*stub_);
+}
+
 INSTANTIATE_TEST_SUITE_P(Dumps, RoundTripTest, ::testing::Values("FP16", "FP32"),
                          [](const ::testing::TestParamInfo<const char*>& info) {
                            return std::string(info.param);
