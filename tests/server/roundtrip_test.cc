@@ -1,5 +1,6 @@
 // Compress, Decompress and Analyze every ../shared/kv run through the real server with
 // zstd(3): reports filled, totals summed, and the tensors back bit-exact.
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -51,19 +52,44 @@ void ExpectReportDescribes(const v1::TensorReport& report, const v1::Tensor& ten
   EXPECT_FALSE(report.has_error());
 }
 
+// Compresses `tensors` with `codec`, sends back only names and frames, and checks every
+// tensor returns bit-exact with its metadata. Returns the Compress response.
+v1::CompressResponse ExpectRoundTrip(v1::KVCompressor::Stub& stub, const std::string& codec,
+                                     const std::vector<v1::Tensor>& tensors) {
+  v1::CompressRequest request;
+  request.set_codec(codec);
+  for (const v1::Tensor& t : tensors) *request.add_tensors() = t;
+  v1::CompressResponse compressed;
+  grpc::ClientContext c1;
+  grpc::Status s = stub.Compress(&c1, request, &compressed);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(compressed.tensors_size(), request.tensors_size());
+  if (!s.ok() || compressed.tensors_size() != request.tensors_size()) return compressed;
+
+  v1::DecompressRequest back_request;
+  for (const v1::CompressedTensor& out : compressed.tensors()) {
+    v1::CompressedTensor* in = back_request.add_tensors();
+    in->set_name(out.name());
+    in->set_frame(out.frame());
+  }
+  v1::DecompressResponse back;
+  grpc::ClientContext c2;
+  s = stub.Decompress(&c2, back_request, &back);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(back.tensors_size(), request.tensors_size());
+  for (int i = 0; i < std::min(back.tensors_size(), request.tensors_size()); ++i) {
+    ExpectSameTensor(back.tensors(i), tensors[static_cast<size_t>(i)]);
+  }
+  return compressed;
+}
+
 TEST_P(RoundTripTest, CompressDecompressBitExactOnEveryRun) {
   const auto runs = LoadRuns();
   if (runs.empty()) GTEST_SKIP() << "no KV dumps under " << SharedKvDir();
   for (const auto& [run, tensors] : runs) {
     SCOPED_TRACE(run);
-    v1::CompressRequest request;
-    request.set_codec("zstd(3)");
-    for (const v1::Tensor& t : tensors) *request.add_tensors() = t;
-    v1::CompressResponse compressed;
-    grpc::ClientContext c1;
-    grpc::Status s = stub_->Compress(&c1, request, &compressed);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-    ASSERT_EQ(compressed.tensors_size(), request.tensors_size());
+    const v1::CompressResponse compressed = ExpectRoundTrip(*stub_, "zstd(3)", tensors);
+    ASSERT_EQ(compressed.tensors_size(), static_cast<int>(tensors.size()));
 
     uint64_t raw = 0, packed = 0;
     for (int i = 0; i < compressed.tensors_size(); ++i) {
@@ -79,19 +105,6 @@ TEST_P(RoundTripTest, CompressDecompressBitExactOnEveryRun) {
     EXPECT_DOUBLE_EQ(compressed.totals().ratio(),
                      static_cast<double>(raw) / static_cast<double>(packed));
     EXPECT_GT(compressed.totals().ratio(), 1.0);  // real KV data: zstd gains a little
-
-    v1::DecompressRequest back_request;
-    for (const v1::CompressedTensor& out : compressed.tensors()) {
-      v1::CompressedTensor* in = back_request.add_tensors();
-      in->set_name(out.name());
-      in->set_frame(out.frame());  // only name and frame travel back
-    }
-    v1::DecompressResponse back;
-    grpc::ClientContext c2;
-    s = stub_->Decompress(&c2, back_request, &back);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-    ASSERT_EQ(back.tensors_size(), request.tensors_size());
-    for (int i = 0; i < back.tensors_size(); ++i) ExpectSameTensor(back.tensors(i), tensors[i]);
   }
 }
 
@@ -174,22 +187,9 @@ TEST_P(RoundTripTest, AnalyzeSweepRecommendsASpecThatCompressAccepts) {
   ASSERT_TRUE(analysis.recommendation().found()) << analysis.recommendation().why();
 
   // The recommended spec goes to Compress unchanged and round-trips bit-exact.
-  v1::CompressRequest compress;
-  compress.set_codec(analysis.recommendation().codec());
-  for (const v1::Tensor& t : tensors) *compress.add_tensors() = t;
-  v1::CompressResponse compressed;
-  grpc::ClientContext c2;
-  s = stub_->Compress(&c2, compress, &compressed);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::CompressResponse compressed =
+      ExpectRoundTrip(*stub_, analysis.recommendation().codec(), tensors);
   EXPECT_NEAR(compressed.totals().ratio(), analysis.recommendation().ratio(), 1e-9);
-  v1::DecompressRequest back_request;
-  for (const v1::CompressedTensor& t : compressed.tensors()) *back_request.add_tensors() = t;
-  v1::DecompressResponse back;
-  grpc::ClientContext c3;
-  s = stub_->Decompress(&c3, back_request, &back);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  ASSERT_EQ(back.tensors_size(), static_cast<int>(tensors.size()));
-  for (int i = 0; i < back.tensors_size(); ++i) ExpectSameTensor(back.tensors(i), tensors[i]);
 }
 
 TEST_F(ServerTest, AnalyzeUnknownSweepIsInvalidArgument) {
