@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build test demo bench format clean
+.PHONY: deps configure build test demo bench format clean fuzz test-asan golden
 
 deps:
 	@./scripts/install-deps.sh
@@ -22,6 +22,34 @@ demo: build
 
 bench: build
 	@./scripts/bench.sh $(BUILD)
+
+# Reliability (docs/RELIABILITY.md). Each has its own build dir.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD ?= build-fuzz
+ASAN_BUILD ?= build-asan
+# gcc leaves float-cast-overflow out of -fsanitize=undefined; name it.
+SAN_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+
+# libFuzzer targets (clang, core only), each run for FUZZ_SECONDS.
+fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DKVCOMP_FUZZ=ON -DKVCOMP_CORE_ONLY=ON \
+		-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ > /dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target kvcomp_fuzzers
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The whole test suite under ASan, UBSan and LeakSanitizer (server subprocesses included).
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DKVCOMP_BUILD_BENCH=OFF "-DCMAKE_C_FLAGS=$(SAN_FLAGS)" \
+		"-DCMAKE_CXX_FLAGS=$(SAN_FLAGS)" > /dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		ctest --output-on-failure -j $(JOBS) --timeout 1800
+
+# Adds golden frames for codecs that have none; `make_golden --all` is a format change.
+golden: build
+	@$(BUILD)/tests/tools/make_golden --add
 
 format:
 	@git ls-files '*.h' '*.cc' | xargs clang-format -i

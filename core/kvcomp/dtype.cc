@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define KVCOMP_HAVE_F16C_PATH 1
 #endif
@@ -99,7 +100,12 @@ float Bf16BitsToFloat(uint16_t bits) { return BitsFloat(static_cast<uint32_t>(bi
 namespace {
 
 bool HasF16c() {
-  static const bool has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  // F16C is read from CPUID leaf 1 (ECX bit 29) because clang 14 has no "f16c" in
+  // __builtin_cpu_supports; "avx" there also checks that the OS saves the YMM registers.
+  static const bool has = [] {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) && __builtin_cpu_supports("avx");
+  }();
   return has;
 }
 
@@ -156,7 +162,8 @@ void Bf16ToFloat(const uint16_t* in, float* out, size_t count) {
 void ToFloat(DType dtype, const uint8_t* in, float* out, size_t count) {
   switch (dtype) {
     case DType::kFP32:
-      std::memcpy(out, in, count * sizeof(float));
+      // Empty tensors may pass null buffers: memcpy from null is undefined even for 0 bytes.
+      if (count) std::memcpy(out, in, count * sizeof(float));
       return;
     case DType::kFP16: {
       // Unaligned input is legal here (views over arbitrary buffers), so copy through memcpy.

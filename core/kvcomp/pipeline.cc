@@ -28,10 +28,30 @@ absl::Status CheckStreams(const Stage& stage, absl::string_view direction, const
   return absl::OkStatus();
 }
 
+// The typed streams between two stages may hold at most this many times the tensor's bytes,
+// plus a little for the side tables of tiny tensors. No stage needs more (quant with one group
+// per element is 4x), and it bounds what a crafted frame can make a decoder allocate
+// (docs/FORMAT.md, decoding rule 4): without it an empty tensor with huge other dims planned
+// petabyte group tables (found by the fuzzers: tests/fuzz/regressions/*/quant-empty-tensor-*).
+constexpr double kMaxPlanExpansion = 8;
+constexpr double kPlanSlackBytes = 1 << 16;
+
+double TypedBytes(const std::vector<StreamDesc>& descs) {
+  double bytes = 0;  // in double: a hostile geometry's product must not wrap around
+  for (const StreamDesc& d : descs) {
+    if (d.opaque()) continue;
+    bytes += static_cast<double>(d.geom.planes) * static_cast<double>(d.geom.rows) *
+             static_cast<double>(d.geom.cols) * static_cast<double>(ElemSize(d.type));
+  }
+  return bytes;
+}
+
 // The stream descs before each stage and after the last: plan[i] feeds stage i.
 absl::StatusOr<std::vector<std::vector<StreamDesc>>> PlanAll(
     const std::vector<std::unique_ptr<Stage>>& stages, const TensorMeta& meta) {
   std::vector<std::vector<StreamDesc>> plan{{InitialDesc(meta)}};
+  const double max_bytes =
+      kMaxPlanExpansion * static_cast<double>(meta.NumBytes()) + kPlanSlackBytes;
   for (const auto& stage : stages) {
     auto next = stage->Plan(plan.back());
     if (!next.ok()) {
@@ -41,6 +61,12 @@ absl::StatusOr<std::vector<std::vector<StreamDesc>>> PlanAll(
     if (next->size() > kMaxStreams) {
       return absl::InvalidArgumentError(
           absl::StrCat("stage '", stage->Spec(), "' would emit too many streams"));
+    }
+    if (TypedBytes(*next) > max_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("stage '", stage->Spec(), "' would need ", TypedBytes(*next),
+                       " bytes of streams for a tensor of ", meta.NumBytes(), " bytes, shape ",
+                       meta.ShapeString()));
     }
     plan.push_back(std::move(*next));
   }

@@ -1,5 +1,6 @@
 #include "kvcomp/stage.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -24,7 +25,11 @@ std::string FormatParamValue(const ParamDef& def, double value) {
     std::snprintf(buf, sizeof buf, "%.*g", precision, value);
     if (std::strtod(buf, nullptr) == value) break;
   }
-  return buf;
+  // '+' joins stages in a spec, so exponents are written "1e30", never "1e+30", which would not
+  // parse back (found by fuzz_roundtrip: tests/fuzz/regressions/roundtrip/spec-exponent-*).
+  std::string out(buf);
+  out.erase(std::remove(out.begin(), out.end(), '+'), out.end());
+  return out;
 }
 
 std::string Stage::Spec() const {

@@ -32,6 +32,9 @@ absl::Status TensorMeta::Validate() const {
     return absl::InvalidArgumentError("token-major layout needs a rank of at least 2");
   }
   // Element counts stay below 2^56 so that byte counts and every derived size fit in 64 bits.
+  // The bound is on the product of the non-zero dims: an empty tensor's other dims still size
+  // derived tables (quant's per-channel groups), which must not overflow or be huge either
+  // (found by fuzz_stage_decode: tests/fuzz/regressions/stage_decode/quant-*).
   constexpr uint64_t kMaxElements = uint64_t{1} << 56;
   uint64_t elements = 1;
   for (int64_t d : shape) {
@@ -39,7 +42,8 @@ absl::Status TensorMeta::Validate() const {
       return absl::InvalidArgumentError(
           absl::StrCat("tensor shape ", ShapeString(), " has a negative dimension"));
     }
-    if (d != 0 && elements > kMaxElements / static_cast<uint64_t>(d)) {
+    if (d == 0) continue;
+    if (elements > kMaxElements / static_cast<uint64_t>(d)) {
       return absl::InvalidArgumentError(
           absl::StrCat("tensor shape ", ShapeString(), " has too many elements"));
     }

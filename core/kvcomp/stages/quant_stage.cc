@@ -93,7 +93,9 @@ class QuantStage final : public Stage {
     }
     out->push_back(Stream::Own({ElemType::kU16, g}, std::move(codes)));
     std::vector<uint8_t> pbytes(params.size() * 4);
-    std::memcpy(pbytes.data(), params.data(), pbytes.size());
+    // An empty tensor has no groups, and memcpy with a null buffer is undefined even for 0
+    // bytes (found by fuzz_roundtrip: tests/fuzz/regressions/roundtrip/quant-*).
+    if (!params.empty()) std::memcpy(pbytes.data(), params.data(), pbytes.size());
     out->push_back(Stream::Own({ElemType::kF32, {1, groups, 2}}, std::move(pbytes)));
     return absl::OkStatus();
   }
@@ -103,7 +105,7 @@ class QuantStage final : public Stage {
     const Geometry& g = want[0].geom;
     const uint64_t groups = NumGroups(g);
     std::vector<float> params(groups * 2);
-    std::memcpy(params.data(), encoded[1].data().data(), params.size() * 4);
+    if (!params.empty()) std::memcpy(params.data(), encoded[1].data().data(), params.size() * 4);
     for (float p : params) {
       if (!std::isfinite(p)) return absl::DataLossError("quant: non-finite group parameters");
     }

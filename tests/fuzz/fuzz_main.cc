@@ -1,0 +1,10 @@
+// One libFuzzer binary per target: KVCOMP_FUZZ_TARGET names the function (targets.h).
+#include <cstddef>
+#include <cstdint>
+
+#include "targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  kvcomp::fuzz::KVCOMP_FUZZ_TARGET(absl::MakeConstSpan(data, size));
+  return 0;
+}

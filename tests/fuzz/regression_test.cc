@@ -1,0 +1,74 @@
+// Replays every checked-in input under tests/fuzz/regressions/<target>/ through its fuzz
+// target, in every build (and so under the sanitizer build too). Each input is one a fuzzer
+// once broke, or a hand-made input for a contract worth pinning (see the README there).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+
+#include "fuzz_input.h"
+#include "targets.h"
+
+namespace kvcomp::fuzz {
+
+// Names the target in gtest's messages.
+void PrintTo(const Target& t, std::ostream* os) { *os << t.name; }
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CheckFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void Throw(const std::string& what) { throw CheckFailure(what); }
+
+std::vector<fs::path> InputsOf(const std::string& target) {
+  std::vector<fs::path> out;
+  const fs::path dir = fs::path(KVCOMP_FUZZ_REGRESSIONS) / target;
+  if (!fs::is_directory(dir)) return out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.is_regular_file()) out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class FuzzRegressionTest : public ::testing::TestWithParam<Target> {};
+
+TEST_P(FuzzRegressionTest, EveryCheckedInInputPasses) {
+  SetFailureHandler(Throw);
+  const auto inputs = InputsOf(GetParam().name);
+  for (const auto& path : inputs) {
+    std::ifstream f(path, std::ios::binary);
+    ASSERT_TRUE(f) << path;
+    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), {});
+    try {
+      GetParam().run(bytes);
+    } catch (const CheckFailure& e) {
+      ADD_FAILURE() << path.filename() << ": " << e.what();
+    }
+  }
+  SetFailureHandler(nullptr);
+  RecordProperty("inputs", static_cast<int>(inputs.size()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, FuzzRegressionTest, ::testing::ValuesIn(kTargets),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(FuzzRegressionLayoutTest, EveryFolderNamesATarget) {
+  for (const auto& e : fs::directory_iterator(KVCOMP_FUZZ_REGRESSIONS)) {
+    if (!e.is_directory()) continue;
+    const auto name = e.path().filename().string();
+    const bool known = std::any_of(std::begin(kTargets), std::end(kTargets),
+                                   [&](const Target& t) { return name == t.name; });
+    EXPECT_TRUE(known) << "tests/fuzz/regressions/" << name << " is not a fuzz target's name";
+  }
+}
+
+}  // namespace
+}  // namespace kvcomp::fuzz

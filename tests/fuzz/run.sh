@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# run.sh BUILD SECONDS: runs every libFuzzer target of BUILD (a KVCOMP_FUZZ=ON build) for
+# SECONDS each, from fresh seeds (real frames of every registered codec, see make_seeds.cc)
+# plus the corpus earlier runs grew in BUILD/fuzz-run/corpus. Prints executions per target;
+# exits 1 if any target found a crash (the input is in BUILD/fuzz-run/artifacts/).
+set -euo pipefail
+build=$1
+seconds=$2
+here=$(cd "$(dirname "$0")" && pwd)
+kv=${KVCOMP_SHARED_KV:-$here/../../../shared/kv}
+run=$build/fuzz-run
+targets=(frame stage_decode spec roundtrip)
+
+rm -rf "$run/seeds"
+"$build/tests/fuzz/make_seeds" "$kv" "$run/seeds"
+mkdir -p "$run/artifacts"
+status=0
+printf '%-14s %12s %10s %8s %8s\n' target executions exec/s corpus cov > "$run/summary.txt"
+for t in "${targets[@]}"; do
+  mkdir -p "$run/corpus/$t"
+  log=$run/$t.log
+  dict=()
+  [[ $t == spec || $t == roundtrip ]] && dict=(-dict="$run/seeds/spec.dict")
+  echo "fuzz: $t for ${seconds}s"
+  if ! "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
+      -print_final_stats=1 "${dict[@]}" -artifact_prefix="$run/artifacts/$t-" \
+      "$run/corpus/$t" "$run/seeds/$t" > "$log" 2>&1; then
+    status=1
+    echo "fuzz: $t FAILED; the input is in $run/artifacts/, the log in $log:"
+    grep -E -A12 'ERROR|check failed|runtime error' "$log" | head -40
+  fi
+  execs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log")
+  rate=$(awk '/stat::average_exec_per_sec/ {print $2}' "$log")
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  corpus=$(sed -nE 's/.* corp: ([0-9]+).*/\1/p' <<< "$last")
+  cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<< "$last")
+  printf '%-14s %12s %10s %8s %8s\n' "$t" "${execs:-?}" "${rate:-?}" "${corpus:-?}" "${cov:-?}" \
+    >> "$run/summary.txt"
+done
+cat "$run/summary.txt"
+if [[ $status -ne 0 ]]; then
+  echo "fuzz: crashes found. Each becomes a regression: copy the input to"
+  echo "      tests/fuzz/regressions/<target>/<what-broke>, fix, and check it replays clean."
+fi
+exit $status
