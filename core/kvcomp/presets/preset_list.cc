@@ -8,10 +8,12 @@ namespace kvcomp {
 
 void RegisterBoundedPreset(PresetRegistry& r);
 void RegisterRoutingPresets(PresetRegistry& r);
+void RegisterLosslessPresets(PresetRegistry& r);
 
 void RegisterAllPresets(PresetRegistry& r) {
   RegisterBoundedPreset(r);
   RegisterRoutingPresets(r);
+  RegisterLosslessPresets(r);
 }
 
 }  // namespace kvcomp

@@ -1,20 +1,29 @@
 // The one place stages are registered. Adding a codec: write stages/<name>_stage.cc defining
 // `void Register<Name>Stage(StageRegistry&)`, declare it below and call it in the list.
+// Several people edit this list: add your lines, never rewrite the file.
 #include "kvcomp/stages/stage_list.h"
 
 #include "kvcomp/registry.h"
 
 namespace kvcomp {
 
-// Lossless transforms and entropy backends.
+// Lossless transforms and entropy backends (IDs 1-31).
 void RegisterZstdStage(StageRegistry& r);
-// Lossy stages.
+void RegisterPlanesStage(StageRegistry& r);
+void RegisterGearStage(StageRegistry& r);
+void RegisterDedupeStage(StageRegistry& r);
+void RegisterHuffStage(StageRegistry& r);
+// Lossy stages (IDs 32-63).
 void RegisterUniformQuantStage(StageRegistry& r);
 void RegisterQuantStage(StageRegistry& r);
 void RegisterBlockNormStage(StageRegistry& r);
 
 void RegisterAllStages(StageRegistry& r) {
   RegisterZstdStage(r);
+  RegisterPlanesStage(r);
+  RegisterGearStage(r);
+  RegisterDedupeStage(r);
+  RegisterHuffStage(r);
   RegisterUniformQuantStage(r);
   RegisterQuantStage(r);
   RegisterBlockNormStage(r);

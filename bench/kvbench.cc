@@ -1,0 +1,296 @@
+// kvbench: the `make bench` table. Ratio K / V / KV and single-core compress / decompress
+// throughput (GB/s of raw tensor bytes, median of several rounds) for kvcomp's codecs and,
+// in the same run, the peers: zstd -1/-3/-19, lz4, blosc byte-shuffle + zstd, memcpy.
+//
+// Datasets: the real caches in ../shared/kv (FP16), and generated Llama-3-8B-shaped caches
+// (32 layers x 8 KV heads x 4096 tokens x head_dim 128; FP16 and BF16; see
+// core/kvcomp/synth/llama_synth.h). kvcomp sizes are whole frames: header, tables, checksum.
+//
+//   kvbench [--kv DIR] [--rounds N] [--layers 0,1,15,31|all] [--codecs a;b;c] [--quick]
+#include <blosc.h>
+#include <lz4.h>
+#include <zstd.h>
+
+#include <malloc.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "kvcomp/codec.h"
+#include "kvcomp/preset.h"
+#include "kvcomp/synth/llama_synth.h"
+
+namespace {
+
+// CPU time of this thread: "one core" even when the machine is shared with other work.
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+struct Item {
+  std::string name;
+  kvcomp::Tensor t;
+};
+
+struct Dataset {
+  std::string name;
+  std::vector<Item> items;
+};
+
+// A codec under test: compress into `out` (returns compressed size) and decompress `in` into
+// `raw` (which has the original size); both must be exact, checked once per dataset.
+struct Method {
+  std::string name;
+  std::function<std::vector<uint8_t>(const kvcomp::Tensor&)> compress;
+  std::function<void(const std::vector<uint8_t>&, const kvcomp::Tensor&, std::vector<uint8_t>*)>
+      decompress;
+};
+
+std::vector<uint8_t> ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+
+Dataset LoadSharedKv(const std::string& dir) {
+  Dataset ds{"shared/kv FP16 (real, 4 runs x 5 layers)", {}};
+  for (const char* run :
+       {"story_prose", "technical_prose", "mmlu_fewshot_q1", "generated_greedy"}) {
+    for (int l = 0; l < 5; ++l) {
+      for (char kind : {'k', 'v'}) {
+        const std::string path =
+            dir + "/" + run + "/layer" + std::to_string(l) + "_" + kind + ".f16";
+        std::vector<uint8_t> bytes = ReadFile(path);
+        if (bytes.empty()) continue;
+        Item it;
+        it.name = path;
+        it.t.meta.dtype = kvcomp::DType::kFP16;
+        it.t.meta.kind = kind == 'k' ? kvcomp::Kind::kKey : kvcomp::Kind::kValue;
+        it.t.meta.layer = l;
+        it.t.meta.shape = {4, static_cast<int64_t>(bytes.size() / 64), 8};
+        it.t.bytes = std::move(bytes);
+        ds.items.push_back(std::move(it));
+      }
+    }
+  }
+  return ds;
+}
+
+Dataset Synth(kvcomp::DType dtype, const std::vector<int>& layers) {
+  kvcomp::synth::LlamaShape shape;
+  shape.dtype = dtype;
+  std::string ls;
+  for (int l : layers) ls += (ls.empty() ? "" : ",") + std::to_string(l);
+  Dataset ds{std::string("Llama-3-8B-shaped ") + (dtype == kvcomp::DType::kFP16 ? "FP16" : "BF16") +
+                 " (generated, layers " + ls + ")",
+             {}};
+  for (int l : layers) {
+    for (kvcomp::Kind k : {kvcomp::Kind::kKey, kvcomp::Kind::kValue}) {
+      ds.items.push_back({"synth", kvcomp::synth::LlamaKv(shape, l, k)});
+    }
+  }
+  return ds;
+}
+
+Method KvcompMethod(const std::string& spec) {
+  auto codec = kvcomp::MakeCodec(spec);
+  if (!codec.ok()) {
+    std::fprintf(stderr, "kvbench: %s: %s\n", spec.c_str(), codec.status().ToString().c_str());
+    std::exit(2);
+  }
+  std::shared_ptr<kvcomp::Codec> c(std::move(*codec));
+  return {spec,
+          [c](const kvcomp::Tensor& t) {
+            auto out = c->Compress(t.view());
+            if (!out.ok()) {
+              std::fprintf(stderr, "kvbench: compress: %s\n", out.status().ToString().c_str());
+              std::exit(1);
+            }
+            return std::move(out->frame);
+          },
+          [](const std::vector<uint8_t>& in, const kvcomp::Tensor&, std::vector<uint8_t>* raw) {
+            auto back = kvcomp::Decompress(in);
+            if (!back.ok()) {
+              std::fprintf(stderr, "kvbench: decompress: %s\n", back.status().ToString().c_str());
+              std::exit(1);
+            }
+            *raw = std::move(back->bytes);
+          }};
+}
+
+Method ZstdMethod(int level) {
+  auto cctx = std::shared_ptr<ZSTD_CCtx>(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  auto dctx = std::shared_ptr<ZSTD_DCtx>(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  return {
+      "zstd -" + std::to_string(level),
+      [cctx, level](const kvcomp::Tensor& t) {
+        std::vector<uint8_t> out(ZSTD_compressBound(t.bytes.size()));
+        out.resize(ZSTD_compressCCtx(cctx.get(), out.data(), out.size(), t.bytes.data(),
+                                     t.bytes.size(), level));
+        return out;
+      },
+      [dctx](const std::vector<uint8_t>& in, const kvcomp::Tensor& t, std::vector<uint8_t>* raw) {
+        raw->resize(t.bytes.size());
+        ZSTD_decompressDCtx(dctx.get(), raw->data(), raw->size(), in.data(), in.size());
+      }};
+}
+
+Method Lz4Method() {
+  return {"lz4",
+          [](const kvcomp::Tensor& t) {
+            std::vector<uint8_t> out(LZ4_compressBound(static_cast<int>(t.bytes.size())));
+            out.resize(LZ4_compress_default(
+                reinterpret_cast<const char*>(t.bytes.data()), reinterpret_cast<char*>(out.data()),
+                static_cast<int>(t.bytes.size()), static_cast<int>(out.size())));
+            return out;
+          },
+          [](const std::vector<uint8_t>& in, const kvcomp::Tensor& t, std::vector<uint8_t>* raw) {
+            raw->resize(t.bytes.size());
+            LZ4_decompress_safe(reinterpret_cast<const char*>(in.data()),
+                                reinterpret_cast<char*>(raw->data()), static_cast<int>(in.size()),
+                                static_cast<int>(raw->size()));
+          }};
+}
+
+Method BloscMethod(int clevel) {
+  return {"blosc shuffle+zstd " + std::to_string(clevel),
+          [clevel](const kvcomp::Tensor& t) {
+            std::vector<uint8_t> out(t.bytes.size() + BLOSC_MAX_OVERHEAD);
+            const int n = blosc_compress_ctx(clevel, BLOSC_SHUFFLE, kvcomp::DTypeSize(t.meta.dtype),
+                                             t.bytes.size(), t.bytes.data(), out.data(), out.size(),
+                                             "zstd", 0, 1);
+            out.resize(n > 0 ? n : 0);
+            return out;
+          },
+          [](const std::vector<uint8_t>& in, const kvcomp::Tensor& t, std::vector<uint8_t>* raw) {
+            raw->resize(t.bytes.size());
+            blosc_decompress_ctx(in.data(), raw->data(), raw->size(), 1);
+          }};
+}
+
+Method MemcpyMethod() {
+  return {"memcpy", [](const kvcomp::Tensor& t) { return t.bytes; },
+          [](const std::vector<uint8_t>& in, const kvcomp::Tensor&, std::vector<uint8_t>* raw) {
+            raw->resize(in.size());
+            std::memcpy(raw->data(), in.data(), in.size());
+          }};
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void Run(const Dataset& ds, const std::vector<Method>& methods, int rounds) {
+  uint64_t raw_total = 0;
+  for (const Item& it : ds.items) raw_total += it.t.bytes.size();
+  std::printf("\n### %s: %zu tensors, %.1f MiB\n\n", ds.name.c_str(), ds.items.size(),
+              raw_total / 1048576.0);
+  std::printf("| codec | K | V | KV | compress GB/s | decompress GB/s |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  for (const Method& m : methods) {
+    uint64_t raw[2] = {0, 0}, comp[2] = {0, 0};
+    std::vector<std::vector<uint8_t>> frames(ds.items.size());
+    std::vector<double> ct, dt;
+    std::vector<uint8_t> back;
+    for (int r = 0; r < rounds; ++r) {
+      const double t0 = Now();
+      for (size_t i = 0; i < ds.items.size(); ++i) frames[i] = m.compress(ds.items[i].t);
+      ct.push_back(Now() - t0);
+      double d = 0;
+      for (size_t i = 0; i < ds.items.size(); ++i) {
+        const double a = Now();
+        m.decompress(frames[i], ds.items[i].t, &back);
+        d += Now() - a;
+        if (r == 0 && back != ds.items[i].t.bytes) {
+          std::fprintf(stderr, "kvbench: %s is not bit-exact on %s\n", m.name.c_str(),
+                       ds.items[i].name.c_str());
+          std::exit(1);
+        }
+      }
+      dt.push_back(d);
+    }
+    for (size_t i = 0; i < ds.items.size(); ++i) {
+      const int v = ds.items[i].t.meta.kind == kvcomp::Kind::kValue;
+      raw[v] += ds.items[i].t.bytes.size();
+      comp[v] += frames[i].size();
+    }
+    auto ratio = [](uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / b : 0.0; };
+    std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", m.name.c_str(),
+                ratio(raw[0], comp[0]), ratio(raw[1], comp[1]),
+                ratio(raw[0] + raw[1], comp[0] + comp[1]), raw_total / Median(ct) / 1e9,
+                raw_total / Median(dt) / 1e9);
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string kv_dir = KVCOMP_SHARED_KV;
+  int rounds = 5;
+  std::vector<int> layers = {0, 1, 15, 31};
+  std::vector<std::string> specs = {"lossless", "lossless-max", "dedupe+huff", "huff",
+                                    "gear+zstd(19)"};
+  bool peers = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--kv") {
+      kv_dir = next();
+    } else if (a == "--rounds") {
+      rounds = std::max(1, std::atoi(next().c_str()));
+    } else if (a == "--layers") {
+      const std::string v = next();
+      layers.clear();
+      if (v == "all") {
+        for (int l = 0; l < 32; ++l) layers.push_back(l);
+      } else {
+        for (absl::string_view p : absl::StrSplit(v, ','))
+          layers.push_back(std::atoi(std::string(p).c_str()));
+      }
+    } else if (a == "--codecs") {
+      specs = absl::StrSplit(next(), ';', absl::SkipEmpty());
+    } else if (a == "--no-peers") {
+      peers = false;
+    } else {
+      std::fprintf(stderr,
+                   "usage: kvbench [--kv DIR] [--rounds N] [--layers L,L|all] "
+                   "[--codecs 'spec;spec'] [--no-peers]\n");
+      return 2;
+    }
+  }
+  // Freed buffers go back to the heap instead of munmap, so that every codec (and memcpy)
+  // measures its own work, not the kernel's page faults on fresh 8 MiB mappings.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  blosc_init();
+  std::vector<Method> methods;
+  for (const auto& s : specs) methods.push_back(KvcompMethod(s));
+  if (peers) {
+    for (int l : {1, 3, 19}) methods.push_back(ZstdMethod(l));
+    methods.push_back(Lz4Method());
+    methods.push_back(BloscMethod(9));
+    methods.push_back(MemcpyMethod());
+  }
+  std::printf("kvbench: one thread, CPU time, %d rounds, median; ratios count every frame byte\n",
+              rounds);
+  Dataset real = LoadSharedKv(kv_dir);
+  if (!real.items.empty()) Run(real, methods, rounds);
+  if (!layers.empty()) {
+    Run(Synth(kvcomp::DType::kFP16, layers), methods, rounds);
+    Run(Synth(kvcomp::DType::kBF16, layers), methods, rounds);
+  }
+  blosc_destroy();
+  return 0;
+}

@@ -1,0 +1,63 @@
+// Google Benchmark per stage: each lossless pipeline of one stage (plus the transforms it
+// needs) on one generated Llama-3-8B-shaped FP16 layer (8 x 4096 x 128), encode and decode.
+// Bytes/s are raw tensor bytes. Run: build/bench/stage_bench --benchmark_min_time=0.5
+#include <benchmark/benchmark.h>
+
+#include "kvcomp/codec.h"
+#include "kvcomp/synth/llama_synth.h"
+
+namespace {
+
+const kvcomp::Tensor& Layer(kvcomp::Kind kind) {
+  static const kvcomp::Tensor k = kvcomp::synth::LlamaKv({}, 0, kvcomp::Kind::kKey);
+  static const kvcomp::Tensor v = kvcomp::synth::LlamaKv({}, 0, kvcomp::Kind::kValue);
+  return kind == kvcomp::Kind::kKey ? k : v;
+}
+
+void BM_Encode(benchmark::State& state, const char* spec, kvcomp::Kind kind) {
+  auto pipeline = kvcomp::Pipeline::FromSpec(spec);
+  if (!pipeline.ok()) {
+    state.SkipWithError(std::string(pipeline.status().message()).c_str());
+    return;
+  }
+  const kvcomp::Tensor& t = Layer(kind);
+  size_t out = 0;
+  for (auto _ : state) {
+    auto frame = pipeline->Encode(t.view());
+    out = frame->size();
+    benchmark::DoNotOptimize(frame->data());
+  }
+  state.SetBytesProcessed(state.iterations() * t.bytes.size());
+  state.counters["ratio"] = static_cast<double>(t.bytes.size()) / out;
+}
+
+void BM_Decode(benchmark::State& state, const char* spec, kvcomp::Kind kind) {
+  auto pipeline = kvcomp::Pipeline::FromSpec(spec);
+  if (!pipeline.ok()) {
+    state.SkipWithError(std::string(pipeline.status().message()).c_str());
+    return;
+  }
+  const kvcomp::Tensor& t = Layer(kind);
+  const auto frame = *pipeline->Encode(t.view());
+  for (auto _ : state) {
+    auto back = kvcomp::Decompress(frame);
+    benchmark::DoNotOptimize(back->bytes.data());
+  }
+  state.SetBytesProcessed(state.iterations() * t.bytes.size());
+}
+
+#define KV_BENCH(name, spec)                                          \
+  BENCHMARK_CAPTURE(BM_Encode, name##_K, spec, kvcomp::Kind::kKey);   \
+  BENCHMARK_CAPTURE(BM_Decode, name##_K, spec, kvcomp::Kind::kKey);   \
+  BENCHMARK_CAPTURE(BM_Encode, name##_V, spec, kvcomp::Kind::kValue); \
+  BENCHMARK_CAPTURE(BM_Decode, name##_V, spec, kvcomp::Kind::kValue)
+
+KV_BENCH(huff, "huff");
+KV_BENCH(dedupe_huff, "dedupe+huff");
+KV_BENCH(planes_zstd1, "planes+zstd(1)");
+KV_BENCH(gear_zstd1, "gear+zstd(1)");
+KV_BENCH(zstd3, "zstd(3)");
+
+}  // namespace
+
+BENCHMARK_MAIN();

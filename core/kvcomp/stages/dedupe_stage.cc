@@ -1,0 +1,198 @@
+// dedupe: exact duplicate token rows are stored once. A token row is the token's values in
+// every head (all planes of the geometry); in layer 0 of a real cache V depends only on the
+// token id, so every repeated token repeats its row.
+//
+// Per typed input stream it emits:
+//   0. the distinct rows, token-major ({1, rows, planes*cols}, so a value keeps its context
+//      channel plane*cols+col), in first-seen order, followed by zero rows for the duplicates
+//      (entropy stages trim a zero tail for a few bytes);
+//   1. an opaque row map: varint duplicate count d; if d > 0, a bitmap of `rows` bits (1 =
+//      duplicate), then for each duplicate, LSB-first, the index of its distinct row in
+//      ceil(log2(distinct rows so far)) bits.
+// Opaque inputs pass through.
+#include <xxhash.h>
+
+#include "kvcomp/registry.h"
+#include "kvcomp/stages/stage_util.h"
+
+namespace kvcomp {
+namespace {
+
+using namespace stage_util;
+
+class DedupeStage final : public Stage {
+ public:
+  using Stage::Stage;
+
+  absl::StatusOr<std::vector<StreamDesc>> Plan(absl::Span<const StreamDesc> in) const override {
+    std::vector<StreamDesc> out;
+    for (const StreamDesc& d : in) {
+      if (d.opaque()) {
+        out.push_back(d);
+        continue;
+      }
+      out.push_back(StreamDesc{d.type, Geometry{1, d.geom.rows, d.geom.planes * d.geom.cols}});
+      out.push_back(StreamDesc{ElemType::kOpaque, {}});
+    }
+    return out;
+  }
+
+  absl::Status Encode(const Streams& in, Streams* out) const override {
+    for (const Stream& s : in) {
+      if (s.desc().opaque()) {
+        out->push_back(PassThrough(s));
+        continue;
+      }
+      EncodeOne(s, out);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                      Streams* decoded) const override {
+    size_t k = 0;
+    for (const StreamDesc& d : want) {
+      if (d.opaque()) {
+        if (k >= encoded.size()) return Corrupt("dedupe", "missing stream");
+        decoded->push_back(PassThrough(encoded[k++]));
+        continue;
+      }
+      if (k + 1 >= encoded.size()) return Corrupt("dedupe", "missing stream");
+      absl::Status st = DecodeOne(encoded[k], encoded[k + 1], d, decoded);
+      if (!st.ok()) return st;
+      k += 2;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  static void EncodeOne(const Stream& s, Streams* out) {
+    const Geometry g = s.desc().geom;
+    const size_t es = ElemSize(s.desc().type);
+    const size_t seg = g.cols * es;           // one plane's part of a row
+    const size_t row_bytes = g.planes * seg;  // a whole token row
+    const uint8_t* src = s.data().data();
+    std::vector<uint8_t> data(s.data().size());
+    std::vector<uint8_t> is_dup(g.rows, 0);
+    std::vector<uint64_t> refs;
+    // Open addressing over distinct rows; slots hold distinct index + 1.
+    size_t cap = 16;
+    while (cap < 2 * g.rows) cap <<= 1;
+    std::vector<uint64_t> slots(g.rows ? cap : 0, 0);
+    std::vector<uint64_t> hashes;
+    uint64_t distinct = 0;
+    for (uint64_t t = 0; t < g.rows; ++t) {
+      uint8_t* row = data.data() + distinct * row_bytes;
+      for (uint64_t p = 0; p < g.planes; ++p) {
+        std::memcpy(row + p * seg, src + (p * g.rows + t) * seg, seg);
+      }
+      const uint64_t h = XXH3_64bits(row, row_bytes);
+      size_t i = h & (cap - 1);
+      bool dup = false;
+      while (slots[i]) {
+        const uint64_t j = slots[i] - 1;
+        if (hashes[j] == h && std::memcmp(data.data() + j * row_bytes, row, row_bytes) == 0) {
+          dup = true;
+          refs.push_back(j);
+          break;
+        }
+        i = (i + 1) & (cap - 1);
+      }
+      if (dup) {
+        is_dup[t] = 1;
+        continue;
+      }
+      slots[i] = distinct + 1;
+      hashes.push_back(h);
+      ++distinct;
+    }
+    std::memset(data.data() + distinct * row_bytes, 0, (g.rows - distinct) * row_bytes);
+    std::vector<uint8_t> map;
+    ByteWriter(&map).Varint(refs.size());
+    if (!refs.empty()) {
+      BitWriter bw(&map);
+      for (uint64_t t = 0; t < g.rows; ++t) bw.Put(is_dup[t], 1);
+      uint64_t seen = 0, r = 0;
+      for (uint64_t t = 0; t < g.rows; ++t) {
+        if (is_dup[t]) {
+          bw.Put(refs[r++], BitsFor(seen));
+        } else {
+          ++seen;
+        }
+      }
+    }
+    out->push_back(Stream::Own(StreamDesc{s.desc().type, Geometry{1, g.rows, g.planes * g.cols}},
+                               std::move(data)));
+    out->push_back(Stream::Own(StreamDesc{ElemType::kOpaque, {}}, std::move(map)));
+  }
+
+  static absl::Status DecodeOne(const Stream& data_s, const Stream& map_s, const StreamDesc& d,
+                                Streams* decoded) {
+    const Geometry g = d.geom;
+    const size_t es = ElemSize(d.type);
+    const size_t seg = g.cols * es;
+    const size_t row_bytes = g.planes * seg;
+    if (data_s.data().size() != d.bytes()) return Corrupt("dedupe", "row data size");
+    ByteReader br(map_s.data());
+    uint64_t n_dup;
+    if (!br.Varint(&n_dup) || n_dup > g.rows) return Corrupt("dedupe", "duplicate count");
+    std::vector<uint8_t> is_dup(g.rows, 0);
+    std::vector<uint64_t> refs;
+    absl::Span<const uint8_t> bits = map_s.data().subspan(br.pos());
+    if (n_dup > 0) {
+      BitReader bitr(bits);
+      uint64_t count = 0;
+      for (uint64_t t = 0; t < g.rows; ++t) {
+        uint64_t v;
+        if (!bitr.Get(1, &v)) return Corrupt("dedupe", "truncated bitmap");
+        is_dup[t] = static_cast<uint8_t>(v);
+        count += v;
+      }
+      if (count != n_dup) return Corrupt("dedupe", "bitmap disagrees with count");
+      uint64_t seen = 0;
+      for (uint64_t t = 0; t < g.rows; ++t) {
+        if (!is_dup[t]) {
+          ++seen;
+          continue;
+        }
+        uint64_t r;
+        if (!bitr.Get(BitsFor(seen), &r) || r >= seen) return Corrupt("dedupe", "bad reference");
+        refs.push_back(r);
+      }
+      if (bitr.bytes_used() != bits.size()) return Corrupt("dedupe", "trailing map bytes");
+    } else if (!bits.empty()) {
+      return Corrupt("dedupe", "trailing map bytes");
+    }
+    const uint64_t distinct = g.rows - n_dup;
+    const uint8_t* src = data_s.data().data();
+    for (size_t i = distinct * row_bytes; i < data_s.data().size(); ++i) {
+      if (src[i]) return Corrupt("dedupe", "nonzero padding rows");
+    }
+    std::vector<uint8_t> buf(d.bytes());
+    uint64_t next = 0, r = 0;
+    for (uint64_t t = 0; t < g.rows; ++t) {
+      const uint64_t j = is_dup[t] ? refs[r++] : next++;
+      const uint8_t* row = src + j * row_bytes;
+      for (uint64_t p = 0; p < g.planes; ++p) {
+        std::memcpy(buf.data() + (p * g.rows + t) * seg, row + p * seg, seg);
+      }
+    }
+    decoded->push_back(Stream::Own(d, std::move(buf)));
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+void RegisterDedupeStage(StageRegistry& r) {
+  r.Register(StageInfo{
+      .id = 22,
+      .name = "dedupe",
+      .summary = "store exact duplicate token rows once, as references",
+      .lossless = true,
+      .params = {},
+      .make = MakeStage<DedupeStage>,
+  });
+}
+
+}  // namespace kvcomp

@@ -1,0 +1,448 @@
+// huff: canonical Huffman per byte plane. Each typed stream is coded plane by plane (most
+// significant byte first), straight from and into the interleaved words, so `huff` on FP16 is
+// `planes+huff` without the extra passes. Each plane is stored raw, as a constant, or as a
+// length-limited (11-bit) Huffman code in 4 interleaved segments, whichever is smallest.
+//
+// Per typed stream (opaque output):
+//   varint n            elements coded; the zero tail after them is implicit (dedupe pads)
+//   per plane: u8 mode  0 raw: n bytes | 1 constant: 1 byte | 2 Huffman:
+//     32-byte bitmap of used symbols, then one 4-bit length per used symbol (ascending
+//     symbol order, low nibble first), 4 varint segment byte sizes, the 4 segments.
+//   Segment k holds elements [k*q, min(n, (k+1)*q)), q = ceil(n/4), as an LSB-first bit
+//   stream of bit-reversed canonical codes.
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <array>
+#include <cmath>
+
+#include "kvcomp/registry.h"
+#include "kvcomp/stages/huffman_codes.h"
+#include "kvcomp/stages/stage_util.h"
+
+namespace kvcomp {
+namespace {
+
+using namespace stage_util;
+using huffman::kMaxLen;
+using huffman::kTableBits;
+constexpr uint32_t kTableMask = (1u << kTableBits) - 1;
+
+enum Mode : uint8_t { kRaw = 0, kConst = 1, kHuff = 2 };
+
+struct BitSink {
+  uint8_t* p;
+  uint64_t acc = 0;
+  unsigned nb = 0;
+  void Put(uint32_t e) {  // e = code | len << 16
+    acc |= static_cast<uint64_t>(e & 0xffff) << nb;
+    nb += e >> 16;
+  }
+  void Flush() {
+    Store64(p, acc);
+    p += nb >> 3;
+    acc >>= nb & ~7u;
+    nb &= 7;
+  }
+  void Finish() {
+    Store64(p, acc);
+    p += (nb + 7) >> 3;
+  }
+};
+
+void Histogram(const uint8_t* base, size_t stride, size_t n, uint64_t out[256]) {
+  uint32_t h[4][256] = {};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    ++h[0][base[i * stride]];
+    ++h[1][base[(i + 1) * stride]];
+    ++h[2][base[(i + 2) * stride]];
+    ++h[3][base[(i + 3) * stride]];
+  }
+  for (; i < n; ++i) ++h[0][base[i * stride]];
+  for (int s = 0; s < 256; ++s) out[s] = uint64_t{h[0][s]} + h[1][s] + h[2][s] + h[3][s];
+}
+
+template <size_t kStride>
+void EncodeSegments(const uint8_t* base, size_t n, const uint32_t enc[256], uint8_t* scratch,
+                    size_t seg_cap, size_t sizes[4]) {
+  const size_t q = (n + 3) / 4;
+  size_t m[4];
+  const uint8_t* src[4];
+  for (int k = 0; k < 4; ++k) {
+    const size_t start = std::min(n, k * q);
+    m[k] = std::min(q, n - start);
+    src[k] = base + start * kStride;
+  }
+  BitSink w0{scratch}, w1{scratch + seg_cap}, w2{scratch + 2 * seg_cap}, w3{scratch + 3 * seg_cap};
+  const uint8_t *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3];
+  const size_t common = m[3] & ~size_t{3};
+  // Four symbols per writer between flushes: at most 7 + 4 * 11 bits in the accumulator.
+#define KV_HUFF_PUT4(w, s)    \
+  w.Put(enc[s[0]]);           \
+  w.Put(enc[s[kStride]]);     \
+  w.Put(enc[s[2 * kStride]]); \
+  w.Put(enc[s[3 * kStride]]); \
+  w.Flush();                  \
+  s += 4 * kStride
+  for (size_t i = 0; i < common; i += 4) {
+    KV_HUFF_PUT4(w0, s0);
+    KV_HUFF_PUT4(w1, s1);
+    KV_HUFF_PUT4(w2, s2);
+    KV_HUFF_PUT4(w3, s3);
+  }
+#undef KV_HUFF_PUT4
+  BitSink* w[4] = {&w0, &w1, &w2, &w3};
+  for (int k = 0; k < 4; ++k) {
+    for (size_t i = common; i < m[k]; ++i) {
+      w[k]->Put(enc[src[k][i * kStride]]);
+      w[k]->Flush();
+    }
+    w[k]->Finish();
+    sizes[k] = static_cast<size_t>(w[k]->p - (scratch + k * seg_cap));
+  }
+}
+
+// Strided byte gather/scatter (one plane of interleaved words). Stride 2 is the FP16/BF16 low
+// byte, the hot case, written so that -O2 vectorises it.
+void Gather(const uint8_t* base, size_t stride, size_t n, uint8_t* dst) {
+  if (stride == 2) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i lo = _mm_set1_epi16(0x00ff);
+    for (; i + 16 <= n; i += 16) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + 2 * i));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + 2 * i + 16));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                       _mm_packus_epi16(_mm_and_si128(a, lo), _mm_and_si128(b, lo)));
+    }
+#endif
+    for (; i < n; ++i) dst[i] = base[2 * i];
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) dst[i] = base[i * stride];
+}
+
+void Scatter(const uint8_t* src, size_t n, uint8_t* base, size_t stride) {
+  if (stride == 2) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i hi = _mm_set1_epi16(static_cast<short>(0xff00));
+    const __m128i zero = _mm_setzero_si128();
+    for (; i + 16 <= n; i += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+      __m128i* o = reinterpret_cast<__m128i*>(base + 2 * i);
+      const __m128i a = _mm_and_si128(_mm_loadu_si128(o), hi);
+      const __m128i b = _mm_and_si128(_mm_loadu_si128(o + 1), hi);
+      _mm_storeu_si128(o, _mm_or_si128(a, _mm_unpacklo_epi8(v, zero)));
+      _mm_storeu_si128(o + 1, _mm_or_si128(b, _mm_unpackhi_epi8(v, zero)));
+    }
+#endif
+    for (; i < n; ++i) base[2 * i] = src[i];
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) base[i * stride] = src[i];
+}
+
+// Order-0 entropy (bits/byte) of an evenly spread sample of up to 64Ki bytes.
+double SampleEntropy(const uint8_t* base, size_t stride, size_t n) {
+  const size_t step = std::max<size_t>(1, n / 65536);
+  uint32_t h[256] = {};
+  size_t cnt = 0;
+  for (size_t i = 0; i < n; i += step, ++cnt) ++h[base[i * stride]];
+  double bits = 0;
+  for (uint32_t c : h) {
+    if (c) bits -= c * std::log2(static_cast<double>(c) / cnt);
+  }
+  return cnt ? bits / cnt : 8.0;
+}
+
+void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8_t>* out) {
+  // A plane that looks random in a large sample (the low mantissa byte) is stored raw
+  // without a full histogram; small planes are always examined whole.
+  if (n >= (1u << 18) && SampleEntropy(base, stride, n) > 7.97) {
+    out->push_back(kRaw);
+    const size_t at = out->size();
+    out->resize(at + n);
+    Gather(base, stride, n, out->data() + at);
+    return;
+  }
+  uint64_t freq[256];
+  Histogram(base, stride, n, freq);
+  int used = 0, last = 0;
+  for (int s = 0; s < 256; ++s) {
+    if (freq[s]) ++used, last = s;
+  }
+  if (used == 1) {
+    out->push_back(kConst);
+    out->push_back(static_cast<uint8_t>(last));
+    return;
+  }
+  uint8_t len[256];
+  huffman::BuildLengths(freq, len);
+  uint64_t bits = 0;
+  for (int s = 0; s < 256; ++s) bits += freq[s] * len[s];
+  const uint64_t est = 1 + 32 + (used + 1) / 2 + 4 * 3 + bits / 8 + 4;
+  if (est >= n) {
+    out->push_back(kRaw);
+    const size_t at = out->size();
+    out->resize(at + n);
+    Gather(base, stride, n, out->data() + at);
+    return;
+  }
+  uint16_t code[256];
+  huffman::CanonicalCodes(len, code);
+  uint32_t enc[256];
+  for (int s = 0; s < 256; ++s) enc[s] = code[s] | (uint32_t{len[s]} << 16);
+  out->push_back(kHuff);
+  uint8_t bitmap[32] = {};
+  for (int s = 0; s < 256; ++s) {
+    if (len[s]) bitmap[s >> 3] |= static_cast<uint8_t>(1 << (s & 7));
+  }
+  out->insert(out->end(), bitmap, bitmap + 32);
+  int half = 0;
+  for (int s = 0; s < 256; ++s) {
+    if (!len[s]) continue;
+    if (half == 0)
+      out->push_back(len[s]);
+    else
+      out->back() |= static_cast<uint8_t>(len[s] << 4);
+    half ^= 1;
+  }
+  const size_t q = (n + 3) / 4;
+  const size_t seg_cap = (q * kMaxLen + 7) / 8 + 16;
+  thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < 4 * seg_cap) scratch.resize(4 * seg_cap);
+  size_t sizes[4];
+  switch (stride) {
+    case 1:
+      EncodeSegments<1>(base, n, enc, scratch.data(), seg_cap, sizes);
+      break;
+    case 2:
+      EncodeSegments<2>(base, n, enc, scratch.data(), seg_cap, sizes);
+      break;
+    default:
+      EncodeSegments<4>(base, n, enc, scratch.data(), seg_cap, sizes);
+      break;
+  }
+  ByteWriter bw(out);
+  for (int k = 0; k < 4; ++k) bw.Varint(sizes[k]);
+  for (int k = 0; k < 4; ++k) {
+    const uint8_t* s = scratch.data() + k * seg_cap;
+    out->insert(out->end(), s, s + sizes[k]);
+  }
+}
+
+inline uint64_t PeekSafe(const uint8_t* in, size_t size, uint64_t pos) {
+  const size_t byte = pos >> 3;
+  uint64_t v = 0;
+  if (byte + 8 <= size) {
+    v = Load64(in + byte);
+  } else if (byte < size) {
+    std::memcpy(&v, in + byte, size - byte);
+  }
+  return v >> (pos & 7);
+}
+
+template <size_t kStride>
+absl::Status DecodeSegments(const uint16_t* single, const uint32_t* multi,
+                            const uint8_t* const seg_in[4], const size_t seg_size[4], size_t n,
+                            uint8_t* base) {
+  const size_t q = (n + 3) / 4;
+  uint8_t* o[4];
+  size_t left[4];
+  uint64_t pos[4] = {0, 0, 0, 0};
+  for (int k = 0; k < 4; ++k) {
+    const size_t start = std::min(n, k * q);
+    left[k] = std::min(q, n - start);
+    o[k] = base + start * kStride;
+  }
+  for (;;) {
+    size_t steps = SIZE_MAX;
+    for (int k = 0; k < 4; ++k) {
+      const uint64_t safe_bits = seg_size[k] >= 8 ? (seg_size[k] - 8) * 8 : 0;
+      const size_t by_in = pos[k] < safe_bits ? (safe_bits - pos[k]) / kTableBits : 0;
+      steps = std::min({steps, by_in, left[k] / 2});
+    }
+    if (steps < 4) break;
+    uint8_t *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
+    uint64_t p0 = pos[0], p1 = pos[1], p2 = pos[2], p3 = pos[3];
+    const uint8_t *i0 = seg_in[0], *i1 = seg_in[1], *i2 = seg_in[2], *i3 = seg_in[3];
+#define KV_HUFF_STEP(o, p, in)                                                 \
+  {                                                                            \
+    const uint32_t e = multi[(Load64(in + (p >> 3)) >> (p & 7)) & kTableMask]; \
+    o[0] = static_cast<uint8_t>(e);                                            \
+    o[kStride] = static_cast<uint8_t>(e >> 8);                                 \
+    o += ((e >> 16) & 3) * kStride;                                            \
+    p += e >> 24;                                                              \
+  }
+    for (size_t s = 0; s < steps; ++s) {
+      KV_HUFF_STEP(o0, p0, i0);
+      KV_HUFF_STEP(o1, p1, i1);
+      KV_HUFF_STEP(o2, p2, i2);
+      KV_HUFF_STEP(o3, p3, i3);
+    }
+#undef KV_HUFF_STEP
+    uint8_t* const on[4] = {o0, o1, o2, o3};
+    const uint64_t pn[4] = {p0, p1, p2, p3};
+    for (int k = 0; k < 4; ++k) {
+      left[k] -= static_cast<size_t>(on[k] - o[k]) / kStride;
+      o[k] = on[k];
+      pos[k] = pn[k];
+    }
+  }
+  for (int k = 0; k < 4; ++k) {
+    while (left[k]) {
+      const uint16_t e = single[PeekSafe(seg_in[k], seg_size[k], pos[k]) & kTableMask];
+      o[k][0] = static_cast<uint8_t>(e);
+      o[k] += kStride;
+      pos[k] += e >> 8;
+      --left[k];
+    }
+    if ((pos[k] + 7) / 8 != seg_size[k]) return Corrupt("huff", "segment length mismatch");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n, uint8_t* base,
+                         size_t stride) {
+  uint8_t mode;
+  if (!br->U8(&mode)) return Corrupt("huff", "truncated plane");
+  if (mode == kRaw) {
+    absl::Span<const uint8_t> raw;
+    if (!br->Bytes(n, &raw)) return Corrupt("huff", "truncated raw plane");
+    Scatter(raw.data(), n, base, stride);
+    return absl::OkStatus();
+  }
+  if (mode == kConst) {
+    uint8_t v;
+    if (!br->U8(&v)) return Corrupt("huff", "truncated constant plane");
+    for (size_t i = 0; i < n; ++i) base[i * stride] = v;
+    return absl::OkStatus();
+  }
+  if (mode != kHuff) return Corrupt("huff", "unknown plane mode");
+  absl::Span<const uint8_t> bitmap;
+  if (!br->Bytes(32, &bitmap)) return Corrupt("huff", "truncated table");
+  uint8_t len[256] = {};
+  int used = 0;
+  for (int s = 0; s < 256; ++s) used += (bitmap[s >> 3] >> (s & 7)) & 1;
+  absl::Span<const uint8_t> nib;
+  if (used < 2 || !br->Bytes((used + 1) / 2, &nib)) return Corrupt("huff", "bad table");
+  for (int s = 0, j = 0; s < 256; ++s) {
+    if (!((bitmap[s >> 3] >> (s & 7)) & 1)) continue;
+    len[s] = (nib[j >> 1] >> ((j & 1) * 4)) & 15;
+    if (len[s] == 0) return Corrupt("huff", "zero code length");
+    ++j;
+  }
+  uint16_t code[256];
+  if (!huffman::CanonicalCodes(len, code)) return Corrupt("huff", "lengths are not a prefix code");
+  size_t seg_size[4];
+  uint64_t total = 0;
+  for (int k = 0; k < 4; ++k) {
+    uint64_t v;
+    if (!br->Varint(&v) || v > src.size()) return Corrupt("huff", "bad segment size");
+    seg_size[k] = v;
+    total += v;
+  }
+  absl::Span<const uint8_t> body;
+  if (!br->Bytes(total, &body)) return Corrupt("huff", "truncated segments");
+  const uint8_t* seg_in[4];
+  size_t off = 0;
+  for (int k = 0; k < 4; ++k) {
+    seg_in[k] = body.data() + off;
+    off += seg_size[k];
+  }
+  // Decode tables: single symbol, and up to two symbols per lookup.
+  thread_local std::array<uint16_t, 1u << kTableBits> single;
+  thread_local std::array<uint32_t, 1u << kTableBits> multi;
+  for (int s = 0; s < 256; ++s) {
+    if (!len[s]) continue;
+    for (uint32_t i = code[s]; i <= kTableMask; i += 1u << len[s]) {
+      single[i] = static_cast<uint16_t>(s | (len[s] << 8));
+    }
+  }
+  for (uint32_t i = 0; i <= kTableMask; ++i) {
+    const uint32_t e1 = single[i], l1 = e1 >> 8;
+    const uint32_t e2 = single[i >> l1], l2 = e2 >> 8;
+    multi[i] = l1 + l2 <= kTableBits
+                   ? (e1 & 0xff) | ((e2 & 0xff) << 8) | (2u << 16) | ((l1 + l2) << 24)
+                   : (e1 & 0xff) | (1u << 16) | (l1 << 24);
+  }
+  switch (stride) {
+    case 1:
+      return DecodeSegments<1>(single.data(), multi.data(), seg_in, seg_size, n, base);
+    case 2:
+      return DecodeSegments<2>(single.data(), multi.data(), seg_in, seg_size, n, base);
+    default:
+      return DecodeSegments<4>(single.data(), multi.data(), seg_in, seg_size, n, base);
+  }
+}
+
+class HuffStage final : public Stage {
+ public:
+  using Stage::Stage;
+
+  absl::StatusOr<std::vector<StreamDesc>> Plan(absl::Span<const StreamDesc> in) const override {
+    std::vector<StreamDesc> out;
+    for (const StreamDesc& d : in) out.push_back(StreamDesc{ElemType::kOpaque, d.geom});
+    return out;
+  }
+
+  absl::Status Encode(const Streams& in, Streams* out) const override {
+    for (const Stream& s : in) {
+      if (s.desc().opaque()) {
+        out->push_back(PassThrough(s));
+        continue;
+      }
+      const size_t es = ElemSize(s.desc().type);
+      const size_t n = (TrimmedSize(s.data()) + es - 1) / es;
+      std::vector<uint8_t> buf;
+      buf.reserve(n * es / 2 + 64);
+      ByteWriter(&buf).Varint(n);
+      for (size_t b = 0; b < es && n; ++b) {
+        EncodePlane(s.data().data() + (es - 1 - b), es, n, &buf);
+      }
+      out->push_back(Stream::Own(StreamDesc{ElemType::kOpaque, s.desc().geom}, std::move(buf)));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                      Streams* decoded) const override {
+    for (size_t i = 0; i < want.size(); ++i) {
+      const StreamDesc& d = want[i];
+      if (d.opaque()) {
+        decoded->push_back(PassThrough(encoded[i]));
+        continue;
+      }
+      const size_t es = ElemSize(d.type);
+      ByteReader br(encoded[i].data());
+      uint64_t n;
+      if (!br.Varint(&n) || n > d.geom.size()) return Corrupt("huff", "element count");
+      std::vector<uint8_t> buf(d.bytes());
+      for (size_t b = 0; b < es && n; ++b) {
+        absl::Status st = DecodePlane(&br, encoded[i].data(), n, buf.data() + (es - 1 - b), es);
+        if (!st.ok()) return st;
+      }
+      if (br.remaining() != 0) return Corrupt("huff", "trailing bytes");
+      decoded->push_back(Stream::Own(d, std::move(buf)));
+    }
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+void RegisterHuffStage(StageRegistry& r) {
+  r.Register(StageInfo{
+      .id = 23,
+      .name = "huff",
+      .summary = "canonical Huffman per byte plane (raw/constant fallback), 4 interleaved streams",
+      .lossless = true,
+      .params = {},
+      .make = MakeStage<HuffStage>,
+  });
+}
+
+}  // namespace kvcomp

@@ -1,0 +1,105 @@
+// Helpers shared by the lossless transform and entropy stages (planes, gear, delta, dedupe,
+// huff, rans, cm, ...). Header-only; every stage stays one .cc file.
+//
+// Conventions of these stages:
+//  - Opaque streams (already entropy coded, or side information such as dedupe's row map)
+//    pass through every transform and entropy stage untouched.
+//  - Entropy stages trim trailing zero bytes (dedupe leaves a zero tail) and record the count.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "kvcomp/byte_io.h"
+#include "kvcomp/stream.h"
+
+namespace kvcomp::stage_util {
+
+// A copy: the pipeline frees a stage's input streams once the stage returns, so a borrowed
+// view of an owned input would dangle.
+inline Stream PassThrough(const Stream& s) {
+  return Stream::Own(s.desc(), std::vector<uint8_t>(s.data().begin(), s.data().end()));
+}
+
+inline absl::Status Corrupt(absl::string_view stage, absl::string_view what) {
+  return absl::DataLossError(absl::StrCat(stage, ": corrupt stream: ", what));
+}
+
+// Number of bytes before the trailing run of zero bytes.
+inline size_t TrimmedSize(absl::Span<const uint8_t> b) {
+  size_t n = b.size();
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, b.data() + n - 8, 8);
+    if (w != 0) break;
+    n -= 8;
+  }
+  while (n > 0 && b[n - 1] == 0) --n;
+  return n;
+}
+
+inline uint16_t Load16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t Load32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t Load64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline void Store16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+inline void Store32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline void Store64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+
+// LSB-first bit packing of small fixed-width fields (dedupe references, tables).
+class BitWriter {
+ public:
+  explicit BitWriter(std::vector<uint8_t>* out) : out_(out) {}
+  void Put(uint64_t v, int bits) {
+    for (int i = 0; i < bits; ++i) {
+      if (nbits_ == 0) out_->push_back(0);
+      out_->back() |= static_cast<uint8_t>(((v >> i) & 1) << nbits_);
+      nbits_ = (nbits_ + 1) & 7;
+    }
+  }
+
+ private:
+  std::vector<uint8_t>* out_;
+  int nbits_ = 0;
+};
+
+class BitReader {
+ public:
+  explicit BitReader(absl::Span<const uint8_t> in) : in_(in) {}
+  bool Get(int bits, uint64_t* v) {
+    if (bits < 0 || bits > 64 || pos_ + static_cast<uint64_t>(bits) > in_.size() * 8) return false;
+    uint64_t r = 0;
+    for (int i = 0; i < bits; ++i, ++pos_)
+      r |= static_cast<uint64_t>((in_[pos_ >> 3] >> (pos_ & 7)) & 1) << i;
+    *v = r;
+    return true;
+  }
+  size_t bytes_used() const { return (pos_ + 7) / 8; }
+
+ private:
+  absl::Span<const uint8_t> in_;
+  uint64_t pos_ = 0;
+};
+
+inline int BitsFor(uint64_t n) {  // bits needed to write values 0..n-1
+  int b = 0;
+  while ((uint64_t{1} << b) < n) ++b;
+  return b;
+}
+
+}  // namespace kvcomp::stage_util
