@@ -1,0 +1,252 @@
+// The kvcomp CLI end to end: the real binary against the real kvcomp-server on loopback.
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "io/dump.h"
+#include "io/kv_io.h"
+#include "io/npz.h"
+#include "test_util.h"
+#include "tests/support/server_process.h"
+
+namespace kvcomp::cli {
+namespace {
+
+using kvcomp::testing::ListDir;
+using kvcomp::testing::ProcessResult;
+using kvcomp::testing::ReadAll;
+using kvcomp::testing::Run;
+using kvcomp::testing::RunOptions;
+using kvcomp::testing::RunPython;
+using kvcomp::testing::ServerProcess;
+using kvcomp::testing::SharedKvDir;
+using kvcomp::testing::TempDir;
+
+const char* kRuns[] = {"story_prose", "technical_prose", "mmlu_fewshot_q1", "generated_greedy"};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = ServerProcess::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+  }
+  ProcessResult Kvcomp(std::vector<std::string> args, const RunOptions& options = {}) {
+    args.insert(args.begin(), KVCOMP_CLI_BINARY);
+    return kvcomp::testing::Run(args, options);
+  }
+  ProcessResult Compress(const std::string& in, const std::string& out,
+                         std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"compress", in,        "-o",       out,
+                                     "--codec",  "zstd(3)", "--server", server_->address()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Kvcomp(args);
+  }
+  ProcessResult Decompress(const std::string& in, const std::string& out,
+                           const RunOptions& options = {}) {
+    return Kvcomp({"decompress", in, "-o", out, "--server", server_->address()}, options);
+  }
+  std::unique_ptr<ServerProcess> server_;
+};
+
+// numpy itself checks that every KV array of `a` is present in `b` with identical bytes.
+void NumpyExpectSameKvArrays(const std::string& a, const std::string& b) {
+  RunPython(absl::StrCat(R"(
+import numpy as np
+a = np.load(")",
+                         a, R"("); b = np.load(")", b, R"(")
+keys = [k for k in a.files if k.startswith("layer")]
+assert keys, a.files
+for k in keys:
+    x, y = a[k], b[k]
+    assert x.dtype == y.dtype and x.shape == y.shape, (k, x.dtype, y.dtype, x.shape, y.shape)
+    assert x.tobytes() == y.tobytes(), k
+)"));
+}
+
+TEST_F(CliTest, NpzFilesNumpyWroteRoundTripByteIdentical) {
+  TempDir tmp;
+  std::vector<std::string> inputs;
+  const std::string shared = SharedKvDir();
+  if (!shared.empty()) {
+    for (const char* run : kRuns) {
+      inputs.push_back(absl::StrCat(shared, "/", run, ".fp16.npz"));
+      inputs.push_back(absl::StrCat(shared, "/", run, ".fp32.npz"));
+    }
+  }
+  // Also an archive written with np.savez_compressed (DEFLATE members).
+  RunPython(absl::StrCat(R"(
+import numpy as np
+rng = np.random.default_rng(1)
+np.savez_compressed(")",
+                         tmp / "deflated.npz", R"(", **{"layer%d_%s" % (l, kv):
+    (rng.standard_normal((8, 100, 16)) * 2).astype("<f2") for l in range(4) for kv in "kv"})
+)"));
+  inputs.push_back(tmp / "deflated.npz");
+  int i = 0;
+  for (const std::string& in : inputs) {
+    SCOPED_TRACE(in);
+    const std::string kvc = tmp / absl::StrCat("c", i, ".kvc");
+    const std::string out = tmp / absl::StrCat("back", i++, ".npz");
+    ProcessResult c = Compress(in, kvc);
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    EXPECT_NE(c.out.find("layer0_k"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("K total"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("V total"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("KV total"), std::string::npos) << c.out;
+    ProcessResult d = Decompress(kvc, out);
+    ASSERT_EQ(d.exit_code, 0) << d.err;
+    // Our reader: same tensors, same bytes, same order.
+    auto want = io::ReadNpzFile(in);
+    auto got = io::ReadNpzFile(out);
+    ASSERT_TRUE(want.ok() && got.ok());
+    ASSERT_EQ(got->size(), want->size());
+    for (size_t t = 0; t < got->size(); ++t) {
+      EXPECT_EQ((*got)[t].name, (*want)[t].name);
+      EXPECT_EQ((*got)[t].tensor.meta.shape, (*want)[t].tensor.meta.shape);
+      EXPECT_TRUE((*got)[t].tensor.bytes == (*want)[t].tensor.bytes) << (*got)[t].name;
+    }
+    NumpyExpectSameKvArrays(in, out);
+  }
+}
+
+TEST_F(CliTest, DumpFolderRoundTripIsByteIdentical) {
+  const std::string shared = SharedKvDir();
+  if (shared.empty()) GTEST_SKIP() << "../shared/kv is absent";
+  TempDir tmp;
+  const std::string src = shared + "/story_prose";
+  for (const char* dtype : {"fp16", "fp32"}) {
+    const std::string kvc = tmp / absl::StrCat(dtype, ".kvc");
+    const std::string out = tmp / absl::StrCat("out_", dtype);
+    ProcessResult c = Compress(src, kvc, {"--dtype", dtype});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    ProcessResult d = Decompress(kvc, out);
+    ASSERT_EQ(d.exit_code, 0) << d.err;
+    const std::vector<std::string> files = ListDir(out);
+    ASSERT_EQ(files.size(), 11u);
+    const auto manifest = nlohmann::json::parse(ReadAll(out + "/manifest.json"));
+    EXPECT_EQ(manifest["files"].size(), 10u);
+    for (const std::string& f : files) {
+      if (f == "manifest.json") continue;
+      EXPECT_EQ(f.substr(f.size() - 3), std::string("f") + (dtype + 2)) << f;
+      EXPECT_TRUE(ReadAll(out + "/" + f) == ReadAll(src + "/" + f)) << f << " differs";
+    }
+  }
+}
+
+TEST_F(CliTest, InfoPrintsEveryFrameHeaderWithoutAServer) {
+  TempDir tmp;
+  const io::KvCache cache = kvcomp::testing::MakeCache(DType::kFP16, 3, 4, 50, 8, 6);
+  ASSERT_TRUE(io::WriteKvCache(tmp / "in.npz", cache).ok());
+  ASSERT_EQ(Compress(tmp / "in.npz", tmp / "c.kvc").exit_code, 0);
+  ASSERT_TRUE(server_->Stop().ok());  // info never talks to a server
+  ProcessResult info = Kvcomp({"info", tmp / "c.kvc"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("6 frames"), std::string::npos) << info.out;
+  for (const char* want : {"layer0_k", "layer2_v", "FP16", "[4,50,8]", "head-major", "zstd"}) {
+    EXPECT_NE(info.out.find(want), std::string::npos) << want << " missing from\n" << info.out;
+  }
+  // A truncated .kvc is an input error naming the problem.
+  std::vector<uint8_t> bytes = ReadAll(tmp / "c.kvc");
+  bytes.resize(bytes.size() - 5);
+  kvcomp::testing::WriteAll(tmp / "cut.kvc", bytes);
+  ProcessResult cut = Kvcomp({"info", tmp / "cut.kvc"});
+  EXPECT_EQ(cut.exit_code, 2) << cut.out;
+  EXPECT_NE(cut.err.find("cut.kvc"), std::string::npos) << cut.err;
+}
+
+TEST_F(CliTest, ExitCodesAreDistinct) {
+  TempDir tmp;
+  EXPECT_EQ(Kvcomp({"--help"}).exit_code, 0);
+  ProcessResult help = Kvcomp({"compress", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
+  EXPECT_EQ(Kvcomp({}).exit_code, 1);
+  EXPECT_EQ(Kvcomp({"compress", tmp / "x.npz"}).exit_code, 1);  // no -o
+  EXPECT_EQ(Kvcomp({"frobnicate"}).exit_code, 1);
+  EXPECT_EQ(Compress(tmp / "missing.npz", tmp / "o.kvc", {"--dtype", "fp8"}).exit_code, 1);
+  ProcessResult missing = Compress(tmp / "missing.npz", tmp / "o.kvc");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("missing.npz"), std::string::npos) << missing.err;
+  kvcomp::testing::WriteAll(tmp / "junk.npz", kvcomp::testing::Bytes("not a zip"));
+  EXPECT_EQ(Compress(tmp / "junk.npz", tmp / "o.kvc").exit_code, 2);
+
+  const io::KvCache cache = kvcomp::testing::MakeCache(DType::kFP16, 1, 2, 10, 8, 6);
+  ASSERT_TRUE(io::WriteKvCache(tmp / "in.npz", cache).ok());
+  ProcessResult bad_codec = Kvcomp({"compress", tmp / "in.npz", "-o", tmp / "o.kvc", "--codec",
+                                    "nosuchcodec(1)", "--server", server_->address()});
+  EXPECT_EQ(bad_codec.exit_code, 3);
+  EXPECT_NE(bad_codec.err.find("INVALID_ARGUMENT"), std::string::npos) << bad_codec.err;
+  EXPECT_NE(bad_codec.err.find("nosuchcodec"), std::string::npos) << bad_codec.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "o.kvc"));
+
+  ASSERT_EQ(Compress(tmp / "in.npz", tmp / "o.kvc").exit_code, 0);
+  ProcessResult exists = Compress(tmp / "in.npz", tmp / "o.kvc");
+  EXPECT_EQ(exists.exit_code, 2);
+  EXPECT_NE(exists.err.find("--force"), std::string::npos) << exists.err;
+  EXPECT_EQ(Compress(tmp / "in.npz", tmp / "o.kvc", {"--force"}).exit_code, 0);
+  EXPECT_EQ(Kvcomp({"health", "--server", server_->address()}).exit_code, 0);
+
+  const std::string address = server_->address();
+  ASSERT_TRUE(server_->Stop().ok());
+  ProcessResult down = Kvcomp(
+      {"decompress", tmp / "o.kvc", "-o", tmp / "back.npz", "--server", address, "--timeout", "5"});
+  EXPECT_EQ(down.exit_code, 3);
+  EXPECT_NE(down.err.find("UNAVAILABLE"), std::string::npos) << down.err;
+  EXPECT_EQ(Kvcomp({"health", "--server", address}).exit_code, 3);
+  EXPECT_FALSE(std::filesystem::exists(tmp / "back.npz"));
+}
+
+TEST_F(CliTest, UnwritableOutputFailsAndLeavesNoPartialFile) {
+  TempDir tmp;
+  const io::KvCache cache = kvcomp::testing::MakeCache(DType::kFP32, 4, 4, 128, 8, 12);
+  ASSERT_TRUE(io::WriteKvCache(tmp / "in.npz", cache).ok());
+  ASSERT_EQ(Compress(tmp / "in.npz", tmp / "c.kvc").exit_code, 0);
+
+  // A parent that is a regular file: the directory cannot hold anything.
+  kvcomp::testing::WriteAll(tmp / "plainfile", kvcomp::testing::Bytes("x"));
+  for (const char* name : {"back.npz", "back.npy", "backdir"}) {
+    ProcessResult r = Decompress(tmp / "c.kvc", tmp / (std::string("plainfile/") + name));
+    EXPECT_EQ(r.exit_code, 2) << name << ": " << r.err;
+  }
+
+  // The disk "fills up" midway (RLIMIT_FSIZE below the output size): the write fails after
+  // the temporary file was created, and nothing is left in the directory, for each format.
+  const std::string out_dir = tmp / "out";
+  std::filesystem::create_directory(out_dir);
+  RunOptions limited;
+  limited.file_size_limit = 8 * 1024;  // per file: each tensor is 16 KiB, the cache 128 KiB
+  for (const char* name : {"back.npz", "backdir"}) {
+    ProcessResult r = Decompress(tmp / "c.kvc", out_dir + "/" + name, limited);
+    EXPECT_EQ(r.exit_code, 2) << name << ": " << r.err;
+    EXPECT_NE(r.err.find("File too large"), std::string::npos) << r.err;
+    EXPECT_TRUE(ListDir(out_dir).empty()) << name << " left " << ListDir(out_dir).size();
+  }
+  ProcessResult kvc = Kvcomp({"compress", tmp / "in.npz", "-o", out_dir + "/c.kvc", "--codec",
+                              "zstd(3)", "--server", server_->address()},
+                             RunOptions{8 * 1024});
+  EXPECT_EQ(kvc.exit_code, 2) << kvc.err;
+  EXPECT_TRUE(ListDir(out_dir).empty());
+
+  // A directory without write permission (only meaningful when not root: root bypasses it).
+  if (::geteuid() != 0) {
+    std::filesystem::permissions(
+        out_dir, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+    ProcessResult r = Decompress(tmp / "c.kvc", out_dir + "/back.npz");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("PERMISSION_DENIED"), std::string::npos) << r.err;
+    EXPECT_TRUE(ListDir(out_dir).empty());
+    std::filesystem::permissions(out_dir, std::filesystem::perms::owner_all);
+  }
+  // And with room to write, the same command succeeds.
+  ProcessResult ok = Decompress(tmp / "c.kvc", out_dir + "/ok.npz");
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ListDir(out_dir), std::vector<std::string>{"ok.npz"});
+}
+
+}  // namespace
+}  // namespace kvcomp::cli
