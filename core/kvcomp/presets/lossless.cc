@@ -3,8 +3,9 @@
 //  lossless      the fast default. A cheap sample (the first rows of the tensor) decides
 //                whether exact duplicate token rows are worth removing; then Huffman per byte
 //                plane: "dedupe+huff" or "huff".
-//  lossless-max  the best ratio at any speed: compresses with every candidate pipeline and
-//                keeps the smallest frame (each candidate is exact, so any choice is).
+//  lossless-max  the best ratio at any speed: the same sample picks "dedupe+cm" or "cm"
+//                (adaptive context-mixing arithmetic coding), and the frame is kept only if
+//                it beats what `lossless` would write; otherwise that one is kept.
 //
 // The frame records the concrete pipeline, so decoding needs nothing from the preset.
 #include <xxhash.h>
@@ -56,20 +57,20 @@ class LosslessCodec final : public Codec {
 
 class LosslessMaxCodec final : public Codec {
  public:
-  explicit LosslessMaxCodec(std::vector<Pipeline> candidates)
-      : candidates_(std::move(candidates)) {}
+  LosslessMaxCodec(Pipeline cm, Pipeline dedupe_cm, std::unique_ptr<Codec> fast)
+      : cm_(std::move(cm)), dedupe_cm_(std::move(dedupe_cm)), fast_(std::move(fast)) {}
   std::string Spec() const override { return "lossless-max"; }
   absl::StatusOr<CompressedTensor> Compress(const TensorView& tensor) const override {
-    std::optional<CompressedTensor> best;
-    for (const Pipeline& p : candidates_) {
-      KV_ASSIGN_OR_RETURN(CompressedTensor c, CompressWith(p, tensor));
-      if (!best || c.frame.size() < best->frame.size()) best = std::move(c);
-    }
-    return std::move(*best);
+    const bool dedupe = SampleDuplicateFraction(tensor) >= 0.01;
+    KV_ASSIGN_OR_RETURN(CompressedTensor best, CompressWith(dedupe ? dedupe_cm_ : cm_, tensor));
+    KV_ASSIGN_OR_RETURN(CompressedTensor fast, fast_->Compress(tensor));
+    if (fast.frame.size() < best.frame.size()) return fast;
+    return best;
   }
 
  private:
-  std::vector<Pipeline> candidates_;
+  Pipeline cm_, dedupe_cm_;
+  std::unique_ptr<Codec> fast_;
 };
 
 absl::Status NoArgs(const SpecNode& node) {
@@ -81,12 +82,6 @@ absl::Status NoArgs(const SpecNode& node) {
 }
 
 }  // namespace
-
-// The candidate pipelines of lossless-max, best first on ../shared/kv (docs/CODEC_NOTES.md).
-const std::vector<const char*>& LosslessMaxCandidates() {
-  static const std::vector<const char*> c = {"dedupe+huff", "huff"};
-  return c;
-}
 
 void RegisterLosslessPresets(PresetRegistry& r) {
   r.Register(PresetInfo{
@@ -102,16 +97,17 @@ void RegisterLosslessPresets(PresetRegistry& r) {
   });
   r.Register(PresetInfo{
       .name = "lossless-max",
-      .summary = "best bit-exact ratio at any speed: the smallest of several context-modelling "
-                 "pipelines, per tensor",
+      .summary = "best bit-exact ratio at any speed: context-mixing arithmetic coding (cm), "
+                 "duplicate rows removed when a sample finds them",
       .make = [](const SpecNode& node) -> absl::StatusOr<std::unique_ptr<Codec>> {
         KV_RETURN_IF_ERROR(NoArgs(node));
-        std::vector<Pipeline> candidates;
-        for (const char* spec : LosslessMaxCandidates()) {
-          KV_ASSIGN_OR_RETURN(Pipeline p, Pipeline::FromSpec(spec));
-          candidates.push_back(std::move(p));
-        }
-        return std::make_unique<LosslessMaxCodec>(std::move(candidates));
+        KV_ASSIGN_OR_RETURN(Pipeline cm, Pipeline::FromSpec("cm"));
+        KV_ASSIGN_OR_RETURN(Pipeline dedupe_cm, Pipeline::FromSpec("dedupe+cm"));
+        KV_ASSIGN_OR_RETURN(Pipeline plain, Pipeline::FromSpec("huff"));
+        KV_ASSIGN_OR_RETURN(Pipeline dedupe, Pipeline::FromSpec("dedupe+huff"));
+        return std::make_unique<LosslessMaxCodec>(
+            std::move(cm), std::move(dedupe_cm),
+            std::make_unique<LosslessCodec>(std::move(plain), std::move(dedupe)));
       },
   });
 }

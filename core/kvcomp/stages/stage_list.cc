@@ -13,6 +13,7 @@ void RegisterPlanesStage(StageRegistry& r);
 void RegisterGearStage(StageRegistry& r);
 void RegisterDedupeStage(StageRegistry& r);
 void RegisterHuffStage(StageRegistry& r);
+void RegisterCmStage(StageRegistry& r);
 // Lossy stages (IDs 32-63).
 void RegisterUniformQuantStage(StageRegistry& r);
 void RegisterQuantStage(StageRegistry& r);
@@ -24,6 +25,7 @@ void RegisterAllStages(StageRegistry& r) {
   RegisterGearStage(r);
   RegisterDedupeStage(r);
   RegisterHuffStage(r);
+  RegisterCmStage(r);
   RegisterUniformQuantStage(r);
   RegisterQuantStage(r);
   RegisterBlockNormStage(r);
