@@ -14,6 +14,8 @@ void RegisterGearStage(StageRegistry& r);
 void RegisterDedupeStage(StageRegistry& r);
 void RegisterHuffStage(StageRegistry& r);
 void RegisterCmStage(StageRegistry& r);
+void RegisterDeltaStage(StageRegistry& r);  // delta and xor
+void RegisterCastStage(StageRegistry& r);
 // Lossy stages (IDs 32-63).
 void RegisterUniformQuantStage(StageRegistry& r);
 void RegisterQuantStage(StageRegistry& r);
@@ -26,6 +28,8 @@ void RegisterAllStages(StageRegistry& r) {
   RegisterDedupeStage(r);
   RegisterHuffStage(r);
   RegisterCmStage(r);
+  RegisterDeltaStage(r);
+  RegisterCastStage(r);
   RegisterUniformQuantStage(r);
   RegisterQuantStage(r);
   RegisterBlockNormStage(r);

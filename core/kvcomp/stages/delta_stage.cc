@@ -1,0 +1,124 @@
+// delta and xor: each element minus (delta, wrapping integer arithmetic on the raw words) or
+// XOR (xor) the element of the previous token in the same channel; the first token is kept.
+// Works on every typed stream (any element size) and keeps its shape; opaque streams pass.
+// "gear+delta" is the seed's gear+delta when placed after gear.
+#include "kvcomp/registry.h"
+#include "kvcomp/stages/stage_util.h"
+
+namespace kvcomp {
+namespace {
+
+using namespace stage_util;
+
+template <typename W, bool kXor>
+void Forward(const uint8_t* in, uint8_t* out, const Geometry& g) {
+  const size_t row = g.cols;
+  for (uint64_t p = 0; p < g.planes; ++p) {
+    const W* src = reinterpret_cast<const W*>(in) + p * g.rows * row;
+    W* dst = reinterpret_cast<W*>(out) + p * g.rows * row;
+    if (g.rows) std::memcpy(dst, src, row * sizeof(W));
+    for (uint64_t r = 1; r < g.rows; ++r) {
+      const W* a = src + r * row;
+      const W* b = a - row;
+      W* o = dst + r * row;
+      for (size_t c = 0; c < row; ++c) {
+        o[c] = kXor ? static_cast<W>(a[c] ^ b[c]) : static_cast<W>(a[c] - b[c]);
+      }
+    }
+  }
+}
+
+template <typename W, bool kXor>
+void Inverse(const uint8_t* in, uint8_t* out, const Geometry& g) {
+  const size_t row = g.cols;
+  for (uint64_t p = 0; p < g.planes; ++p) {
+    const W* src = reinterpret_cast<const W*>(in) + p * g.rows * row;
+    W* dst = reinterpret_cast<W*>(out) + p * g.rows * row;
+    if (g.rows) std::memcpy(dst, src, row * sizeof(W));
+    for (uint64_t r = 1; r < g.rows; ++r) {
+      const W* d = src + r * row;
+      const W* prev = dst + (r - 1) * row;
+      W* o = dst + r * row;
+      for (size_t c = 0; c < row; ++c) {
+        o[c] = kXor ? static_cast<W>(d[c] ^ prev[c]) : static_cast<W>(d[c] + prev[c]);
+      }
+    }
+  }
+}
+
+template <bool kXor>
+void Apply(bool inverse, size_t es, const uint8_t* in, uint8_t* out, const Geometry& g) {
+  switch (es) {
+    case 1:
+      return inverse ? Inverse<uint8_t, kXor>(in, out, g) : Forward<uint8_t, kXor>(in, out, g);
+    case 2:
+      return inverse ? Inverse<uint16_t, kXor>(in, out, g) : Forward<uint16_t, kXor>(in, out, g);
+    default:
+      return inverse ? Inverse<uint32_t, kXor>(in, out, g) : Forward<uint32_t, kXor>(in, out, g);
+  }
+}
+
+template <bool kXor>
+class TokenDeltaStage final : public Stage {
+ public:
+  using Stage::Stage;
+
+  absl::StatusOr<std::vector<StreamDesc>> Plan(absl::Span<const StreamDesc> in) const override {
+    return std::vector<StreamDesc>(in.begin(), in.end());
+  }
+
+  absl::Status Encode(const Streams& in, Streams* out) const override {
+    return Run(in, false, out);
+  }
+
+  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                      Streams* decoded) const override {
+    if (encoded.size() != want.size()) return Corrupt(info().name, "stream count");
+    return Run(encoded, true, decoded);
+  }
+
+ private:
+  static absl::Status Run(const Streams& in, bool inverse, Streams* out) {
+    for (const Stream& s : in) {
+      if (s.desc().opaque()) {
+        out->push_back(PassThrough(s));
+        continue;
+      }
+      const size_t es = ElemSize(s.desc().type);
+      if (s.data().size() != s.desc().bytes()) return Corrupt("delta", "stream size");
+      // Word-aligned copies: the input span may sit at any offset inside a frame.
+      std::vector<uint32_t> aligned((s.data().size() + 3) / 4);
+      std::memcpy(aligned.data(), s.data().data(), s.data().size());
+      std::vector<uint8_t> buf(s.data().size());
+      std::vector<uint32_t> result((s.data().size() + 3) / 4);
+      Apply<kXor>(inverse, es, reinterpret_cast<const uint8_t*>(aligned.data()),
+                  reinterpret_cast<uint8_t*>(result.data()), s.desc().geom);
+      std::memcpy(buf.data(), result.data(), buf.size());
+      out->push_back(Stream::Own(s.desc(), std::move(buf)));
+    }
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+void RegisterDeltaStage(StageRegistry& r) {
+  r.Register(StageInfo{
+      .id = 19,
+      .name = "delta",
+      .summary = "each element minus the previous token's, same channel (wrapping integers)",
+      .lossless = true,
+      .params = {},
+      .make = MakeStage<TokenDeltaStage<false>>,
+  });
+  r.Register(StageInfo{
+      .id = 20,
+      .name = "xor",
+      .summary = "each element XOR the previous token's, same channel",
+      .lossless = true,
+      .params = {},
+      .make = MakeStage<TokenDeltaStage<true>>,
+  });
+}
+
+}  // namespace kvcomp
