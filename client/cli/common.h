@@ -41,6 +41,7 @@ Command AddDecompressCommand(CLI::App& root);
 Command AddInfoCommand(CLI::App& root);
 Command AddHealthCommand(CLI::App& root);
 Command AddGenerateCommand(CLI::App& root);
+Command AddAnalyzeCommand(CLI::App& root);
 
 struct ServerFlags {
   std::string address = "127.0.0.1:50051";

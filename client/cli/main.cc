@@ -15,8 +15,8 @@ int main(int argc, char** argv) {
   app.footer(kExitCodesHelp);
   app.require_subcommand(1);
   std::vector<Command> commands = {AddCompressCommand(app), AddDecompressCommand(app),
-                                   AddInfoCommand(app), AddHealthCommand(app),
-                                   AddGenerateCommand(app)};
+                                   AddAnalyzeCommand(app),  AddInfoCommand(app),
+                                   AddHealthCommand(app),   AddGenerateCommand(app)};
   for (Command& c : commands) c.app->footer(kExitCodesHelp);
   try {
     app.parse(argc, argv);

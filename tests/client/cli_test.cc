@@ -201,6 +201,22 @@ TEST_F(CliTest, ExitCodesAreDistinct) {
   EXPECT_FALSE(std::filesystem::exists(tmp / "back.npz"));
 }
 
+TEST_F(CliTest, AnalyzePrintsOneRowPerCodec) {
+  TempDir tmp;
+  const io::KvCache cache = kvcomp::testing::MakeCache(DType::kFP16, 2, 4, 64, 8, 5);
+  ASSERT_TRUE(io::WriteKvCache(tmp / "in.npz", cache).ok());
+  ProcessResult r = Kvcomp({"analyze", tmp / "in.npz", "--codec", "zstd(1)", "--codec", "zstd(19)",
+                            "--server", server_->address()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("zstd(1) "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("zstd(19) "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" 16384 "), std::string::npos) << r.out;            // 4 tensors x 4 KiB raw
+  EXPECT_TRUE(ListDir(tmp.path()) == std::vector<std::string>{"in.npz"});  // writes nothing
+  ProcessResult bad =
+      Kvcomp({"analyze", tmp / "in.npz", "--codec", "bogus(", "--server", server_->address()});
+  EXPECT_EQ(bad.exit_code, 3) << bad.err;
+}
+
 TEST_F(CliTest, UnwritableOutputFailsAndLeavesNoPartialFile) {
   TempDir tmp;
   const io::KvCache cache = kvcomp::testing::MakeCache(DType::kFP32, 4, 4, 128, 8, 12);
