@@ -5,11 +5,16 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "kvcomp/dtype_simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #include <immintrin.h>
 #define KVCOMP_HAVE_F16C_PATH 1
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define KVCOMP_HAVE_NEON_PATH 1
 #endif
 
 namespace kvcomp {
@@ -123,8 +128,17 @@ __attribute__((target("avx,f16c"))) size_t FloatToHalfF16c(const float* in, uint
 __attribute__((target("avx,f16c"))) size_t HalfToFloatF16c(const uint16_t* in, float* out,
                                                            size_t count) {
   size_t i = 0;
+  const __m128i abs_mask = _mm_set1_epi16(0x7fff), inf = _mm_set1_epi16(0x7c00);
+  const __m128i quiet = _mm_set1_epi16(0x0200);
   for (; i + 8 <= count; i += 8) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    // VCVTPH2PS quiets signalling NaNs; widening must be exact, so such blocks go scalar.
+    const __m128i nan = _mm_cmpgt_epi16(_mm_and_si128(h, abs_mask), inf);
+    const __m128i snan = _mm_andnot_si128(_mm_cmpeq_epi16(_mm_and_si128(h, quiet), quiet), nan);
+    if (_mm_movemask_epi8(snan)) {
+      dtype_internal::HalfToFloatScalar(in + i, out + i, 8);
+      continue;
+    }
     _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
   }
   return i;
@@ -133,22 +147,91 @@ __attribute__((target("avx,f16c"))) size_t HalfToFloatF16c(const uint16_t* in, f
 }  // namespace
 #endif
 
-// The SIMD paths convert whole blocks of 8; the scalar code finishes the tail and is the
-// reference the tests compare the SIMD paths against.
-void FloatToHalf(const float* in, uint16_t* out, size_t count) {
+#ifdef KVCOMP_HAVE_NEON_PATH
+namespace {
+
+// FCVTN / FCVTL round to nearest even under the default FPCR (RMode 0, no flush to zero),
+// keep signed zeros, infinities and subnormals, and narrow NaNs as the scalar code does.
+size_t FloatToHalfNeon(const float* in, uint16_t* out, size_t count) {
   size_t i = 0;
-#ifdef KVCOMP_HAVE_F16C_PATH
-  if (HasF16c()) i = FloatToHalfF16c(in, out, count);
+  for (; i + 8 <= count; i += 8) {
+    const float16x4_t lo = vcvt_f16_f32(vld1q_f32(in + i));
+    const float16x8_t h = vcvt_high_f16_f32(lo, vld1q_f32(in + i + 4));
+    vst1q_u16(out + i, vreinterpretq_u16_f16(h));
+  }
+  return i;
+}
+
+size_t HalfToFloatNeon(const uint16_t* in, float* out, size_t count) {
+  size_t i = 0;
+  const uint16x8_t abs_mask = vdupq_n_u16(0x7fff), inf = vdupq_n_u16(0x7c00);
+  const uint16x8_t quiet = vdupq_n_u16(0x0200);
+  for (; i + 8 <= count; i += 8) {
+    const uint16x8_t bits = vld1q_u16(in + i);
+    // FCVTL quiets signalling NaNs; widening must be exact, so such blocks go scalar.
+    const uint16x8_t nan = vcgtq_u16(vandq_u16(bits, abs_mask), inf);
+    if (vmaxvq_u16(vbicq_u16(nan, vtstq_u16(bits, quiet))) != 0) {
+      dtype_internal::HalfToFloatScalar(in + i, out + i, 8);
+      continue;
+    }
+    const float16x8_t h = vreinterpretq_f16_u16(bits);
+    vst1q_f32(out + i, vcvt_f32_f16(vget_low_f16(h)));
+    vst1q_f32(out + i + 4, vcvt_high_f32_f16(h));
+  }
+  return i;
+}
+
+}  // namespace
 #endif
-  for (; i < count; ++i) out[i] = FloatToHalfBits(in[i]);
+
+namespace dtype_internal {
+
+void FloatToHalfScalar(const float* in, uint16_t* out, size_t count) {
+  for (size_t i = 0; i < count; ++i) out[i] = FloatToHalfBits(in[i]);
+}
+
+void HalfToFloatScalar(const uint16_t* in, float* out, size_t count) {
+  for (size_t i = 0; i < count; ++i) out[i] = HalfBitsToFloat(in[i]);
+}
+
+const char* HalfSimdPath() {
+#if defined(KVCOMP_HAVE_F16C_PATH)
+  if (HasF16c()) return "f16c";
+#elif defined(KVCOMP_HAVE_NEON_PATH)
+  return "neon";
+#endif
+  return "";
+}
+
+size_t FloatToHalfSimd(const float* in, uint16_t* out, size_t count) {
+#if defined(KVCOMP_HAVE_F16C_PATH)
+  if (HasF16c()) return FloatToHalfF16c(in, out, count);
+#elif defined(KVCOMP_HAVE_NEON_PATH)
+  return FloatToHalfNeon(in, out, count);
+#endif
+  return 0;
+}
+
+size_t HalfToFloatSimd(const uint16_t* in, float* out, size_t count) {
+#if defined(KVCOMP_HAVE_F16C_PATH)
+  if (HasF16c()) return HalfToFloatF16c(in, out, count);
+#elif defined(KVCOMP_HAVE_NEON_PATH)
+  return HalfToFloatNeon(in, out, count);
+#endif
+  return 0;
+}
+
+}  // namespace dtype_internal
+
+// The SIMD path converts whole blocks of 8; the scalar reference finishes the tail.
+void FloatToHalf(const float* in, uint16_t* out, size_t count) {
+  const size_t i = dtype_internal::FloatToHalfSimd(in, out, count);
+  dtype_internal::FloatToHalfScalar(in + i, out + i, count - i);
 }
 
 void HalfToFloat(const uint16_t* in, float* out, size_t count) {
-  size_t i = 0;
-#ifdef KVCOMP_HAVE_F16C_PATH
-  if (HasF16c()) i = HalfToFloatF16c(in, out, count);
-#endif
-  for (; i < count; ++i) out[i] = HalfBitsToFloat(in[i]);
+  const size_t i = dtype_internal::HalfToFloatSimd(in, out, count);
+  dtype_internal::HalfToFloatScalar(in + i, out + i, count - i);
 }
 
 void FloatToBf16(const float* in, uint16_t* out, size_t count) {
