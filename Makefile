@@ -56,3 +56,10 @@ format:
 
 clean:
 	@rm -rf $(BUILD)
+
+# The codec core cross-compiled for ARM64 and tested under qemu-aarch64-static, then frames
+# exchanged between that build and the native $(BUILD), both ways (scripts/test-arm64.sh).
+ARM64_BUILD ?= build-arm64
+.PHONY: test-arm64
+test-arm64: configure
+	@./scripts/test-arm64.sh $(ARM64_BUILD) $(BUILD) $(JOBS)
