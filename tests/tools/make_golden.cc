@@ -73,6 +73,15 @@ const std::vector<Recipe>& Curated() {
        "story_prose", 0, Kind::kValue, DType::kFP16},
       {"layers_l1_v_fp16", "layers(0=zstd(3),default=blocknorm+zstd(3))", "story_prose", 1,
        Kind::kValue, DType::kFP16},
+      // Lossless family (issue 3). cast is lossy only from FP32, so its frames start there.
+      {"cast_fp16_huff_k_fp32", "cast(fp16)+huff", "story_prose", 0, Kind::kKey, DType::kFP32},
+      {"cast_bf16_cm_v_fp32", "cast(bf16)+cm", "story_prose", 0, Kind::kValue, DType::kFP32},
+      {"dedupe_huff_v_fp16", "dedupe+huff", "story_prose", 0, Kind::kValue, DType::kFP16},
+      {"dedupe_cm_v_bf16", "dedupe+cm(20)", "story_prose", 0, Kind::kValue, DType::kBF16},
+      {"gear_delta_huff_k_fp32", "gear+delta+huff", "story_prose", 1, Kind::kKey, DType::kFP32},
+      {"planes_xor_cm_k_fp16", "planes+xor+cm", "story_prose", 1, Kind::kKey, DType::kFP16},
+      {"lossless_v_fp16", "lossless", "story_prose", 0, Kind::kValue, DType::kFP16},
+      {"lossless_max_k_fp16", "lossless-max", "story_prose", 1, Kind::kKey, DType::kFP16},
   };
   return *recipes;
 }

@@ -216,6 +216,7 @@ class CmStage final : public Stage {
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
     for (const Stream& s : in) {
+      if (absl::Status st = CheckTyped(s, "cm"); !st.ok()) return st;
       if (s.desc().opaque()) {
         out->push_back(PassThrough(s));
         continue;

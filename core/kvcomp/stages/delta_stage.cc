@@ -85,7 +85,7 @@ class TokenDeltaStage final : public Stage {
         continue;
       }
       const size_t es = ElemSize(s.desc().type);
-      if (s.data().size() != s.desc().bytes()) return Corrupt("delta", "stream size");
+      if (absl::Status st = CheckTyped(s, "delta"); !st.ok()) return st;
       // Word-aligned copies: the input span may sit at any offset inside a frame.
       std::vector<uint32_t> aligned((s.data().size() + 3) / 4);
       std::memcpy(aligned.data(), s.data().data(), s.data().size());

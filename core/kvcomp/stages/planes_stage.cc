@@ -8,7 +8,7 @@
 namespace kvcomp {
 namespace {
 
-using stage_util::PassThrough;
+using namespace stage_util;
 
 template <int S>
 void Split(const uint8_t* in, size_t n, uint8_t* const* out) {
@@ -43,6 +43,7 @@ class PlanesStage final : public Stage {
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
     for (const Stream& s : in) {
+      if (absl::Status st = CheckTyped(s, "planes"); !st.ok()) return st;
       const StreamDesc& d = s.desc();
       const size_t es = d.opaque() ? 1 : ElemSize(d.type);
       if (es == 1) {

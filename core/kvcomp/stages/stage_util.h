@@ -25,6 +25,16 @@ inline Stream PassThrough(const Stream& s) {
   return Stream::Own(s.desc(), std::vector<uint8_t>(s.data().begin(), s.data().end()));
 }
 
+// A typed input stream must agree with its own desc; encoders rely on the geometry (the
+// decoder derives the same one from the plan), so a disagreement is a bug upstream.
+inline absl::Status CheckTyped(const Stream& s, absl::string_view stage) {
+  if (!s.desc().opaque() && s.data().size() != s.desc().bytes()) {
+    return absl::InternalError(absl::StrCat(stage, ": input stream holds ", s.data().size(),
+                                            " bytes but its desc says ", s.desc().bytes()));
+  }
+  return absl::OkStatus();
+}
+
 inline absl::Status Corrupt(absl::string_view stage, absl::string_view what) {
   return absl::DataLossError(absl::StrCat(stage, ": corrupt stream: ", what));
 }
