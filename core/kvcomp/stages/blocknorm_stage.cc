@@ -89,7 +89,10 @@ class BlockNormStage final : public Stage {
     }
     const uint64_t kept = TotalKept(n);
     out->push_back(Stream::Own({ElemType::kU16, in[0].desc().geom}, std::move(codes)));
-    out->push_back(Stream::Own({ElemType::kF32, {1, scales.size() / 4, 1}}, std::move(scales)));
+    // Counted before the move: the order in which arguments are evaluated is unspecified (GCC
+    // moved `scales` first on x86-64, last on ARM64, so the scales stream had 0 rows on x86).
+    const uint64_t blocks = scales.size() / 4;
+    out->push_back(Stream::Own({ElemType::kF32, {1, blocks, 1}}, std::move(scales)));
     out->push_back(Stream::Own({ElemType::kU16, {1, kept, 1}}, std::move(idx)));
     out->push_back(Stream::Own({in[0].desc().type, {1, kept, 1}}, std::move(kept_values)));
     return absl::OkStatus();
