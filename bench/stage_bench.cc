@@ -56,6 +56,9 @@ KV_BENCH(huff, "huff");
 KV_BENCH(dedupe_huff, "dedupe+huff");
 KV_BENCH(planes_zstd1, "planes+zstd(1)");
 KV_BENCH(gear_zstd1, "gear+zstd(1)");
+KV_BENCH(xor_huff, "xor+huff");
+KV_BENCH(delta_huff, "delta+huff");
+KV_BENCH(cm, "cm");
 KV_BENCH(zstd3, "zstd(3)");
 
 }  // namespace
