@@ -22,6 +22,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -118,18 +119,30 @@ int Encode(const std::string& kv, const fs::path& out) {
     std::fprintf(stderr, "encode: %s\n", inputs.status().ToString().c_str());
     return 1;
   }
-  std::vector<Tensor> probes;
-  for (const auto& in : *inputs) {
-    if (!in.random_bits) probes.push_back(in.tensor);
+  // Examples per dtype (some stages take one dtype only, such as cast: FP32); a stage or
+  // preset counts as uncovered when no dtype has an example of it.
+  std::vector<std::pair<DType, tools::Example>> examples;
+  std::map<std::string, int> missing;
+  const DType kDTypes[] = {DType::kFP16, DType::kFP32, DType::kBF16};
+  for (DType dtype : kDTypes) {
+    std::vector<Tensor> probes;
+    for (const auto& in : *inputs) {
+      if (!in.random_bits && in.tensor.meta.dtype == dtype) probes.push_back(in.tensor);
+    }
+    std::vector<std::string> uncovered;
+    for (auto& ex : tools::ExampleSpecs(probes, &uncovered)) examples.push_back({dtype, ex});
+    for (const auto& u : uncovered) ++missing[u];
   }
   std::vector<std::string> uncovered;
-  const auto examples = tools::ExampleSpecs(probes, &uncovered);
+  for (const auto& [what, count] : missing) {
+    if (static_cast<size_t>(count) == std::size(kDTypes)) uncovered.push_back(what);
+  }
   for (const auto& u : uncovered) std::fprintf(stderr, "encode: no example for %s\n", u.c_str());
   fs::create_directories(out);
   std::string manifest = "# file\tinput\tspec\tlossless\tmeta\tsource\tdecoded\tframe (SHA-256)\n";
   std::set<uint8_t> stage_ids;
   int failures = 0, frames = 0;
-  for (const auto& ex : examples) {
+  for (const auto& [dtype, ex] : examples) {
     auto codec = MakeCodec(ex.spec);
     if (!codec.ok()) {
       std::fprintf(stderr, "encode: %s: %s\n", ex.spec.c_str(), codec.status().ToString().c_str());
@@ -137,6 +150,7 @@ int Encode(const std::string& kv, const fs::path& out) {
       continue;
     }
     for (const auto& in : *inputs) {
+      if (in.tensor.meta.dtype != dtype) continue;
       auto c = (*codec)->Compress(in.tensor.view());
       if (in.random_bits && (!c.ok() || !c->report.lossless)) continue;  // lossy: finite only
       auto back = c.ok() ? Decompress(c->frame) : absl::StatusOr<Tensor>(c.status());
@@ -174,8 +188,8 @@ int Encode(const std::string& kv, const fs::path& out) {
       ++failures;
     }
   }
-  std::printf("encode: %d frames from %zu specs x %zu inputs into %s\n", frames, examples.size(),
-              inputs->size(), out.c_str());
+  std::printf("encode: %d frames from %zu examples (spec, dtype) and %zu inputs into %s\n", frames,
+              examples.size(), inputs->size(), out.c_str());
   return failures || !uncovered.empty() ? 1 : 0;
 }
 
