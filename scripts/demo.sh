@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: start a real kvcomp-server on 127.0.0.1 (ephemeral port), compress a KV cache
 # through it with the kvcomp CLI (per-layer K/V table and weighted totals), decompress it,
-# check the result is bit-exact against the originals, and stop the server.
+# check the result is bit-exact against the originals; then the same cache with a lossy
+# policy (its measured error per tensor), the recommendation for the seed's strict
+# thresholds, and an HTML report; then stop the server.
 #
 #   scripts/demo.sh BUILD_DIR          (BUILD_DIR defaults to ./build)
 #   KVCOMP_DEMO_CODEC='zstd(9)' scripts/demo.sh build
@@ -14,7 +16,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-build}" && pwd)
 server_bin="$build/server/kvcomp-server"
 cli="$build/client/kvcomp"
-codec="${KVCOMP_DEMO_CODEC:-zstd(3)}"
+codec="${KVCOMP_DEMO_CODEC:-lossless}"
+# The seed's "mixed": first two layers lossless, the rest within its strict thresholds.
+lossy_codec="${KVCOMP_DEMO_LOSSY_CODEC:-mixed(2,lossless,bounded(cos=0.9999,rel_mae=0.01))}"
+report_dir="$build/demo"
 for bin in "$server_bin" "$cli"; do
   [ -x "$bin" ] || { echo "demo: $bin is missing; run 'make build' first" >&2; exit 1; }
 done
@@ -90,7 +95,23 @@ fi
 echo "compared $checked files with cmp against the originals"
 echo "bit-exact: yes"
 
-# 5. Stop the server: SIGTERM to its PID, then wait for the graceful shutdown.
+echo
+
+# 5. A lossy policy beside it: every lossy row carries the error measured on its decoded tensor.
+echo "The same cache with a lossy policy: $lossy_codec"
+"$cli" compress "$input" -o "$work/lossy.kvc" --codec "$lossy_codec" --server "$grpc" --dtype fp16
+echo
+
+# 6. The study in one call: what passes the seed's strict thresholds (cosine >= 0.9999 on
+#    every tensor, K MAE <= 0.01, V MAE <= 0.002), and the HTML report.
+mkdir -p "$report_dir"
+echo "Analyze, with the seed's strict thresholds:"
+"$cli" analyze "$input" --dtype fp16 --server "$grpc" --k-cos 0.9999 --v-cos 0.9999 \
+  --k-mae 0.01 --v-mae 0.002 --html "$report_dir/analyze_report.html" \
+  --json "$report_dir/analyze_report.json"
+echo
+
+# 7. Stop the server: SIGTERM to its PID, then wait for the graceful shutdown.
 kill -TERM "$server_pid"
 if wait "$server_pid"; then
   echo "kvcomp-server stopped"
