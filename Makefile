@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build test demo bench format clean fuzz test-asan golden
+.PHONY: deps configure build test demo bench bench-service format clean fuzz test-asan golden
 
 deps:
 	@./scripts/install-deps.sh
@@ -23,6 +23,12 @@ demo: build
 bench: build
 	@./scripts/bench.sh $(BUILD)
 
+# Compress through the real server on loopback vs the same codec in process (docs/BENCHMARKS.md).
+BENCH_CODEC ?= lossless
+BENCH_SECONDS ?= 10
+bench-service: build
+	@./scripts/bench-service.sh $(BUILD) '$(BENCH_CODEC)' $(BENCH_SECONDS)
+
 # Reliability (docs/RELIABILITY.md). Each has its own build dir.
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD ?= build-fuzz
@@ -31,10 +37,12 @@ ASAN_BUILD ?= build-asan
 SAN_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 
-# libFuzzer targets (clang, core only), each run for FUZZ_SECONDS.
+# libFuzzer targets (clang), each run for FUZZ_SECONDS: the core's four, and with
+# FUZZ_CORE_ONLY=OFF also the server's request handling (fuzz_server, not yet run in CI).
+FUZZ_CORE_ONLY ?= ON
 fuzz: deps
-	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DKVCOMP_FUZZ=ON -DKVCOMP_CORE_ONLY=ON \
-		-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ > /dev/null
+	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DKVCOMP_FUZZ=ON -DKVCOMP_CORE_ONLY=$(FUZZ_CORE_ONLY) \
+		-DKVCOMP_BUILD_BENCH=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ > /dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target kvcomp_fuzzers
 	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 

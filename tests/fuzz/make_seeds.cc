@@ -1,7 +1,8 @@
 // make_seeds KV_DIR OUT_DIR: writes the fuzzers' seed corpora (OUT_DIR/<target>/) and a
 // dictionary of spec words (OUT_DIR/spec.dict), made from real frames of every registered
-// stage and preset applied to slices of the real KV dumps. Exits non-zero when a stage or
-// preset has no working example, so that no codec goes unfuzzed.
+// stage and preset applied to slices of the real KV dumps. Warns about a stage or preset
+// with no working example: the targets still reach it (they pick stages by ID and specs by
+// mutation), only more slowly, so add an argument pattern in tests/tools/examples.cc.
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -135,10 +136,10 @@ int Main(int argc, char** argv) {
   std::printf("make_seeds: %zu example specs, %d seeds, %zu dictionary words\n", examples.size(),
               seeds.total(), words.size());
   for (const auto& u : uncovered) {
-    std::fprintf(stderr, "make_seeds: no working example for %s (see tests/tools/examples.cc)\n",
+    std::fprintf(stderr, "make_seeds: warning: no seed for %s (see tests/tools/examples.cc)\n",
                  u.c_str());
   }
-  return uncovered.empty() ? 0 : 1;
+  return 0;
 }
 
 }  // namespace

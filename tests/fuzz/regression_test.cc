@@ -11,6 +11,9 @@
 
 #include "fuzz_input.h"
 #include "targets.h"
+#ifdef KVCOMP_FUZZ_SERVER
+#include "server_target.h"
+#endif
 
 namespace kvcomp::fuzz {
 
@@ -26,6 +29,15 @@ struct CheckFailure : std::runtime_error {
 };
 
 [[noreturn]] void Throw(const std::string& what) { throw CheckFailure(what); }
+
+// The core targets, and the server's when this build has the server.
+std::vector<Target> AllTargets() {
+  std::vector<Target> out(std::begin(kTargets), std::end(kTargets));
+#ifdef KVCOMP_FUZZ_SERVER
+  out.push_back({"server", FuzzServerRequest});
+#endif
+  return out;
+}
 
 std::vector<fs::path> InputsOf(const std::string& target) {
   std::vector<fs::path> out;
@@ -57,14 +69,15 @@ TEST_P(FuzzRegressionTest, EveryCheckedInInputPasses) {
   RecordProperty("inputs", static_cast<int>(inputs.size()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Targets, FuzzRegressionTest, ::testing::ValuesIn(kTargets),
+INSTANTIATE_TEST_SUITE_P(Targets, FuzzRegressionTest, ::testing::ValuesIn(AllTargets()),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(FuzzRegressionLayoutTest, EveryFolderNamesATarget) {
   for (const auto& e : fs::directory_iterator(KVCOMP_FUZZ_REGRESSIONS)) {
     if (!e.is_directory()) continue;
     const auto name = e.path().filename().string();
-    const bool known = std::any_of(std::begin(kTargets), std::end(kTargets),
+    const bool known = name == "server" ||  // only in builds with the server
+                       std::any_of(std::begin(kTargets), std::end(kTargets),
                                    [&](const Target& t) { return name == t.name; });
     EXPECT_TRUE(known) << "tests/fuzz/regressions/" << name << " is not a fuzz target's name";
   }

@@ -13,6 +13,10 @@ targets=(frame stage_decode spec roundtrip)
 
 rm -rf "$run/seeds"
 "$build/tests/fuzz/make_seeds" "$kv" "$run/seeds"
+if [[ -x $build/tests/fuzz/fuzz_server ]]; then  # builds with the server
+  "$build/tests/fuzz/make_server_seeds" "$kv" "$run/seeds"
+  targets+=(server)
+fi
 mkdir -p "$run/artifacts"
 status=0
 printf '%-14s %12s %10s %8s %8s\n' target executions exec/s corpus cov > "$run/summary.txt"
@@ -27,11 +31,11 @@ for t in "${targets[@]}"; do
       "$run/corpus/$t" "$run/seeds/$t" > "$log" 2>&1; then
     status=1
     echo "fuzz: $t FAILED; the input is in $run/artifacts/, the log in $log:"
-    grep -E -A12 'ERROR|check failed|runtime error' "$log" | head -40
+    grep -E -A12 'ERROR|check failed|runtime error' "$log" | head -40 || true
   fi
   execs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log")
   rate=$(awk '/stat::average_exec_per_sec/ {print $2}' "$log")
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   corpus=$(sed -nE 's/.* corp: ([0-9]+).*/\1/p' <<< "$last")
   cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<< "$last")
   printf '%-14s %12s %10s %8s %8s\n' "$t" "${execs:-?}" "${rate:-?}" "${corpus:-?}" "${cov:-?}" \

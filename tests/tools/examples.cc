@@ -30,13 +30,14 @@ constexpr const char* kPresetPatterns[] = {
     "$P",
 };
 
-bool CompressesAll(const std::string& spec, const std::vector<Tensor>& probes) {
+// Some stages take only some dtypes (cast narrows FP32 only), so one probe is enough.
+bool CompressesAny(const std::string& spec, const std::vector<Tensor>& probes) {
   auto codec = MakeCodec(spec);
   if (!codec.ok()) return false;
   for (const Tensor& t : probes) {
-    if (!(*codec)->Compress(t.view()).ok()) return false;
+    if ((*codec)->Compress(t.view()).ok()) return true;
   }
-  return true;
+  return false;
 }
 
 std::string DefaultSpec(const StageInfo& info) {
@@ -102,7 +103,7 @@ std::vector<Example> ExampleSpecs(const std::vector<Tensor>& probes,
   std::vector<Example> out;
   std::set<std::string> seen;
   auto add = [&](const std::string& spec, absl::string_view covers) {
-    if (seen.count(spec) || !CompressesAll(spec, probes)) return false;
+    if (seen.count(spec) || !CompressesAny(spec, probes)) return false;
     seen.insert(spec);
     out.push_back({spec, std::string(covers)});
     return true;
@@ -127,6 +128,7 @@ std::vector<Example> ExampleSpecs(const std::vector<Tensor>& probes,
   for (const Example& e : out) {
     auto codec = MakeCodec(e.spec);
     auto c = (*codec)->Compress(probes.front().view());
+    if (!c.ok()) continue;
     std::string& slot = c->report.lossless ? any_lossless : any_lossy;
     if (slot.empty()) slot = e.spec;
   }

@@ -23,7 +23,7 @@ struct Example {
   std::string covers;  // the stage or preset it was made for
 };
 
-// Specs that compress every probe tensor: each stage with its defaults and with each enum
+// Specs that compress at least one probe tensor: each stage with its defaults and with each enum
 // choice, alone and followed by each lossless stage; each preset with the argument patterns
 // of the known presets. `uncovered` receives the stages and presets no example reached.
 std::vector<Example> ExampleSpecs(const std::vector<Tensor>& probes,

@@ -1,0 +1,116 @@
+#include "server_target.h"
+
+#include "absl/strings/str_cat.h"
+#include "fuzz_input.h"
+#include "server/kvcomp_ops.h"
+#include "targets.h"
+
+namespace kvcomp::fuzz {
+namespace {
+
+// Work caps, in the spirit of the server's message size limit: big enough for real
+// structure, small enough for thousands of runs a minute under ASan.
+constexpr uint64_t kMaxCompressBytes = 256 << 10;
+constexpr uint64_t kMaxAnalyzeBytes = 16 << 10;
+constexpr int kMaxAnalyzeConfigs = 4;
+
+server::OpsOptions Options() {
+  server::OpsOptions options;
+  options.decode_limits.max_decoded_bytes = kMaxDecodedBytes;
+  return options;
+}
+
+// A request the server refuses must be refused with a client error, never INTERNAL/UNKNOWN.
+void CheckRefusal(const absl::Status& s, absl::string_view rpc) {
+  const auto code = s.code();
+  KV_FUZZ_CHECK(code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kDataLoss ||
+                    code == absl::StatusCode::kResourceExhausted ||
+                    code == absl::StatusCode::kFailedPrecondition,
+                rpc, ": ", s.ToString());
+}
+
+uint64_t RawBytes(const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors) {
+  uint64_t n = 0;
+  for (const auto& t : tensors) n += t.raw_contents().size();
+  return n;
+}
+
+void FuzzCompress(const v1::CompressRequest& request) {
+  if (RawBytes(request.tensors()) > kMaxCompressBytes) return;
+  v1::CompressResponse response;
+  const absl::Status s = server::RunCompress(request, &response, Options());
+  if (!s.ok()) {
+    CheckRefusal(s, "Compress");
+    return;
+  }
+  KV_FUZZ_CHECK(response.tensors_size() == request.tensors_size(), "Compress tensor count");
+  v1::DecompressRequest back_request;
+  *back_request.mutable_tensors() = response.tensors();
+  v1::DecompressResponse back;
+  const absl::Status d = server::RunDecompress(back_request, &back, Options());
+  KV_FUZZ_CHECK(d.ok(), "Decompress of Compress's own frames: ", d.ToString());
+  KV_FUZZ_CHECK(back.tensors_size() == request.tensors_size(), "Decompress tensor count");
+  for (int i = 0; i < request.tensors_size(); ++i) {
+    const v1::Tensor& in = request.tensors(i);
+    const v1::Tensor& out = back.tensors(i);
+    KV_FUZZ_CHECK(out.raw_contents().size() == in.raw_contents().size(), "tensor ", i, " size");
+    KV_FUZZ_CHECK(out.datatype() == in.datatype(), "tensor ", i, " datatype");
+    if (response.tensors(i).report().lossless()) {
+      KV_FUZZ_CHECK(out.raw_contents() == in.raw_contents(), "tensor ", i, " ('", request.codec(),
+                    "') lossless but not bit-exact");
+    }
+  }
+}
+
+void FuzzDecompress(const v1::DecompressRequest& request) {
+  v1::DecompressResponse response;
+  const absl::Status s = server::RunDecompress(request, &response, Options());
+  if (!s.ok()) {
+    CheckRefusal(s, "Decompress");
+    return;
+  }
+  KV_FUZZ_CHECK(response.tensors_size() == request.tensors_size(), "Decompress tensor count");
+}
+
+void FuzzAnalyze(const v1::AnalyzeRequest& request) {
+  if (RawBytes(request.tensors()) > kMaxAnalyzeBytes ||
+      request.codecs_size() + request.sweeps_size() > kMaxAnalyzeConfigs) {
+    return;
+  }
+  v1::AnalyzeResponse response;
+  const absl::Status s = server::RunAnalyze(request, &response, Options());
+  if (!s.ok()) CheckRefusal(s, "Analyze");
+}
+
+}  // namespace
+
+void FuzzServerRequest(absl::Span<const uint8_t> data) {
+  if (data.empty()) return;
+  const auto* bytes = reinterpret_cast<const char*>(data.data() + 1);
+  const int size = static_cast<int>(data.size() - 1);
+  switch (static_cast<Rpc>(data[0] % 3)) {
+    case Rpc::kCompress: {
+      v1::CompressRequest request;
+      if (request.ParseFromArray(bytes, size)) FuzzCompress(request);
+      return;
+    }
+    case Rpc::kDecompress: {
+      v1::DecompressRequest request;
+      if (request.ParseFromArray(bytes, size)) FuzzDecompress(request);
+      return;
+    }
+    case Rpc::kAnalyze: {
+      v1::AnalyzeRequest request;
+      if (request.ParseFromArray(bytes, size)) FuzzAnalyze(request);
+      return;
+    }
+  }
+}
+
+std::vector<uint8_t> ServerInput(Rpc rpc, const std::string& request_bytes) {
+  std::vector<uint8_t> out{static_cast<uint8_t>(rpc)};
+  out.insert(out.end(), request_bytes.begin(), request_bytes.end());
+  return out;
+}
+
+}  // namespace kvcomp::fuzz
