@@ -8,6 +8,7 @@
 #include "io/dump.h"
 #include "io/file_util.h"
 #include "io/npz.h"
+#include "io/safetensors.h"
 #include "kvcomp/status_macros.h"
 
 namespace kvcomp::io {
@@ -27,6 +28,8 @@ absl::string_view CacheFormatName(CacheFormat format) {
       return ".npy";
     case CacheFormat::kNpz:
       return ".npz";
+    case CacheFormat::kSafetensors:
+      return ".safetensors";
   }
   return "?";
 }
@@ -36,13 +39,15 @@ absl::StatusOr<CacheFormat> InputFormat(const std::string& path) {
   if (!PathExists(path)) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
   if (HasExt(path, ".npz")) return CacheFormat::kNpz;
   if (HasExt(path, ".npy")) return CacheFormat::kNpy;
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, ": unknown input kind (expected a dump folder, a .npy or a .npz file)"));
+  if (HasExt(path, ".safetensors")) return CacheFormat::kSafetensors;
+  return absl::InvalidArgumentError(absl::StrCat(
+      path, ": unknown input kind (expected a dump folder, a .npy, .npz or .safetensors file)"));
 }
 
 CacheFormat OutputFormat(const std::string& path) {
   if (HasExt(path, ".npz")) return CacheFormat::kNpz;
   if (HasExt(path, ".npy")) return CacheFormat::kNpy;
+  if (HasExt(path, ".safetensors")) return CacheFormat::kSafetensors;
   return CacheFormat::kDumpDir;
 }
 
@@ -61,6 +66,10 @@ absl::StatusOr<KvCache> ReadKvCache(const std::string& path, const ReadOptions& 
     }
     case CacheFormat::kNpz: {
       KV_ASSIGN_OR_RETURN(cache, ReadNpzFile(path, options.skipped));
+      break;
+    }
+    case CacheFormat::kSafetensors: {
+      KV_ASSIGN_OR_RETURN(cache, ReadSafetensorsFile(path, options.skipped));
       break;
     }
   }
@@ -113,6 +122,8 @@ absl::Status WriteKvCache(const std::string& path, const KvCache& cache,
       return WriteNpyFile(path, cache);
     case CacheFormat::kNpz:
       return WriteNpzFile(path, cache);
+    case CacheFormat::kSafetensors:
+      return WriteSafetensorsFile(path, cache);
   }
   return absl::InternalError("unreachable");
 }

@@ -1,5 +1,6 @@
 // One entry point for every on-disk form of a KV cache, chosen by the path:
-// a directory is a dump folder, "*.npy" one array, "*.npz" an archive of arrays.
+// a directory is a dump folder, "*.npy" one array, "*.npz" an archive of arrays,
+// "*.safetensors" a safetensors file.
 #pragma once
 
 #include <optional>
@@ -11,20 +12,21 @@
 
 namespace kvcomp::io {
 
-enum class CacheFormat { kDumpDir, kNpy, kNpz };
+enum class CacheFormat { kDumpDir, kNpy, kNpz, kSafetensors };
 
 absl::string_view CacheFormatName(CacheFormat format);
 
 // For reading: an existing directory is a dump folder, otherwise the extension decides.
-// For writing: ".npy" and ".npz" by extension, anything else is a dump folder.
+// For writing: ".npy", ".npz" and ".safetensors" by extension, anything else is a dump
+// folder.
 absl::StatusOr<CacheFormat> InputFormat(const std::string& path);
 CacheFormat OutputFormat(const std::string& path);
 
 struct ReadOptions {
-  // Dump folders: which copy to read (nullopt: FP16 first). .npy/.npz: when set, every array
+  // Dump folders: which copy to read (nullopt: FP16 first). Files: when set, every array
   // must have this dtype (no silent conversion).
   std::optional<DType> dtype;
-  // .npz: receives the arrays skipped as not KV tensors, "name (descr)".
+  // .npz/.safetensors: receives the arrays skipped as not KV tensors, "name (dtype)".
   std::vector<std::string>* skipped = nullptr;
 };
 
