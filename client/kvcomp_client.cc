@@ -1,11 +1,16 @@
 #include "kvcomp_client.h"
 
 #include <chrono>
+#include <cmath>
+#include <random>
+#include <thread>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "io/file_util.h"
 #include "kvcomp/status_macros.h"
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
 
@@ -23,6 +28,78 @@ absl::Status FromGrpc(const grpc::Status& s, absl::string_view method) {
 void SetDeadline(grpc::ClientContext* ctx, const ClientOptions& o) {
   ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(o.timeout));
 }
+
+// The wait before retry number `retry` (1 for the first), `u` uniform in [0, 1).
+absl::Duration Backoff(const RetryPolicy& p, int retry, double u) {
+  double ms = absl::ToDoubleMilliseconds(p.initial_backoff) * std::pow(p.multiplier, retry - 1);
+  ms = std::min(ms, absl::ToDoubleMilliseconds(p.max_backoff));
+  return absl::Milliseconds(ms * (1 + p.jitter * (2 * u - 1)));
+}
+
+double Uniform() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0, 1)(rng);
+}
+
+bool ShouldRetry(const grpc::Status& s, int attempt, const ClientOptions& o) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE && attempt < o.retry.max_attempts;
+}
+
+// Runs `call(ctx)` with a fresh context per attempt, retrying on UNAVAILABLE.
+template <typename Fn>
+grpc::Status WithRetry(const ClientOptions& o, Fn call) {
+  for (int attempt = 1;; ++attempt) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, o);
+    grpc::Status s = call(&ctx);
+    if (!ShouldRetry(s, attempt, o)) return s;
+    absl::SleepFor(Backoff(o.retry, attempt, Uniform()));
+  }
+}
+
+// One asynchronous unary call with retries: `start` issues an attempt on the callback API,
+// `finish` gets the final status and response. Owns itself; deleted after `finish`.
+template <typename Req, typename Resp>
+class AsyncCall {
+ public:
+  using Start = std::function<void(grpc::ClientContext*, const Req*, Resp*,
+                                   std::function<void(grpc::Status)>)>;
+  using Finish = std::function<void(const grpc::Status&, Resp&)>;
+  static void Run(const ClientOptions& o, Req req, Start start, Finish finish) {
+    (new AsyncCall(o, std::move(req), std::move(start), std::move(finish)))->Attempt();
+  }
+
+ private:
+  AsyncCall(const ClientOptions& o, Req req, Start start, Finish finish)
+      : options_(o), req_(std::move(req)), start_(std::move(start)), finish_(std::move(finish)) {}
+  // Touches nothing after start_: the callback may already have deleted this.
+  void Attempt() {
+    ++attempt_;
+    ctx_ = std::make_unique<grpc::ClientContext>();
+    SetDeadline(ctx_.get(), options_);
+    resp_.Clear();
+    start_(ctx_.get(), &req_, &resp_, [this](grpc::Status s) {
+      if (ShouldRetry(s, attempt_, options_)) {
+        const absl::Duration wait = Backoff(options_.retry, attempt_, Uniform());
+        // Retries are rare: a short-lived thread waits out the backoff, off gRPC's threads.
+        std::thread([this, wait] {
+          absl::SleepFor(wait);
+          Attempt();
+        }).detach();
+        return;
+      }
+      finish_(s, resp_);
+      delete this;
+    });
+  }
+  const ClientOptions options_;
+  Req req_;
+  Resp resp_;
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  int attempt_ = 0;
+  Start start_;
+  Finish finish_;
+};
 
 pb::TensorKind KindToProto(Kind k) {
   switch (k) {
@@ -120,6 +197,12 @@ absl::Status CheckRequestSize(const google::protobuf::Message& req, const Client
 
 }  // namespace
 
+// Response checks and conversions shared by the sync and async calls.
+absl::StatusOr<CompressResult> CompressResultFromProto(int request_tensors,
+                                                       const pb::CompressResponse& resp);
+absl::StatusOr<io::KvCache> KvCacheFromProto(int request_tensors,
+                                             const pb::DecompressResponse& resp);
+
 struct Client::Impl {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<pb::KVCompressor::Stub> stub;
@@ -143,11 +226,46 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
   if (options.max_message_bytes <= 0) {
     return absl::InvalidArgumentError("max message size must be positive");
   }
+  const RetryPolicy& r = options.retry;
+  if (r.max_attempts < 1 || r.multiplier < 1 || r.jitter < 0 || r.jitter > 1 ||
+      r.initial_backoff < absl::ZeroDuration() || r.max_backoff < r.initial_backoff) {
+    return absl::InvalidArgumentError(
+        "bad retry policy (need max_attempts >= 1, multiplier >= 1, jitter in [0, 1], "
+        "0 <= initial_backoff <= max_backoff)");
+  }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
+  // Connections of its own: a Client's calls (and retries) never wait on another Client's
+  // reconnect backoff towards the same target.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (options.tls.enabled) {
+    const TlsOptions& t = options.tls;
+    if (t.cert_chain_path.empty() != t.private_key_path.empty()) {
+      return absl::InvalidArgumentError(
+          "TLS: give both a client certificate and its key (mutual TLS), or neither");
+    }
+    grpc::SslCredentialsOptions ssl;
+    auto read = [](const std::string& path, std::string* out) -> absl::Status {
+      if (path.empty()) return absl::OkStatus();
+      auto bytes = io::ReadFileBytes(path, 1 << 20);
+      if (!bytes.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("TLS: ", bytes.status().message()));
+      }
+      out->assign(bytes->begin(), bytes->end());
+      return absl::OkStatus();
+    };
+    KV_RETURN_IF_ERROR(read(t.root_ca_path, &ssl.pem_root_certs));
+    KV_RETURN_IF_ERROR(read(t.cert_chain_path, &ssl.pem_cert_chain));
+    KV_RETURN_IF_ERROR(read(t.private_key_path, &ssl.pem_private_key));
+    creds = grpc::SslCredentials(ssl);
+    if (!t.server_name_override.empty()) {
+      args.SetSslTargetNameOverride(t.server_name_override);
+    }
+  }
   auto impl = std::make_unique<Impl>();
-  impl->channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  impl->channel = grpc::CreateCustomChannel(target, creds, args);
   if (!impl->channel) return absl::InvalidArgumentError(absl::StrCat("bad target ", target));
   if (options.connect_timeout > absl::ZeroDuration()) {
     const auto deadline =
@@ -169,12 +287,44 @@ absl::StatusOr<CompressResult> Client::Compress(absl::string_view spec,
   for (const io::NamedTensor& t : tensors) ToProto(t, req.add_tensors());
   KV_RETURN_IF_ERROR(CheckRequestSize(req, options_, "Compress"));
   pb::CompressResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_);
-  KV_RETURN_IF_ERROR(FromGrpc(impl_->stub->Compress(&ctx, req, &resp), "Compress"));
-  if (resp.tensors_size() != req.tensors_size()) {
+  KV_RETURN_IF_ERROR(FromGrpc(
+      WithRetry(options_,
+                [&](grpc::ClientContext* ctx) { return impl_->stub->Compress(ctx, req, &resp); }),
+      "Compress"));
+  return CompressResultFromProto(req.tensors_size(), resp);
+}
+
+void Client::CompressAsync(absl::string_view spec, absl::Span<const io::NamedTensor> tensors,
+                           CompressCallback done) {
+  pb::CompressRequest req;
+  req.set_codec(std::string(spec));
+  for (const io::NamedTensor& t : tensors) ToProto(t, req.add_tensors());
+  if (absl::Status s = CheckRequestSize(req, options_, "Compress"); !s.ok()) {
+    done(s);
+    return;
+  }
+  pb::KVCompressor::Stub* stub = impl_->stub.get();
+  const int n = req.tensors_size();
+  AsyncCall<pb::CompressRequest, pb::CompressResponse>::Run(
+      options_, std::move(req),
+      [stub](grpc::ClientContext* ctx, const pb::CompressRequest* rq, pb::CompressResponse* rs,
+             std::function<void(grpc::Status)> cb) {
+        stub->async()->Compress(ctx, rq, rs, std::move(cb));
+      },
+      [n, done = std::move(done)](const grpc::Status& s, pb::CompressResponse& resp) {
+        if (!s.ok()) {
+          done(FromGrpc(s, "Compress"));
+        } else {
+          done(CompressResultFromProto(n, resp));
+        }
+      });
+}
+
+absl::StatusOr<CompressResult> CompressResultFromProto(int request_tensors,
+                                                       const pb::CompressResponse& resp) {
+  if (resp.tensors_size() != request_tensors) {
     return absl::DataLossError(absl::StrCat("Compress: server returned ", resp.tensors_size(),
-                                            " tensors for ", req.tensors_size()));
+                                            " tensors for ", request_tensors));
   }
   CompressResult out;
   out.tensors.reserve(resp.tensors_size());
@@ -198,12 +348,46 @@ absl::StatusOr<io::KvCache> Client::Decompress(absl::Span<const FrameRef> frames
   }
   KV_RETURN_IF_ERROR(CheckRequestSize(req, options_, "Decompress"));
   pb::DecompressResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_);
-  KV_RETURN_IF_ERROR(FromGrpc(impl_->stub->Decompress(&ctx, req, &resp), "Decompress"));
-  if (resp.tensors_size() != req.tensors_size()) {
+  KV_RETURN_IF_ERROR(FromGrpc(
+      WithRetry(options_,
+                [&](grpc::ClientContext* ctx) { return impl_->stub->Decompress(ctx, req, &resp); }),
+      "Decompress"));
+  return KvCacheFromProto(req.tensors_size(), resp);
+}
+
+void Client::DecompressAsync(absl::Span<const FrameRef> frames, DecompressCallback done) {
+  pb::DecompressRequest req;
+  for (const FrameRef& f : frames) {
+    pb::CompressedTensor* t = req.add_tensors();
+    t->set_name(f.name);
+    t->set_frame(f.frame.data(), f.frame.size());
+  }
+  if (absl::Status s = CheckRequestSize(req, options_, "Decompress"); !s.ok()) {
+    done(s);
+    return;
+  }
+  pb::KVCompressor::Stub* stub = impl_->stub.get();
+  const int n = req.tensors_size();
+  AsyncCall<pb::DecompressRequest, pb::DecompressResponse>::Run(
+      options_, std::move(req),
+      [stub](grpc::ClientContext* ctx, const pb::DecompressRequest* rq, pb::DecompressResponse* rs,
+             std::function<void(grpc::Status)> cb) {
+        stub->async()->Decompress(ctx, rq, rs, std::move(cb));
+      },
+      [n, done = std::move(done)](const grpc::Status& s, pb::DecompressResponse& resp) {
+        if (!s.ok()) {
+          done(FromGrpc(s, "Decompress"));
+        } else {
+          done(KvCacheFromProto(n, resp));
+        }
+      });
+}
+
+absl::StatusOr<io::KvCache> KvCacheFromProto(int request_tensors,
+                                             const pb::DecompressResponse& resp) {
+  if (resp.tensors_size() != request_tensors) {
     return absl::DataLossError(absl::StrCat("Decompress: server returned ", resp.tensors_size(),
-                                            " tensors for ", req.tensors_size(), " frames"));
+                                            " tensors for ", request_tensors, " frames"));
   }
   io::KvCache out;
   out.reserve(resp.tensors_size());
@@ -255,19 +439,20 @@ absl::Status Client::Health(const std::string& service) {
   grpc::Slice slice(req);
   grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
-  grpc::Status status;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_);
-  grpc::CompletionQueue cq;
-  auto call = impl_->generic->PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", request, &cq);
-  call->StartCall();
-  call->Finish(&response, &status, reinterpret_cast<void*>(1));
-  void* tag = nullptr;
-  bool ok = false;
-  cq.Next(&tag, &ok);
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
+  grpc::Status status = WithRetry(options_, [&](grpc::ClientContext* ctx) {
+    grpc::Status st;
+    grpc::CompletionQueue cq;
+    auto call = impl_->generic->PrepareUnaryCall(ctx, "/grpc.health.v1.Health/Check", request, &cq);
+    call->StartCall();
+    call->Finish(&response, &st, reinterpret_cast<void*>(1));
+    void* tag = nullptr;
+    bool ok = false;
+    cq.Next(&tag, &ok);
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+    return st;
+  });
   KV_RETURN_IF_ERROR(FromGrpc(status, "Health"));
   std::vector<grpc::Slice> slices;
   if (!response.Dump(&slices).ok()) return absl::DataLossError("Health: unreadable response");

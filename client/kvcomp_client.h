@@ -1,5 +1,6 @@
-// kvcomp client library: a thin, synchronous C++ client for the kvcomp.v1.KVCompressor
-// service (proto/kvcomp/v1/kvcomp.proto) and the standard gRPC health service.
+// kvcomp client library: a C++ client for the kvcomp.v1.KVCompressor service
+// (proto/kvcomp/v1/kvcomp.proto) and the standard gRPC health service. Calls are synchronous,
+// or asynchronous with a completion callback (CompressAsync, DecompressAsync).
 //
 //   KV_ASSIGN_OR_RETURN(auto client, kvcomp::client::Client::Connect("127.0.0.1:50051"));
 //   KV_ASSIGN_OR_RETURN(kvcomp::io::KvCache cache, kvcomp::io::ReadKvCache("run/"));
@@ -7,7 +8,9 @@
 //   // compressed.tensors[i].frame is a self-describing frame; concatenated, they form a .kvc
 //   KV_ASSIGN_OR_RETURN(auto back, client->Decompress(compressed.Frames()));
 //
-// Every call is one unary RPC bounded by ClientOptions::timeout. Failures come back as
+// Every call is one unary RPC bounded by ClientOptions::timeout, retried on UNAVAILABLE (and
+// only on it: nothing else is safe to repeat blindly) with exponential backoff and jitter as
+// ClientOptions::retry says. Failures come back as
 // absl::Status with the gRPC status code unchanged (the numeric codes are the same) and the
 // server's message, prefixed with the method name: e.g. INVALID_ARGUMENT
 // "Compress: unknown stage 'zstdd' at offset 0". Client-side failures use the same codes
@@ -16,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,8 +33,32 @@
 
 namespace kvcomp::client {
 
+// Retries on UNAVAILABLE (the server is unreachable, restarting or draining). Attempt n
+// (n >= 1) waits min(initial_backoff * multiplier^(n-1), max_backoff), scaled by a uniform
+// random factor in [1 - jitter, 1 + jitter], before it starts. Each attempt has the full
+// ClientOptions::timeout.
+struct RetryPolicy {
+  int max_attempts = 4;  // 1: no retry
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(2);
+  double multiplier = 2.0;
+  double jitter = 0.2;  // in [0, 1]
+};
+
+// TLS towards the server. Paths to PEM files; empty root_ca uses the system roots. Client
+// certificate and key (both or neither) enable mutual TLS.
+struct TlsOptions {
+  bool enabled = false;
+  std::string root_ca_path;
+  std::string cert_chain_path;
+  std::string private_key_path;
+  // Expected name in the server certificate when it differs from the target's host (tests,
+  // or an IP address target).
+  std::string server_name_override;
+};
+
 struct ClientOptions {
-  // Deadline of each RPC, counted from the start of the call.
+  // Deadline of each RPC attempt, counted from its start.
   absl::Duration timeout = absl::Seconds(120);
   // Largest message sent or received, in bytes. Requests above it fail on the client with
   // RESOURCE_EXHAUSTED before anything is sent. The server has its own limit.
@@ -38,6 +66,8 @@ struct ClientOptions {
   // How long Connect waits for the channel to become ready; zero connects lazily (the first
   // call then fails with UNAVAILABLE if nothing listens).
   absl::Duration connect_timeout = absl::ZeroDuration();
+  RetryPolicy retry;
+  TlsOptions tls;
 };
 
 // The per-tensor report of the server (see TensorReport in kvcomp.proto).
@@ -90,7 +120,8 @@ struct FrameRef {
 
 class Client {
  public:
-  // `target` is a gRPC target such as "127.0.0.1:50051" (plaintext).
+  // `target` is a gRPC target such as "127.0.0.1:50051" (plaintext unless options.tls is
+  // enabled). Fails with INVALID_ARGUMENT on bad options or unreadable TLS files.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(const std::string& target,
                                                          const ClientOptions& options = {});
   ~Client();
@@ -99,9 +130,20 @@ class Client {
   absl::StatusOr<CompressResult> Compress(absl::string_view spec,
                                           absl::Span<const io::NamedTensor> tensors);
 
+  // Asynchronous Compress: returns at once; `done` runs exactly once, on a gRPC thread, with
+  // what Compress would have returned (retries included). `tensors` are copied into the
+  // request before the call returns. `done` must not block for long. The Client must outlive
+  // every pending call.
+  using CompressCallback = std::function<void(absl::StatusOr<CompressResult>)>;
+  void CompressAsync(absl::string_view spec, absl::Span<const io::NamedTensor> tensors,
+                     CompressCallback done);
+
   // Decodes frames; each returned tensor is checked against its shape and dtype.
   absl::StatusOr<io::KvCache> Decompress(absl::Span<const FrameRef> frames);
   absl::StatusOr<io::KvCache> Decompress(absl::Span<const absl::Span<const uint8_t>> frames);
+  // Asynchronous Decompress, as CompressAsync (the frames are copied before it returns).
+  using DecompressCallback = std::function<void(absl::StatusOr<io::KvCache>)>;
+  void DecompressAsync(absl::Span<const FrameRef> frames, DecompressCallback done);
 
   // Evaluates every codec in `specs` on every tensor: sizes, ratios, timings, errors.
   absl::StatusOr<std::vector<CodecAnalysis>> Analyze(absl::Span<const std::string> specs,

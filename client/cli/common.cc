@@ -20,12 +20,32 @@ void AddServerFlags(CLI::App* app, ServerFlags* flags) {
                   "into several RPCs")
       ->capture_default_str()
       ->check(CLI::Range(1, 2047));
+  app->add_option("--attempts", flags->attempts,
+                  "tries per RPC; UNAVAILABLE (only) is retried with exponential backoff")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 20));
+  app->add_flag("--tls", flags->tls, "connect with TLS (system roots unless --tls-ca)");
+  app->add_option("--tls-ca", flags->tls_ca, "PEM root certificate(s) to verify the server")
+      ->check(CLI::ExistingFile);
+  app->add_option("--tls-cert", flags->tls_cert, "PEM client certificate chain (mutual TLS)")
+      ->check(CLI::ExistingFile);
+  app->add_option("--tls-key", flags->tls_key, "PEM client private key (mutual TLS)")
+      ->check(CLI::ExistingFile);
+  app->add_option("--tls-server-name", flags->tls_server_name,
+                  "name expected in the server certificate, when not the --server host");
 }
 
 absl::StatusOr<std::unique_ptr<client::Client>> Connect(const ServerFlags& flags) {
   client::ClientOptions options;
   options.timeout = absl::Seconds(flags.timeout_seconds);
   options.max_message_bytes = flags.max_message_mib << 20;
+  options.retry.max_attempts = flags.attempts;
+  options.tls.enabled = flags.tls || !flags.tls_ca.empty() || !flags.tls_cert.empty() ||
+                        !flags.tls_key.empty() || !flags.tls_server_name.empty();
+  options.tls.root_ca_path = flags.tls_ca;
+  options.tls.cert_chain_path = flags.tls_cert;
+  options.tls.private_key_path = flags.tls_key;
+  options.tls.server_name_override = flags.tls_server_name;
   return client::Client::Connect(flags.address, options);
 }
 

@@ -28,7 +28,8 @@ inline constexpr char kExitCodesHelp[] =
     "  0  success\n"
     "  1  usage error (bad or missing arguments)\n"
     "  2  input/output error (unreadable or malformed input, output not writable)\n"
-    "  3  server error (unreachable, deadline exceeded, or the server rejected the request)\n";
+    "  3  server error (unreachable, deadline exceeded, the server rejected the request, or\n"
+    "     kvcomp load saw a failed call)\n";
 
 // A subcommand: registers its options on `root`, and runs once parsing has succeeded.
 struct Command {
@@ -42,11 +43,19 @@ Command AddInfoCommand(CLI::App& root);
 Command AddHealthCommand(CLI::App& root);
 Command AddGenerateCommand(CLI::App& root);
 Command AddAnalyzeCommand(CLI::App& root);
+Command AddBenchCommand(CLI::App& root);
+Command AddLoadCommand(CLI::App& root);
 
 struct ServerFlags {
   std::string address = "127.0.0.1:50051";
   double timeout_seconds = 120;
   int max_message_mib = 512;
+  int attempts = 4;    // tries per RPC; retried on UNAVAILABLE only
+  std::string tls_ca;  // any of the TLS flags turns TLS on
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
+  bool tls = false;
 };
 void AddServerFlags(CLI::App* app, ServerFlags* flags);
 absl::StatusOr<std::unique_ptr<client::Client>> Connect(const ServerFlags& flags);

@@ -1,16 +1,23 @@
 // The client library against the real kvcomp-server binary on a loopback port.
 #include "kvcomp_client.h"
 
+#include <future>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "io/dump.h"
 #include "test_util.h"
+#include "tests/support/http_get.h"
+#include "tests/support/prom_text.h"
 #include "tests/support/server_process.h"
 
 namespace kvcomp::client {
 namespace {
 
+using kvcomp::testing::HttpGet;
 using kvcomp::testing::MakeCache;
+using kvcomp::testing::PromMetrics;
 using kvcomp::testing::ServerProcess;
 using kvcomp::testing::SharedKvDir;
 
@@ -170,6 +177,191 @@ TEST_F(ClientTest, HealthDeadlineMessageLimitAndUnavailable) {
   ClientOptions waiting;
   waiting.connect_timeout = absl::Milliseconds(300);
   EXPECT_EQ(Client::Connect(address, waiting).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(ClientTest, AsyncCallsRoundTripConcurrently) {
+  const io::KvCache cache = MakeCache(DType::kFP16, 2, 2, 64, 16, 9);
+  constexpr int kCalls = 8;
+  std::vector<std::promise<absl::StatusOr<CompressResult>>> done(kCalls);
+  for (int i = 0; i < kCalls; ++i) {
+    client_->CompressAsync("zstd(3)", cache, [&done, i](absl::StatusOr<CompressResult> r) {
+      done[i].set_value(std::move(r));
+    });
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    absl::StatusOr<CompressResult> r = done[i].get_future().get();
+    ASSERT_TRUE(r.ok()) << r.status();
+    std::vector<FrameRef> refs;
+    for (const CompressedTensor& t : r->tensors) refs.push_back({t.name, t.frame});
+    std::promise<absl::StatusOr<io::KvCache>> back;
+    client_->DecompressAsync(
+        refs, [&back](absl::StatusOr<io::KvCache> c) { back.set_value(std::move(c)); });
+    absl::StatusOr<io::KvCache> got = back.get_future().get();
+    ASSERT_TRUE(got.ok()) << got.status();
+    ExpectSameCache(*got, cache);
+  }
+  // Errors arrive through the callback with the server's code.
+  std::promise<absl::StatusOr<CompressResult>> bad;
+  client_->CompressAsync("zstdd(3)", cache,
+                         [&bad](absl::StatusOr<CompressResult> r) { bad.set_value(std::move(r)); });
+  EXPECT_EQ(bad.get_future().get().status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+double HandledCompress(const std::string& metrics, const std::string& code) {
+  auto page = HttpGet(metrics, "/metrics");
+  EXPECT_TRUE(page.ok()) << page.status();
+  if (!page.ok()) return -1;
+  auto m = PromMetrics::Parse(page->body);
+  EXPECT_TRUE(m.ok()) << m.status();
+  if (!m.ok()) return -1;
+  return m->Sum("grpc_server_handled_total", {{"grpc_method", "Compress"}, {"grpc_code", code}});
+}
+
+TEST_F(ClientTest, OnlyUnavailableIsRetriedWithBackoff) {
+  const io::KvCache cache = MakeCache(DType::kFP16, 1, 1, 8, 8, 2);
+  ClientOptions o;
+  o.retry.max_attempts = 5;
+  auto c = Client::Connect(server_->address(), o);
+  ASSERT_TRUE(c.ok());
+  // A rejected request reaches the server exactly once, however many attempts are allowed.
+  const double before = HandledCompress(server_->metrics_address(), "InvalidArgument");
+  EXPECT_EQ((*c)->Compress("zstdd(3)", cache).status().code(), absl::StatusCode::kInvalidArgument);
+  const double after = HandledCompress(server_->metrics_address(), "InvalidArgument");
+  EXPECT_EQ(after - before, 1);
+
+  // Nothing listens: 4 attempts wait 200 + 400 + 800 ms (no jitter) before failing; 1 attempt
+  // does not wait.
+  const std::string address = server_->address();
+  ASSERT_TRUE(server_->Stop().ok());
+  ClientOptions retrying;
+  retrying.retry.max_attempts = 4;
+  retrying.retry.initial_backoff = absl::Milliseconds(200);
+  retrying.retry.max_backoff = absl::Seconds(1);
+  retrying.retry.jitter = 0;
+  auto r = Client::Connect(address, retrying);
+  ASSERT_TRUE(r.ok());
+  absl::Time t0 = absl::Now();
+  EXPECT_EQ((*r)->Compress("zstd(3)", cache).status().code(), absl::StatusCode::kUnavailable);
+  const absl::Duration waited = absl::Now() - t0;
+  EXPECT_GE(waited, absl::Milliseconds(1400));
+  EXPECT_LT(waited, absl::Seconds(20));
+  // The async path retries too.
+  std::promise<absl::StatusOr<CompressResult>> p;
+  t0 = absl::Now();
+  (*r)->CompressAsync("zstd(3)", cache,
+                      [&p](absl::StatusOr<CompressResult> x) { p.set_value(std::move(x)); });
+  EXPECT_EQ(p.get_future().get().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_GE(absl::Now() - t0, absl::Milliseconds(1400));
+
+  retrying.retry.max_attempts = 1;
+  auto once = Client::Connect(address, retrying);
+  ASSERT_TRUE(once.ok());
+  t0 = absl::Now();
+  EXPECT_EQ((*once)->Compress("zstd(3)", cache).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_LT(absl::Now() - t0, absl::Milliseconds(1400));
+
+  ClientOptions bad;
+  bad.retry.jitter = 2;
+  EXPECT_EQ(Client::Connect(address, bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ClientTest, TlsOptions) {
+  const io::KvCache cache = MakeCache(DType::kFP16, 1, 1, 8, 8, 2);
+  // A certificate without its key, or unreadable files, are refused before connecting.
+  ClientOptions half;
+  half.tls.enabled = true;
+  half.tls.cert_chain_path = "/etc/hostname";
+  EXPECT_EQ(Client::Connect(server_->address(), half).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ClientOptions missing;
+  missing.tls.enabled = true;
+  missing.tls.root_ca_path = "/nonexistent/ca.pem";
+  EXPECT_EQ(Client::Connect(server_->address(), missing).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // TLS towards this plaintext server: the handshake fails, so the call never succeeds.
+  ClientOptions tls;
+  tls.tls.enabled = true;
+  tls.retry.max_attempts = 1;
+  tls.timeout = absl::Seconds(5);
+  auto c = Client::Connect(server_->address(), tls);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->Compress("zstd(3)", cache).status().code(), absl::StatusCode::kUnavailable);
+}
+
+// Runs openssl; the test fails if it does.
+void OpenSsl(std::vector<std::string> args) {
+  args.insert(args.begin(), "/usr/bin/openssl");
+  kvcomp::testing::ProcessResult r = kvcomp::testing::Run(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+// A CA, a server certificate for 127.0.0.1 / localhost and a client certificate, in `dir`.
+void MakeCertificates(const kvcomp::testing::TempDir& dir) {
+  const std::vector<std::string> ec = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                       "-nodes"};
+  auto with = [&](std::vector<std::string> a) {
+    a.insert(a.end(), ec.begin(), ec.end());
+    return a;
+  };
+  OpenSsl(with({"req", "-x509", "-days", "2", "-subj", "/CN=kvcomp test CA", "-keyout",
+                dir / "ca.key", "-out", dir / "ca.pem"}));
+  for (const std::string who : {"server", "client"}) {
+    OpenSsl(with({"req", "-subj", "/CN=kvcomp test " + who, "-keyout", dir / (who + ".key"), "-out",
+                  dir / (who + ".csr")}));
+    kvcomp::testing::WriteAll(
+        dir / (who + ".ext"),
+        kvcomp::testing::Bytes(who == "server" ? "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                                 "extendedKeyUsage=serverAuth\n"
+                                               : "extendedKeyUsage=clientAuth\n"));
+    OpenSsl({"x509", "-req", "-days", "2", "-in", dir / (who + ".csr"), "-CA", dir / "ca.pem",
+             "-CAkey", dir / "ca.key", "-CAcreateserial", "-extfile", dir / (who + ".ext"), "-out",
+             dir / (who + ".pem")});
+  }
+}
+
+TEST(ClientTlsTest, MutualTlsEndToEnd) {
+  kvcomp::testing::ProcessResult help =
+      kvcomp::testing::Run({ServerProcess::BinaryPath(), "--help"});
+  if (help.out.find("--tls-require-client-cert") == std::string::npos) {
+    GTEST_SKIP() << "this kvcomp-server has no TLS flags yet";
+  }
+  kvcomp::testing::TempDir dir;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificates(dir));
+  auto server =
+      ServerProcess::Start({"--tls-cert", dir / "server.pem", "--tls-key", dir / "server.key",
+                            "--tls-ca", dir / "ca.pem", "--tls-require-client-cert"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const io::KvCache cache = MakeCache(DType::kFP16, 1, 2, 16, 8, 4);
+  ClientOptions o;
+  o.timeout = absl::Seconds(10);
+  o.retry.max_attempts = 1;
+  o.tls.enabled = true;
+  o.tls.root_ca_path = dir / "ca.pem";
+  o.tls.cert_chain_path = dir / "client.pem";
+  o.tls.private_key_path = dir / "client.key";
+  auto c = Client::Connect((*server)->address(), o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto out = (*c)->Compress("zstd(3)", cache);
+  ASSERT_TRUE(out.ok()) << out.status();
+  auto back = (*c)->Decompress(out->Frames());
+  ASSERT_TRUE(back.ok()) << back.status();
+  for (size_t i = 0; i < cache.size(); ++i)
+    EXPECT_EQ((*back)[i].tensor.bytes, cache[i].tensor.bytes);
+  EXPECT_TRUE((*c)->Health().ok());
+
+  // Without a client certificate, with the wrong CA, or in plaintext: refused.
+  ClientOptions no_cert = o;
+  no_cert.tls.cert_chain_path.clear();
+  no_cert.tls.private_key_path.clear();
+  ClientOptions wrong_ca = o;
+  wrong_ca.tls.root_ca_path = dir / "client.pem";
+  ClientOptions plain = o;
+  plain.tls = {};
+  for (const ClientOptions* bad : {&no_cert, &wrong_ca, &plain}) {
+    auto b = Client::Connect((*server)->address(), *bad);
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_FALSE((*b)->Compress("zstd(3)", cache).ok());
+  }
 }
 
 }  // namespace
