@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/common.h"
+#include "cli/workload.h"
 #include "io/file_util.h"
 #include "io/kv_io.h"
 #include "kvcomp/frame.h"
@@ -41,11 +42,18 @@ int RunCompress(const CompressFlags& f) {
   std::vector<client::CompressedTensor> compressed;
   const auto batches = Batches(cache->size(), PayloadBudget(f.server),
                                [&](size_t i) { return (*cache)[i].tensor.bytes.size(); });
-  for (auto [begin, end] : batches) {
-    auto result =
-        (*client)->Compress(f.codec, absl::MakeConstSpan(cache->data() + begin, end - begin));
-    if (!result.ok()) return Fail(kCmd, kExitServer, result.status());
-    for (auto& t : result->tensors) compressed.push_back(std::move(t));
+  {
+    // On a terminal, a bar over the batches (one RPC each).
+    std::atomic<size_t> done{0};
+    Progress progress("compress", !f.quiet && batches.size() > 1,
+                      [&] { return static_cast<double>(done.load()) / batches.size(); });
+    for (auto [begin, end] : batches) {
+      auto result =
+          (*client)->Compress(f.codec, absl::MakeConstSpan(cache->data() + begin, end - begin));
+      if (!result.ok()) return Fail(kCmd, kExitServer, result.status());
+      for (auto& t : result->tensors) compressed.push_back(std::move(t));
+      ++done;
+    }
   }
   std::vector<client::TensorReport> reports;
   for (size_t i = 0; i < compressed.size(); ++i) {

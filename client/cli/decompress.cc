@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/common.h"
+#include "cli/workload.h"
 #include "io/file_util.h"
 #include "io/kv_io.h"
 #include "kvcomp/frame.h"
@@ -45,10 +46,16 @@ int RunDecompress(const DecompressFlags& f) {
   const auto batches = Batches(refs.size(), PayloadBudget(f.server), [&](size_t i) {
     return metas[i].NumBytes() + refs[i].frame.size();
   });
-  for (auto [begin, end] : batches) {
-    auto part = (*client)->Decompress(absl::MakeConstSpan(refs.data() + begin, end - begin));
-    if (!part.ok()) return Fail(kCmd, kExitServer, part.status());
-    for (auto& t : *part) cache.push_back(std::move(t));
+  {
+    std::atomic<size_t> done{0};
+    Progress progress("decompress", !f.quiet && batches.size() > 1,
+                      [&] { return static_cast<double>(done.load()) / batches.size(); });
+    for (auto [begin, end] : batches) {
+      auto part = (*client)->Decompress(absl::MakeConstSpan(refs.data() + begin, end - begin));
+      if (!part.ok()) return Fail(kCmd, kExitServer, part.status());
+      for (auto& t : *part) cache.push_back(std::move(t));
+      ++done;
+    }
   }
   for (size_t i = 0; i < cache.size(); ++i) {
     const TensorMeta& got = cache[i].tensor.meta;

@@ -9,14 +9,16 @@ int main(int argc, char** argv) {
   CLI::App app{
       "kvcomp: compress LLM KV caches through a kvcomp-server.\n"
       "Inputs and outputs: a dump folder (raw layer{L}_{k,v}.f16/.f32 files plus "
-      "manifest.json), a .npy file or a .npz archive. A .kvc file is the concatenated "
+      "manifest.json), a .npy file, a .npz archive or a .safetensors file. A .kvc file is the "
+      "concatenated "
       "self-describing frames of one cache.",
       "kvcomp"};
   app.footer(kExitCodesHelp);
   app.require_subcommand(1);
   std::vector<Command> commands = {AddCompressCommand(app), AddDecompressCommand(app),
                                    AddAnalyzeCommand(app),  AddInfoCommand(app),
-                                   AddHealthCommand(app),   AddGenerateCommand(app)};
+                                   AddHealthCommand(app),   AddGenerateCommand(app),
+                                   AddBenchCommand(app),    AddLoadCommand(app)};
   for (Command& c : commands) c.app->footer(kExitCodesHelp);
   try {
     app.parse(argc, argv);
