@@ -98,7 +98,8 @@ Command AddCompressCommand(CLI::App& root) {
       "compress",
       "Compress a KV cache through the server into a .kvc file, printing per-tensor sizes "
       "and ratios, then the weighted K, V and KV totals");
-  app->add_option("input", flags->input, "dump folder, .npy or .npz file")->required();
+  app->add_option("input", flags->input, "dump folder, .npy, .npz or .safetensors file")
+      ->required();
   app->add_option("-o,--output", flags->output, "the .kvc file to write (atomically)")->required();
   app->add_option("--codec", flags->codec, "codec spec, e.g. 'zstd(3)'")->capture_default_str();
   app->add_option("--dtype", flags->dtype,

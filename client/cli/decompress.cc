@@ -86,11 +86,13 @@ Command AddDecompressCommand(CLI::App& root) {
   auto flags = std::make_shared<DecompressFlags>();
   CLI::App* app = root.add_subcommand(
       "decompress",
-      "Decompress a .kvc file through the server. OUT ending in .npz or .npy gets that "
-      "format; anything else becomes a dump folder (layer{L}_{k,v}.f16/.f32 + manifest.json). "
+      "Decompress a .kvc file through the server. OUT ending in .npz, .npy or .safetensors "
+      "gets that format; anything else becomes a dump folder (layer{L}_{k,v}.f16/.f32 + "
+      "manifest.json). "
       "Written atomically: nothing appears unless the whole output was written.");
   app->add_option("input", flags->input, "the .kvc file")->required();
-  app->add_option("-o,--output", flags->output, "dump folder, .npz or .npy to write")->required();
+  app->add_option("-o,--output", flags->output, "dump folder, .npz, .npy or .safetensors to write")
+      ->required();
   AddOutputFlags(app, &flags->force, &flags->quiet,
                  "OUT (a folder only if it holds a manifest.json)");
   AddServerFlags(app, &flags->server);

@@ -159,5 +159,26 @@ TEST(BenchTest, ReportsRatioAndSpeedOnAGeneratedShapeAndAFile) {
   EXPECT_EQ(Kvcomp({"bench", tmp / "missing.npz"}).exit_code, 2);
 }
 
+// The CLI on safetensors: compress a file, decompress to safetensors, same tensors.
+TEST_F(LoadTest, CompressDecompressSafetensorsRoundTrip) {
+  TempDir tmp;
+  for (const char* dtype : {"fp16", "fp32", "bf16"}) {
+    const std::string in = tmp / (std::string(dtype) + ".safetensors");
+    const std::string out = tmp / (std::string(dtype) + ".out.safetensors");
+    ASSERT_EQ(
+        Kvcomp({"generate", "-o", in, "--layers", "2", "--tokens", "32", "--dtype", dtype, "-q"})
+            .exit_code,
+        0);
+    ProcessResult c = Kvcomp({"compress", in, "-o", tmp / "c.kvc", "-f", "--codec", "lossless",
+                              "--server", server_->address()});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    ProcessResult d =
+        Kvcomp({"decompress", tmp / "c.kvc", "-o", out, "--server", server_->address()});
+    ASSERT_EQ(d.exit_code, 0) << d.err;
+    // Same writer, same tensors in the same order: byte-identical files.
+    EXPECT_EQ(kvcomp::testing::ReadAll(in), kvcomp::testing::ReadAll(out)) << dtype;
+  }
+}
+
 }  // namespace
 }  // namespace kvcomp::cli
