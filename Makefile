@@ -29,12 +29,6 @@ BENCH_SECONDS ?= 10
 bench-service: build
 	@./scripts/bench-service.sh $(BUILD) '$(BENCH_CODEC)' $(BENCH_SECONDS)
 
-# Compress through the real server on loopback vs the same codec in process (docs/BENCHMARKS.md).
-BENCH_CODEC ?= lossless
-BENCH_SECONDS ?= 10
-bench-service: build
-	@./scripts/bench-service.sh $(BUILD) '$(BENCH_CODEC)' $(BENCH_SECONDS)
-
 # Reliability (docs/RELIABILITY.md). Each has its own build dir.
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD ?= build-fuzz

@@ -409,12 +409,7 @@ absl::StatusOr<std::vector<CodecAnalysis>> Client::Analyze(
     absl::Span<const std::string> specs, absl::Span<const io::NamedTensor> tensors) {
   pb::AnalyzeRequest req;
   for (const std::string& s : specs) req.add_codecs(s);
-  for (const io::NamedTensor& t : tensors) ToProto(t, req.add_tensors());
-  KV_RETURN_IF_ERROR(CheckRequestSize(req, options_, "Analyze"));
-  pb::AnalyzeResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_);
-  KV_RETURN_IF_ERROR(FromGrpc(impl_->stub->Analyze(&ctx, req, &resp), "Analyze"));
+  KV_ASSIGN_OR_RETURN(pb::AnalyzeResponse resp, Analyze(std::move(req), tensors));
   std::vector<CodecAnalysis> out;
   for (const pb::CodecAnalysis& c : resp.codecs()) {
     CodecAnalysis a;
@@ -424,6 +419,17 @@ absl::StatusOr<std::vector<CodecAnalysis>> Client::Analyze(
     out.push_back(std::move(a));
   }
   return out;
+}
+
+absl::StatusOr<pb::AnalyzeResponse> Client::Analyze(pb::AnalyzeRequest request,
+                                                    absl::Span<const io::NamedTensor> tensors) {
+  for (const io::NamedTensor& t : tensors) ToProto(t, request.add_tensors());
+  KV_RETURN_IF_ERROR(CheckRequestSize(request, options_, "Analyze"));
+  pb::AnalyzeResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_);
+  KV_RETURN_IF_ERROR(FromGrpc(impl_->stub->Analyze(&ctx, request, &resp), "Analyze"));
+  return resp;
 }
 
 absl::Status Client::Health(const std::string& service) {

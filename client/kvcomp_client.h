@@ -18,6 +18,8 @@
 // size limit). A Client is thread-safe: calls may run concurrently from many threads.
 #pragma once
 
+#include "kvcomp/v1/kvcomp.pb.h"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -148,6 +150,11 @@ class Client {
   // Evaluates every codec in `specs` on every tensor: sizes, ratios, timings, errors.
   absl::StatusOr<std::vector<CodecAnalysis>> Analyze(absl::Span<const std::string> specs,
                                                      absl::Span<const io::NamedTensor> tensors);
+
+  // The full Analyze: sweeps, K/V thresholds, budget, sampling and RoPE check as set in
+  // `request`; `tensors` are appended to it. Returns the recommendation with every verdict.
+  absl::StatusOr<v1::AnalyzeResponse> Analyze(v1::AnalyzeRequest request,
+                                              absl::Span<const io::NamedTensor> tensors);
 
   // grpc.health.v1.Health/Check for `service` ("" is the whole server). OK when SERVING;
   // UNAVAILABLE naming the state otherwise.

@@ -102,8 +102,10 @@ absl::StatusOr<KvcFile> ReadKvcFile(const std::string& path) {
 }
 
 void PrintReportTable(std::ostream& out, const std::vector<client::TensorReport>& reports) {
-  out << absl::StrFormat("%-14s %5s %4s %5s %-14s %12s %12s %7s  %s\n", "tensor", "layer", "kind",
-                         "dtype", "shape", "raw_bytes", "comp_bytes", "ratio", "codec");
+  // Lossy rows carry their measured error (cosine, MAE, SNR); lossless rows say "exact".
+  out << absl::StrFormat("%-14s %5s %4s %5s %-14s %12s %12s %7s %9s %9s %6s  %s\n", "tensor",
+                         "layer", "kind", "dtype", "shape", "raw_bytes", "comp_bytes", "ratio",
+                         "cosine", "mae", "snr_dB", "codec");
   uint64_t raw[3] = {0, 0, 0}, comp[3] = {0, 0, 0};  // K, V, KV
   for (const client::TensorReport& r : reports) {
     const std::string layer = r.layer >= 0 ? absl::StrCat(r.layer) : "-";
@@ -112,9 +114,13 @@ void PrintReportTable(std::ostream& out, const std::vector<client::TensorReport>
     shape += "]";
     const double ratio =
         r.compressed_bytes ? static_cast<double>(r.raw_bytes) / r.compressed_bytes : 0.0;
-    out << absl::StrFormat("%-14s %5s %4s %5s %-14s %12d %12d %6.3fx  %s\n", r.name, layer,
-                           KindName(r.kind), DTypeName(r.dtype), shape, r.raw_bytes,
-                           r.compressed_bytes, ratio, r.codec);
+    const bool lossy = r.error.has_value();
+    out << absl::StrFormat(
+        "%-14s %5s %4s %5s %-14s %12d %12d %6.3fx %9s %9s %6s  %s\n", r.name, layer,
+        KindName(r.kind), DTypeName(r.dtype), shape, r.raw_bytes, r.compressed_bytes, ratio,
+        lossy ? absl::StrFormat("%.6f", r.error->cosine) : "exact",
+        lossy ? absl::StrFormat("%.2e", r.error->mae) : "0",
+        lossy ? absl::StrFormat("%.1f", r.error->snr_db) : "inf", r.codec);
     if (r.kind == Kind::kKey || r.kind == Kind::kValue) {
       const int k = r.kind == Kind::kKey ? 0 : 1;
       raw[k] += r.raw_bytes;
@@ -128,9 +134,9 @@ void PrintReportTable(std::ostream& out, const std::vector<client::TensorReport>
     if (k < 2 && raw[k] == 0) continue;
     const double ratio = comp[k] ? static_cast<double>(raw[k]) / comp[k] : 0.0;
     out << absl::StrFormat(
-        "%-14s %5s %4s %5s %-14s %12d %12d %6.3fx  (weighted: sum raw / sum "
+        "%-14s %5s %4s %5s %-14s %12d %12d %6.3fx %9s %9s %6s  (weighted: sum raw / sum "
         "compressed)\n",
-        kLabels[k], "", "", "", "", raw[k], comp[k], ratio);
+        kLabels[k], "", "", "", "", raw[k], comp[k], ratio, "", "", "");
   }
 }
 

@@ -210,7 +210,8 @@ TEST_F(CliTest, AnalyzePrintsOneRowPerCodec) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("zstd(1) "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("zstd(19) "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find(" 16384 "), std::string::npos) << r.out;            // 4 tensors x 4 KiB raw
+  EXPECT_NE(r.out.find("16384 of 16384 bytes"), std::string::npos) << r.out;  // 4 x 4 KiB
+  EXPECT_NE(r.out.find("Recommended: zstd("), std::string::npos) << r.out;
   EXPECT_TRUE(ListDir(tmp.path()) == std::vector<std::string>{"in.npz"});  // writes nothing
   ProcessResult bad =
       Kvcomp({"analyze", tmp / "in.npz", "--codec", "bogus(", "--server", server_->address()});
