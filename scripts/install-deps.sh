@@ -10,7 +10,7 @@ packages=(
   libspdlog-dev libfmt-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-numpy python3-grpcio python3-grpc-tools
-  curl openssl chromium
+  curl openssl chromium prometheus
 )
 
 missing=()

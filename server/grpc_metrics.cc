@@ -24,15 +24,28 @@ const char* TypeName(RpcType type) {
   return "unknown";
 }
 
-// Counts the call when created (the call has started) and its outcome at PRE_SEND_STATUS.
+// Counts the call when created (the call has started), each message received and sent, and
+// its outcome at PRE_SEND_STATUS. The call is in flight while the interceptor lives.
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(GrpcMetrics* metrics, GrpcMetrics::Method* method)
       : metrics_(metrics), method_(method), start_(Clock::now()) {
     method_->started->Increment();
+    metrics_->in_flight().Increment();
   }
+  ~MetricsInterceptor() override { metrics_->in_flight().Decrement(); }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    // A failed receive (the client's end of stream) also passes POST_RECV_MESSAGE, with no
+    // message.
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() != nullptr) {
+      method_->msg_received->Increment();
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      method_->msg_sent->Increment();
+    }
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
@@ -126,7 +139,20 @@ GrpcMetrics::GrpcMetrics(prometheus::Registry& registry)
                             .Name("grpc_server_handling_seconds")
                             .Help("Histogram of response latency (seconds) of gRPC that had "
                                   "been application-level handled by the server.")
-                            .Register(registry)) {}
+                            .Register(registry)),
+      msg_received_(prometheus::BuildCounter()
+                        .Name("grpc_server_msg_received_total")
+                        .Help("Total number of RPC stream messages received on the server.")
+                        .Register(registry)),
+      msg_sent_(prometheus::BuildCounter()
+                    .Name("grpc_server_msg_sent_total")
+                    .Help("Total number of gRPC stream messages sent by the server.")
+                    .Register(registry)),
+      in_flight_(prometheus::BuildGauge()
+                     .Name("kvcomp_in_flight_calls")
+                     .Help("RPCs started on the server and not yet finished.")
+                     .Register(registry)
+                     .Add({})) {}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 GrpcMetrics::MakeInterceptorFactory() {
@@ -150,6 +176,8 @@ GrpcMetrics::Method& GrpcMetrics::MethodFor(const char* full_method, RpcType typ
                    {"grpc_type", TypeName(type)}};
   method.started = &started_.Add(method.labels);
   method.handling_seconds = &handling_seconds_.Add(method.labels, HandlingBuckets());
+  method.msg_received = &msg_received_.Add(method.labels);
+  method.msg_sent = &msg_sent_.Add(method.labels);
   return methods_.emplace(full_method, std::move(method)).first->second;
 }
 

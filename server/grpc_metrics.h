@@ -1,6 +1,8 @@
 // The standard gRPC server metrics (go-grpc-prometheus names), recorded by a server
-// interceptor: grpc_server_started_total, grpc_server_handled_total and the histogram
-// grpc_server_handling_seconds, labelled {grpc_service, grpc_method, grpc_type[, grpc_code]}.
+// interceptor: grpc_server_started_total, grpc_server_handled_total, the histogram
+// grpc_server_handling_seconds, grpc_server_msg_received_total and grpc_server_msg_sent_total,
+// labelled {grpc_service, grpc_method, grpc_type[, grpc_code]}; and the gauge
+// kvcomp_in_flight_calls (calls started and not yet done).
 #pragma once
 
 #include <array>
@@ -12,6 +14,7 @@
 #include <grpcpp/support/server_interceptor.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
@@ -27,6 +30,8 @@ class GrpcMetrics {
     prometheus::Labels labels;  // service, method, type
     prometheus::Counter* started = nullptr;
     prometheus::Histogram* handling_seconds = nullptr;
+    prometheus::Counter* msg_received = nullptr;
+    prometheus::Counter* msg_sent = nullptr;
     std::array<prometheus::Counter*, 17> handled{};  // by status code, created lazily
   };
 
@@ -39,11 +44,15 @@ class GrpcMetrics {
 
   Method& MethodFor(const char* full_method, grpc::experimental::ServerRpcInfo::Type type);
   void RecordHandled(Method& method, grpc::StatusCode code, double seconds);
+  prometheus::Gauge& in_flight() { return in_flight_; }
 
  private:
   prometheus::Family<prometheus::Counter>& started_;
   prometheus::Family<prometheus::Counter>& handled_;
   prometheus::Family<prometheus::Histogram>& handling_seconds_;
+  prometheus::Family<prometheus::Counter>& msg_received_;
+  prometheus::Family<prometheus::Counter>& msg_sent_;
+  prometheus::Gauge& in_flight_;
   std::mutex mu_;
   std::map<std::string, Method> methods_;  // Family::Add is slow: cache
 };

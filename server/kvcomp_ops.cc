@@ -38,12 +38,19 @@ absl::StatusOr<std::unique_ptr<Codec>> ResolveCodec(absl::string_view spec) {
 // Views over every request tensor, validated up front so a bad tensor fails the call before
 // any work is done.
 absl::StatusOr<std::vector<TensorView>> ViewsOf(
-    const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors) {
+    const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors, const OpsOptions& options) {
   std::vector<TensorView> views;
   views.reserve(tensors.size());
   for (int i = 0; i < tensors.size(); ++i) {
     absl::StatusOr<TensorView> view = ViewFromProto(tensors[i]);
     if (!view.ok()) return Annotate(view.status(), TensorLabel(i, tensors[i].name()));
+    const uint64_t elements = view->meta().NumElements();
+    if (options.max_tensor_elements > 0 && elements > options.max_tensor_elements) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(TensorLabel(i, tensors[i].name()), ": ", elements,
+                       " elements, more than the server's limit of ", options.max_tensor_elements,
+                       " (--max-tensor-elements)"));
+    }
     views.push_back(*std::move(view));
   }
   return views;
@@ -71,7 +78,7 @@ absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressRespons
                          const OpsOptions& options) {
   absl::StatusOr<std::unique_ptr<Codec>> codec = ResolveCodec(request.codec());
   if (!codec.ok()) return codec.status();
-  absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors());
+  absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors(), options);
   if (!views.ok()) return views.status();
   const std::string family = CodecFamily(request.codec());
 
@@ -90,11 +97,12 @@ absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressRespons
     entry->set_frame(out->frame.data(), out->frame.size());
     ReportToProto(out->report, name, entry->mutable_report());
     entry->mutable_report()->set_compress_seconds(seconds);
+    entry->set_token_offset(request.tensors(i).token_offset());
+    entry->set_total_tokens(request.tensors(i).total_tokens());
     raw_total += out->report.raw_bytes;
     compressed_total += out->report.compressed_bytes;
     if (options.observer != nullptr) {
-      options.observer->OnCompressed(family, view.meta().dtype, out->report.raw_bytes,
-                                     out->report.compressed_bytes);
+      options.observer->OnCompressed(family, out->report, seconds);
     }
   }
   SetTotals(raw_total, compressed_total, response->mutable_totals());
@@ -108,7 +116,10 @@ absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressR
     const v1::CompressedTensor& in = request.tensors(i);
     absl::StatusOr<Tensor> tensor = Decompress(BytesOf(in.frame()), options.decode_limits);
     if (!tensor.ok()) return Annotate(tensor.status(), TensorLabel(i, in.name()));
-    TensorToProto(*tensor, in.name(), response->add_tensors());
+    v1::Tensor* out = response->add_tensors();
+    TensorToProto(*tensor, in.name(), out);
+    out->set_token_offset(in.token_offset());
+    out->set_total_tokens(in.total_tokens());
   }
   return absl::OkStatus();
 }
@@ -120,7 +131,7 @@ absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* 
     absl::StatusOr<std::unique_ptr<Codec>> codec = ResolveCodec(spec);
     if (!codec.ok()) return codec.status();
   }
-  absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors());
+  absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors(), options);
   if (!views.ok()) return views.status();
 
   AnalysisOptions analysis = AnalysisOptionsFromProto(request);

@@ -1,4 +1,4 @@
-// The three RPCs as plain functions over the wire messages: no threads, no gRPC server.
+// The RPCs as plain functions over the wire messages: no threads, no gRPC server.
 // The callback service runs them on its worker pool; tests and fuzzers can call them directly.
 #pragma once
 
@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "kvcomp/codec.h"
 #include "kvcomp/dtype.h"
 #include "kvcomp/pipeline.h"
 #include "kvcomp/v1/kvcomp.pb.h"
@@ -19,13 +20,16 @@ class CodecObserver {
  public:
   virtual ~CodecObserver() = default;
   // `family` is CodecFamily() of the requested spec: low cardinality, fit for a metric label.
-  virtual void OnCompressed(absl::string_view family, DType dtype, uint64_t raw_bytes,
-                            uint64_t compressed_bytes) = 0;
+  // `seconds` is the encode time; `report.error` is set for lossy codecs.
+  virtual void OnCompressed(absl::string_view family, const TensorReport& report,
+                            double seconds) = 0;
 };
 
 struct OpsOptions {
   // Caps what one frame may decode to (Decompress, Analyze); checked before allocating.
   DecodeLimits decode_limits;
+  // Largest tensor (elements) Compress and Analyze accept; 0: no limit.
+  uint64_t max_tensor_elements = 0;
   CodecObserver* observer = nullptr;  // optional
   // Polled between tensors; when it returns true the call stops with CANCELLED.
   std::function<bool()> cancelled;
@@ -36,6 +40,7 @@ struct OpsOptions {
 std::string CodecFamily(absl::string_view spec);
 
 // Compresses every tensor with `request.codec()`; fills one report per tensor and the totals.
+// Token offsets are echoed onto the frames (a streamed chunk is one call).
 absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressResponse* response,
                          const OpsOptions& options);
 

@@ -1,7 +1,10 @@
-// The kvcomp.v1.KVCompressor callback service. Each call is handed to a WorkerPool, which
-// runs the codec work and finishes the reactor, so gRPC's polling threads never encode.
+// The kvcomp.v1.KVCompressor callback service. Each call (each chunk of a stream) is handed to
+// a WorkerPool, which runs the codec work and finishes the reactor (or writes the chunk's
+// answer), so gRPC's polling threads never encode. Streams are lock-step: one chunk is read,
+// encoded and answered before the next is read, so a stream holds one chunk at a time.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include <grpcpp/grpcpp.h>
@@ -17,6 +20,8 @@ class KVCompressorService final : public v1::KVCompressor::CallbackService {
   struct Options {
     // What one frame may decode to; the send limit is a natural choice.
     uint64_t max_decoded_bytes = uint64_t{64} << 20;
+    uint64_t max_tensor_elements = 0;   // 0: no limit
+    int max_concurrent_calls = 0;       // beyond it, RESOURCE_EXHAUSTED; 0: no limit
     CodecObserver* observer = nullptr;  // optional; must outlive the service
   };
 
@@ -32,6 +37,17 @@ class KVCompressorService final : public v1::KVCompressor::CallbackService {
   grpc::ServerUnaryReactor* Analyze(grpc::CallbackServerContext* context,
                                     const v1::AnalyzeRequest* request,
                                     v1::AnalyzeResponse* response) override;
+  grpc::ServerBidiReactor<v1::CompressRequest, v1::CompressResponse>* CompressStream(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<v1::DecompressRequest, v1::DecompressResponse>* DecompressStream(
+      grpc::CallbackServerContext* context) override;
+
+  // Ops options for a call on `context`: limits, observer, cancellation.
+  OpsOptions OpsFor(grpc::CallbackServerContext* context) const;
+  // Takes a call slot; false when max_concurrent_calls are already running.
+  bool AcquireCall();
+  void ReleaseCall();
+  WorkerPool* pool() { return pool_; }
 
  private:
   template <typename Request, typename Response>
@@ -42,6 +58,7 @@ class KVCompressorService final : public v1::KVCompressor::CallbackService {
 
   WorkerPool* pool_;
   Options options_;
+  std::atomic<int> active_calls_{0};
 };
 
 }  // namespace kvcomp::server

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <exception>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -12,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
@@ -26,6 +29,33 @@ namespace kvcomp::server {
 namespace {
 
 constexpr char kServiceName[] = "kvcomp.v1.KVCompressor";
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream s;
+  s << in.rdbuf();
+  *out = s.str();
+  return in.good() || in.eof();
+}
+
+// Plaintext, TLS, or mutual TLS (client cert required and verified against --tls-ca).
+std::shared_ptr<grpc::ServerCredentials> MakeCredentials(const ServerConfig& config) {
+  if (config.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options(
+      config.tls_require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                     : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  if (!ReadFile(config.tls_key, &pair.private_key) ||
+      !ReadFile(config.tls_cert, &pair.cert_chain) ||
+      (!config.tls_ca.empty() && !ReadFile(config.tls_ca, &options.pem_root_certs))) {
+    spdlog::error("cannot read the TLS files (cert {}, key {}, CA {})", config.tls_cert,
+                  config.tls_key, config.tls_ca);
+    return nullptr;
+  }
+  options.pem_key_cert_pairs.push_back(std::move(pair));
+  return grpc::SslServerCredentials(options);
+}
 
 }  // namespace
 
@@ -44,6 +74,12 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   auto registry = std::make_shared<prometheus::Registry>();
   GrpcMetrics grpc_metrics(*registry);
   CodecMetrics codec_metrics(*registry);
+  prometheus::BuildGauge()
+      .Name("kvcomp_build_info")
+      .Help("Always 1; the labels say which kvcomp-server build is running.")
+      .Register(*registry)
+      .Add({{"version", KVCOMP_VERSION}, {"grpc_version", grpc::Version()}})
+      .Set(1);
 
   std::unique_ptr<prometheus::Exposer> exposer;
   try {
@@ -62,7 +98,9 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
 
   WorkerPool pool(config.workers);
   KVCompressorService::Options service_options;
-  service_options.max_decoded_bytes = static_cast<uint64_t>(config.max_message_bytes);
+  service_options.max_decoded_bytes = config.max_decompressed_bytes;
+  service_options.max_tensor_elements = config.max_tensor_elements;
+  service_options.max_concurrent_calls = config.max_concurrent_calls;
   service_options.observer = &codec_metrics;
   KVCompressorService service(&pool, service_options);
 
@@ -70,7 +108,22 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &grpc_port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = MakeCredentials(config);
+  if (credentials == nullptr) {
+    pool.Shutdown();
+    return 1;
+  }
+  builder.AddListeningPort(config.listen, credentials, &grpc_port);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, config.keepalive_time_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, config.keepalive_timeout_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  if (config.max_connection_age_ms > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, config.max_connection_age_ms);
+  }
+  if (config.max_connection_age_grace_ms > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               config.max_connection_age_grace_ms);
+  }
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.SetMaxSendMessageSize(config.max_message_bytes);
@@ -100,8 +153,12 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
       return 1;
     }
   }
-  spdlog::info("serving {} on {} with {} workers; metrics on http://{}/metrics", kServiceName,
-               grpc_address, pool.size(), metrics_address);
+  spdlog::info("serving {} on {} ({}) with {} workers; metrics on http://{}/metrics", kServiceName,
+               grpc_address,
+               config.tls_cert.empty()          ? "plaintext"
+               : config.tls_require_client_cert ? "mutual TLS"
+                                                : "TLS",
+               pool.size(), metrics_address);
 
   // The only thread that takes SIGTERM/SIGINT; Shutdown is never called from a handler.
   std::thread signal_thread([&] {

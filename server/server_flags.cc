@@ -1,51 +1,142 @@
 #include "server/server_flags.h"
 
 #include <climits>
+#include <cstdio>
 #include <thread>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
+
 namespace kvcomp::server {
+namespace {
+
+// "--max-message-bytes" -> "KVCOMP_MAX_MESSAGE_BYTES".
+std::string EnvName(const std::string& flag) {
+  return "KVCOMP_" + absl::AsciiStrToUpper(absl::StrReplaceAll(flag.substr(2), {{"-", "_"}}));
+}
+
+template <typename T>
+CLI::Option* Flag(CLI::App& app, const std::string& name, T& value, const std::string& help) {
+  return app.add_option(name, value, help)->envname(EnvName(name));
+}
+
+}  // namespace
+
+bool IsLoopback(const std::string& listen) {
+  return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "[::1]:") ||
+         absl::StartsWith(listen, "localhost:");
+}
 
 std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_code) {
   ServerConfig config;
   config.workers = std::thread::hardware_concurrency();
   if (config.workers == 0) config.workers = 1;
 
-  CLI::App app{"kvcomp-server: gRPC service that compresses LLM KV caches", "kvcomp-server"};
+  CLI::App app{
+      "kvcomp-server: gRPC service that compresses LLM KV caches.\n"
+      "Every flag --foo-bar may also be given as the environment variable "
+      "KVCOMP_FOO_BAR or as `foo-bar = value` in the --config file "
+      "(command line > environment > file).",
+      "kvcomp-server"};
   app.option_defaults()->always_capture_default();
-  app.add_option("--listen", config.listen, "gRPC listen address, host:port (port 0: any free)");
-  app.add_option("--metrics", config.metrics,
-                 "Prometheus /metrics listen address, host:port (port 0: any free)");
-  app.add_option("--max-message-bytes", config.max_message_bytes,
-                 "Largest gRPC message received or sent, in bytes")
+  app.set_config("--config", "", "Read flags from this TOML/INI file (KVCOMP_CONFIG)")
+      ->envname("KVCOMP_CONFIG");
+  Flag(app, "--listen", config.listen,
+       "gRPC listen address, host:port (port 0: any free); plaintext only on loopback");
+  Flag(app, "--metrics", config.metrics,
+       "Prometheus /metrics listen address, host:port (port 0: any free)");
+  Flag(app, "--max-message-bytes", config.max_message_bytes,
+       "Largest gRPC message (a unary call or one stream chunk) received or sent, in bytes")
       ->check(CLI::Range(1, INT_MAX));
-  app.add_option("--workers", config.workers, "Codec worker threads (default: number of cores)")
+  Flag(app, "--max-tensor-elements", config.max_tensor_elements,
+       "Largest tensor (elements) Compress and Analyze accept; 0: no limit");
+  Flag(app, "--max-decompressed-bytes", config.max_decompressed_bytes,
+       "Largest tensor one frame may decode to, checked before allocating "
+       "(default: --max-message-bytes)");
+  Flag(app, "--max-concurrent-calls", config.max_concurrent_calls,
+       "Calls (unary or streams) served at once; beyond, RESOURCE_EXHAUSTED; 0: no limit")
+      ->check(CLI::Range(0, 1 << 20));
+  Flag(app, "--workers", config.workers, "Codec worker threads (default: number of cores)")
       ->check(CLI::Range(1, 1024));
-  app.add_option("--ready-file", config.ready_file,
-                 "Once both listeners are bound, write 'grpc=HOST:PORT' and "
-                 "'metrics=HOST:PORT' lines to this file (atomically)");
-  app.add_option("--shutdown-grace-seconds", config.shutdown_grace_seconds,
-                 "On SIGTERM/SIGINT, how long in-flight calls may run before being cancelled")
+  Flag(app, "--ready-file", config.ready_file,
+       "Once both listeners are bound, write 'grpc=HOST:PORT' and "
+       "'metrics=HOST:PORT' lines to this file (atomically)");
+  Flag(app, "--shutdown-grace-seconds", config.shutdown_grace_seconds,
+       "On SIGTERM/SIGINT, how long in-flight calls may run before being cancelled")
       ->check(CLI::Range(0.0, 3600.0));
-  app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error, critical, off")
+  Flag(app, "--log-level", config.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  Flag(app, "--tls-cert", config.tls_cert, "Server certificate chain (PEM file); enables TLS")
+      ->check(CLI::ExistingFile);
+  Flag(app, "--tls-key", config.tls_key, "Server private key (PEM file)")->check(CLI::ExistingFile);
+  Flag(app, "--tls-ca", config.tls_ca, "CA certificates (PEM file) that client certs must chain to")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--tls-require-client-cert", config.tls_require_client_cert,
+               "Mutual TLS: refuse clients without a certificate signed by --tls-ca")
+      ->envname(EnvName("--tls-require-client-cert"));
+  Flag(app, "--keepalive-time-ms", config.keepalive_time_ms,
+       "Ping an idle connection after this long")
+      ->check(CLI::Range(1, INT_MAX));
+  Flag(app, "--keepalive-timeout-ms", config.keepalive_timeout_ms,
+       "Close the connection when a ping is not answered within this long")
+      ->check(CLI::Range(1, INT_MAX));
+  Flag(app, "--max-connection-age-ms", config.max_connection_age_ms,
+       "Close connections older than this (with GOAWAY), so clients rebalance; 0: never")
+      ->check(CLI::Range(0, INT_MAX));
+  Flag(app, "--max-connection-age-grace-ms", config.max_connection_age_grace_ms,
+       "After max age, how long calls may still finish; 0: unlimited")
+      ->check(CLI::Range(0, INT_MAX));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     *exit_code = app.exit(e);
     return std::nullopt;
   }
+  if (CLI::Option* file = app.get_config_ptr(); file != nullptr && file->count() > 0) {
+    config.config_file = file->as<std::string>();
+  }
+  if (config.max_decompressed_bytes == 0) {
+    config.max_decompressed_bytes = static_cast<uint64_t>(config.max_message_bytes);
+  }
+  auto fail = [exit_code](const std::string& why) {
+    std::fprintf(stderr, "kvcomp-server: %s\n", why.c_str());
+    *exit_code = 2;
+    return std::nullopt;
+  };
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return fail("--tls-cert and --tls-key go together");
+  }
+  const bool tls = !config.tls_cert.empty();
+  if (!tls && (!config.tls_ca.empty() || config.tls_require_client_cert)) {
+    return fail("--tls-ca and --tls-require-client-cert need --tls-cert and --tls-key");
+  }
+  if (config.tls_require_client_cert && config.tls_ca.empty()) {
+    return fail("--tls-require-client-cert needs --tls-ca");
+  }
+  if (!tls && !IsLoopback(config.listen)) {
+    return fail("plaintext is served on loopback only: give --tls-cert/--tls-key to listen on " +
+                config.listen);
+  }
   return config;
 }
 
 std::string DescribeConfig(const ServerConfig& c) {
+  auto or_none = [](const std::string& s) { return s.empty() ? std::string("(none)") : s; };
   return fmt::format(
-      "listen={} metrics={} max_message_bytes={} workers={} ready_file={} "
-      "shutdown_grace_seconds={} log_level={}",
-      c.listen, c.metrics, c.max_message_bytes, c.workers,
-      c.ready_file.empty() ? "(none)" : c.ready_file, c.shutdown_grace_seconds, c.log_level);
+      "config={} listen={} metrics={} max_message_bytes={} max_tensor_elements={} "
+      "max_decompressed_bytes={} max_concurrent_calls={} workers={} ready_file={} "
+      "shutdown_grace_seconds={} log_level={} tls_cert={} tls_key={} tls_ca={} "
+      "tls_require_client_cert={} keepalive_time_ms={} keepalive_timeout_ms={} "
+      "max_connection_age_ms={} max_connection_age_grace_ms={}",
+      or_none(c.config_file), c.listen, c.metrics, c.max_message_bytes, c.max_tensor_elements,
+      c.max_decompressed_bytes, c.max_concurrent_calls, c.workers, or_none(c.ready_file),
+      c.shutdown_grace_seconds, c.log_level, or_none(c.tls_cert), or_none(c.tls_key),
+      or_none(c.tls_ca), c.tls_require_client_cert, c.keepalive_time_ms, c.keepalive_timeout_ms,
+      c.max_connection_age_ms, c.max_connection_age_grace_ms);
 }
 
 }  // namespace kvcomp::server

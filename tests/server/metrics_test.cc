@@ -1,8 +1,14 @@
 // /metrics, scraped over HTTP and parsed, counts exactly the calls made: per method and code,
-// with the handling-time histogram and the codec byte counters.
+// with the handling-time histogram and the codec byte counters; promtool accepts the page.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "tests/server/server_fixture.h"
+#include "tests/support/http_get.h"
 
 namespace kvcomp::testing {
 namespace {
@@ -111,6 +117,63 @@ TEST_F(MetricsTest, FreshServerHasHandledNothing) {
   const PromMetrics m = Scrape();
   EXPECT_EQ(m.Sum("grpc_server_handled_total", {{"grpc_service", kService}}), 0);
   EXPECT_EQ(m.Sum("kvcomp_codec_bytes_in_total"), 0);
+  EXPECT_EQ(m.Sum("kvcomp_in_flight_calls"), 0);
+  EXPECT_EQ(m.TypeOf("kvcomp_build_info"), "gauge");
+  const std::vector<PromSample> build = m.Find("kvcomp_build_info", {{"version", KVCOMP_VERSION}});
+  ASSERT_EQ(build.size(), 1u);
+  EXPECT_EQ(build[0].value, 1);
+}
+
+TEST_F(MetricsTest, LossyCodecRecordsSecondsAndErrorHistograms) {
+  v1::CompressRequest request;
+  request.set_codec("quant(bits=4,group=tensor)+zstd(1)");
+  *request.add_tensors() = SyntheticTensor("layer0_k", 0, v1::TENSOR_KIND_K, 4, 256);
+  *request.add_tensors() = SyntheticTensor("layer0_v", 0, v1::TENSOR_KIND_V, 4, 256);
+  v1::CompressResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->Compress(&context, request, &response).ok());
+  ASSERT_FALSE(response.tensors(0).report().lossless());
+  request.set_codec("zstd(3)");
+  v1::CompressResponse lossless;
+  grpc::ClientContext context2;
+  ASSERT_TRUE(stub_->Compress(&context2, request, &lossless).ok());
+
+  const PromMetrics m = Scrape();
+  const PromLabels quant{{"codec", "quant"}, {"dtype", "FP16"}};
+  const PromLabels zstd{{"codec", "zstd"}, {"dtype", "FP16"}};
+  EXPECT_EQ(m.TypeOf("kvcomp_codec_seconds"), "histogram");
+  EXPECT_EQ(m.Value("kvcomp_codec_seconds_count", quant), 2);
+  EXPECT_EQ(m.Value("kvcomp_codec_seconds_count", zstd), 2);
+  EXPECT_GT(*m.Value("kvcomp_codec_seconds_sum", quant), 0);
+  EXPECT_EQ(m.TypeOf("kvcomp_codec_error_cosine"), "histogram");
+  EXPECT_EQ(m.Value("kvcomp_codec_error_cosine_count", quant), 2);
+  const double cosine_sum =
+      response.tensors(0).report().error().cosine() + response.tensors(1).report().error().cosine();
+  EXPECT_NEAR(*m.Value("kvcomp_codec_error_cosine_sum", quant), cosine_sum, 1e-6);
+  EXPECT_EQ(m.Value("kvcomp_codec_error_rel_mae_count", quant), 2);
+  // Lossless codecs have no error to record.
+  EXPECT_EQ(m.Value("kvcomp_codec_error_cosine_count", zstd), 0);
+}
+
+// The page as Prometheus tooling reads it: promtool check metrics (lint) must pass.
+TEST_F(MetricsTest, PromtoolAcceptsTheMetricsPage) {
+  ExpectServesGoodRequest(*stub_);
+  grpc::ClientContext context;
+  auto stream = stub_->CompressStream(&context);
+  stream->WritesDone();
+  ASSERT_TRUE(stream->Finish().ok());
+  absl::StatusOr<HttpResponse> page = HttpGet(server_->metrics_address(), "/metrics");
+  ASSERT_TRUE(page.ok()) << page.status();
+  char path[] = "/tmp/kvcomp-metrics-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::ofstream(path) << page->body;
+  std::string out;
+  const int code = RunCommand(std::string("promtool check metrics < ") + path, &out);
+  ::unlink(path);
+  EXPECT_EQ(code, 0) << "promtool check metrics:\n" << out;
+  EXPECT_NE(page->body.find("grpc_server_msg_received_total"), std::string::npos);
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "tests/server/server_fixture.h"
 
+#include <sys/wait.h>
+
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "tests/support/http_get.h"
@@ -68,6 +71,23 @@ v1::Tensor SyntheticTensor(const std::string& name, int layer, v1::TensorKind ki
   }
   t.set_raw_contents(std::move(bytes));
   return t;
+}
+
+int RunCommand(const std::string& command, std::string* output) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) output->append(buf, n);
+  const int status = ::pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+double ScrapeSum(const ServerProcess& server, const std::string& name) {
+  absl::StatusOr<HttpResponse> scrape = HttpGet(server.metrics_address(), "/metrics");
+  if (!scrape.ok()) return -1;
+  absl::StatusOr<PromMetrics> metrics = PromMetrics::Parse(scrape->body);
+  return metrics.ok() ? metrics->Sum(name) : -1;
 }
 
 void ExpectServesGoodRequest(v1::KVCompressor::Stub& stub) {

@@ -36,6 +36,13 @@ class ServerTest : public ::testing::Test {
 v1::Tensor SyntheticTensor(const std::string& name, int layer, v1::TensorKind kind, int heads,
                            int tokens);
 
+// Runs `command` through the shell with stderr joined to stdout, collects the output in
+// `*output`, and returns its exit code (-1 when it did not exit normally).
+int RunCommand(const std::string& command, std::string* output);
+
+// The sum of metric `name` over all its series on `server`'s /metrics, or -1 on error.
+double ScrapeSum(const ServerProcess& server, const std::string& name);
+
 // Runs a zstd(3) round trip of a small tensor through `stub` and checks it is bit-exact:
 // proof that the server still serves correctly.
 void ExpectServesGoodRequest(v1::KVCompressor::Stub& stub);

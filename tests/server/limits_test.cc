@@ -1,0 +1,134 @@
+// Limits as flags: tensor elements, decompressed size (checked before allocating), concurrent
+// calls; and deadlines and cancellation noticed inside long codec work.
+#include <chrono>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/server/server_fixture.h"
+
+namespace kvcomp::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(LimitsTest, TensorOverMaxElementsIsResourceExhausted) {
+  auto server = ServerProcess::Start({"--max-tensor-elements", "1000"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::KVCompressor::NewStub(UnlimitedChannel((*server)->address()));
+  v1::CompressRequest request;
+  request.set_codec("zstd(3)");
+  *request.add_tensors() = SyntheticTensor("small", 0, v1::TENSOR_KIND_K, 2, 32);  // 512
+  *request.add_tensors() = SyntheticTensor("big", 0, v1::TENSOR_KIND_V, 4, 64);    // 2048
+  v1::CompressResponse response;
+  grpc::ClientContext context;
+  grpc::Status s = stub->Compress(&context, request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("'big'"));
+  EXPECT_THAT(s.error_message(), HasSubstr("--max-tensor-elements"));
+  ExpectServesGoodRequest(*stub);  // 512 elements pass
+}
+
+TEST(LimitsTest, FrameOverMaxDecompressedBytesIsRefusedBeforeDecoding) {
+  auto server = ServerProcess::Start({"--max-decompressed-bytes", "262144"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::KVCompressor::NewStub(UnlimitedChannel((*server)->address()));
+  v1::CompressRequest request;
+  request.set_codec("zstd(3)");
+  *request.add_tensors() = SyntheticTensor("k", 0, v1::TENSOR_KIND_K, 8, 4096);  // 512 KiB
+  v1::CompressResponse compressed;
+  grpc::ClientContext c1;
+  ASSERT_TRUE(stub->Compress(&c1, request, &compressed).ok());
+  ASSERT_LT(compressed.tensors(0).frame().size(), 262144u);  // small on the wire...
+
+  v1::DecompressRequest back_request;
+  *back_request.add_tensors() = compressed.tensors(0);
+  v1::DecompressResponse back;
+  grpc::ClientContext c2;
+  grpc::Status s = stub->Decompress(&c2, back_request, &back);  // ...a bomb once decoded
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("over the limit of 262144"));
+  ExpectServesGoodRequest(*stub);
+}
+
+// An Analyze of the default sweep over 8 tensors of 8 x 2048 tokens: over a minute of work
+// on one worker, checked for cancellation between tensors and configurations.
+v1::AnalyzeRequest LongAnalyze() {
+  v1::AnalyzeRequest request;
+  request.add_sweeps("default");
+  for (int layer = 0; layer < 4; ++layer) {
+    *request.add_tensors() = SyntheticTensor("k", layer, v1::TENSOR_KIND_K, 8, 2048);
+    *request.add_tensors() = SyntheticTensor("v", layer, v1::TENSOR_KIND_V, 8, 2048);
+  }
+  return request;
+}
+
+bool WaitForInFlight(const ServerProcess& server, double calls) {
+  for (int i = 0; i < 2000; ++i) {
+    if (ScrapeSum(server, "kvcomp_in_flight_calls") == calls) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+TEST(LimitsTest, CallsBeyondMaxConcurrentAreResourceExhaustedAndCancelFreesTheSlot) {
+  auto server = ServerProcess::Start({"--max-concurrent-calls", "1", "--workers", "1"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::KVCompressor::NewStub(UnlimitedChannel((*server)->address()));
+  const v1::AnalyzeRequest request = LongAnalyze();
+  grpc::ClientContext long_context;
+  grpc::Status long_status;
+  std::thread call([&] {
+    v1::AnalyzeResponse response;
+    long_status = stub->Analyze(&long_context, request, &response);
+  });
+  ASSERT_TRUE(WaitForInFlight(**server, 1)) << "the Analyze call never showed up in flight";
+  // In flight counts from the call's start; the slot is taken once its request has arrived.
+  for (int i = 0; i < 2000 && ScrapeSum(**server, "grpc_server_msg_received_total") < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+  v1::CompressRequest small;
+  small.set_codec("zstd(3)");
+  *small.add_tensors() = SyntheticTensor("probe", 0, v1::TENSOR_KIND_V, 2, 32);
+  v1::CompressResponse response;
+  grpc::ClientContext c1;
+  grpc::Status s = stub->Compress(&c1, small, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("--max-concurrent-calls"));
+  grpc::ClientContext c2;
+  auto stream = stub->CompressStream(&c2);  // streams count too
+  stream->WritesDone();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  // Cancelling the long call stops its codec loop; the slot and the one worker free up.
+  const auto cancelled_at = std::chrono::steady_clock::now();
+  long_context.TryCancel();
+  call.join();
+  EXPECT_EQ(long_status.error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(WaitForInFlight(**server, 0));
+  ExpectServesGoodRequest(*stub);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - cancelled_at).count(),
+            20);
+}
+
+TEST(LimitsTest, DeadlineStopsLongCodecWork) {
+  auto server = ServerProcess::Start({"--workers", "1"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::KVCompressor::NewStub(UnlimitedChannel((*server)->address()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  v1::AnalyzeResponse response;
+  grpc::Status s = stub->Analyze(&context, LongAnalyze(), &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The single worker gave up on the call soon after its deadline, so it serves again.
+  const auto after = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitForInFlight(**server, 0));
+  ExpectServesGoodRequest(*stub);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - after).count(), 20);
+}
+
+}  // namespace
+}  // namespace kvcomp::testing
