@@ -19,7 +19,8 @@ ErrorStats MeasureError(const TensorView& original, const TensorView& decoded) {
     ToFloat(original.meta().dtype, original.bytes().data() + base * xs, x, m);
     ToFloat(decoded.meta().dtype, decoded.bytes().data() + base * ys, y, m);
     bool all_finite = true;
-    for (size_t i = 0; i < m; ++i) all_finite &= std::isfinite(x[i]) & std::isfinite(y[i]);
+    for (size_t i = 0; i < m; ++i)
+      all_finite = all_finite && std::isfinite(x[i]) && std::isfinite(y[i]);
     if (!all_finite) {
       // Rare: set non-finite pairs aside (counting mismatches) and zero them out of the sums.
       for (size_t i = 0; i < m; ++i) {

@@ -68,7 +68,7 @@ inline Tensor SpecialsTensor(DType dtype, std::vector<int64_t> shape, uint32_t s
   // Repeat some rows of the first plane (exercise dedupe-style paths).
   const Geometry g = GeometryOf(t.meta);
   const size_t row = g.cols * es;
-  for (uint64_t r = 1; r < g.rows; r += 3) {
+  for (uint64_t r = 1; row > 0 && r < g.rows; r += 3) {
     if (rng() % 2) std::memcpy(t.bytes.data() + r * row, t.bytes.data() + (r / 2) * row, row);
   }
   return t;

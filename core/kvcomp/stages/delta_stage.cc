@@ -86,6 +86,10 @@ class TokenDeltaStage final : public Stage {
       }
       const size_t es = ElemSize(s.desc().type);
       if (absl::Status st = CheckTyped(s, "delta"); !st.ok()) return st;
+      if (s.data().empty()) {  // nothing to transform (and no memcpy from null)
+        out->push_back(Stream::Own(s.desc(), {}));
+        continue;
+      }
       // Word-aligned copies: the input span may sit at any offset inside a frame.
       std::vector<uint32_t> aligned((s.data().size() + 3) / 4);
       std::memcpy(aligned.data(), s.data().data(), s.data().size());

@@ -121,7 +121,9 @@ void Gather(const uint8_t* base, size_t stride, size_t n, uint8_t* dst) {
     size_t i = 0;
 #if defined(__SSE2__)
     const __m128i lo = _mm_set1_epi16(0x00ff);
-    for (; i + 16 <= n; i += 16) {
+    // i + 16 < n, not <=: the plane may start at base + 1 (the high byte), and the 32-byte
+    // access would then touch one byte past the last element.
+    for (; i + 16 < n; i += 16) {
       const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + 2 * i));
       const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + 2 * i + 16));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
@@ -140,7 +142,9 @@ void Scatter(const uint8_t* src, size_t n, uint8_t* base, size_t stride) {
 #if defined(__SSE2__)
     const __m128i hi = _mm_set1_epi16(static_cast<short>(0xff00));
     const __m128i zero = _mm_setzero_si128();
-    for (; i + 16 <= n; i += 16) {
+    // i + 16 < n, not <=: the plane may start at base + 1 (the high byte), and the 32-byte
+    // access would then touch one byte past the last element.
+    for (; i + 16 < n; i += 16) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
       __m128i* o = reinterpret_cast<__m128i*>(base + 2 * i);
       const __m128i a = _mm_and_si128(_mm_loadu_si128(o), hi);
