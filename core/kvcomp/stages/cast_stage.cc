@@ -40,7 +40,7 @@ class CastStage final : public Stage {
       }
       const size_t n = s.desc().geom.size();
       std::vector<float> f(n);
-      std::memcpy(f.data(), s.data().data(), n * 4);
+      if (n) std::memcpy(f.data(), s.data().data(), n * 4);
       std::vector<uint16_t> h(n);
       if (Target() == ElemType::kF16) {
         FloatToHalf(f.data(), h.data(), n);
@@ -48,7 +48,7 @@ class CastStage final : public Stage {
         FloatToBf16(f.data(), h.data(), n);
       }
       std::vector<uint8_t> buf(n * 2);
-      std::memcpy(buf.data(), h.data(), n * 2);
+      if (n) std::memcpy(buf.data(), h.data(), n * 2);
       out->push_back(Stream::Own(StreamDesc{Target(), s.desc().geom}, std::move(buf)));
     }
     return absl::OkStatus();
@@ -65,7 +65,7 @@ class CastStage final : public Stage {
       const size_t n = want[i].geom.size();
       if (encoded[i].data().size() != n * 2) return Corrupt("cast", "stream size");
       std::vector<uint16_t> h(n);
-      std::memcpy(h.data(), encoded[i].data().data(), n * 2);
+      if (n) std::memcpy(h.data(), encoded[i].data().data(), n * 2);
       std::vector<float> f(n);
       if (Target() == ElemType::kF16) {
         HalfToFloat(h.data(), f.data(), n);
@@ -73,7 +73,7 @@ class CastStage final : public Stage {
         Bf16ToFloat(h.data(), f.data(), n);
       }
       std::vector<uint8_t> buf(n * 4);
-      std::memcpy(buf.data(), f.data(), n * 4);
+      if (n) std::memcpy(buf.data(), f.data(), n * 4);
       decoded->push_back(Stream::Own(want[i], std::move(buf)));
     }
     return absl::OkStatus();

@@ -84,7 +84,7 @@ class DedupeStage final : public Stage {
     uint64_t distinct = 0;
     for (uint64_t t = 0; t < g.rows; ++t) {
       uint8_t* row = data.data() + distinct * row_bytes;
-      for (uint64_t p = 0; p < g.planes; ++p) {
+      for (uint64_t p = 0; seg > 0 && p < g.planes; ++p) {
         std::memcpy(row + p * seg, src + (p * g.rows + t) * seg, seg);
       }
       const uint64_t h = XXH3_64bits(row, row_bytes);
@@ -92,7 +92,8 @@ class DedupeStage final : public Stage {
       bool dup = false;
       while (slots[i]) {
         const uint64_t j = slots[i] - 1;
-        if (hashes[j] == h && std::memcmp(data.data() + j * row_bytes, row, row_bytes) == 0) {
+        if (hashes[j] == h &&
+            (row_bytes == 0 || std::memcmp(data.data() + j * row_bytes, row, row_bytes) == 0)) {
           dup = true;
           refs.push_back(j);
           break;
@@ -107,7 +108,10 @@ class DedupeStage final : public Stage {
       hashes.push_back(h);
       ++distinct;
     }
-    std::memset(data.data() + distinct * row_bytes, 0, (g.rows - distinct) * row_bytes);
+    // An empty tensor has no buffer at all: memset may not be handed a null pointer.
+    if (distinct < g.rows && row_bytes > 0) {
+      std::memset(data.data() + distinct * row_bytes, 0, (g.rows - distinct) * row_bytes);
+    }
     std::vector<uint8_t> map;
     ByteWriter(&map).Varint(refs.size());
     if (!refs.empty()) {
@@ -174,7 +178,7 @@ class DedupeStage final : public Stage {
     for (uint64_t t = 0; t < g.rows; ++t) {
       const uint64_t j = is_dup[t] ? refs[r++] : next++;
       const uint8_t* row = src + j * row_bytes;
-      for (uint64_t p = 0; p < g.planes; ++p) {
+      for (uint64_t p = 0; seg > 0 && p < g.planes; ++p) {
         std::memcpy(buf.data() + (p * g.rows + t) * seg, row + p * seg, seg);
       }
     }
