@@ -204,18 +204,7 @@ int RunLoad(const LoadFlags& f) {
   for (const io::NamedTensor& t : *cache) {
     pb::CompressRequest req;
     req.set_codec(f.codec);
-    pb::Tensor* out = req.add_tensors();
-    const TensorMeta& m = t.tensor.meta;
-    out->set_name(t.name);
-    out->set_layer(m.layer);
-    out->set_kind(m.kind == Kind::kKey     ? pb::TENSOR_KIND_K
-                  : m.kind == Kind::kValue ? pb::TENSOR_KIND_V
-                                           : pb::TENSOR_KIND_UNSPECIFIED);
-    out->set_datatype(std::string(DTypeName(m.dtype)));
-    for (int64_t d : m.shape) out->add_shape(d);
-    out->set_layout(m.layout == Layout::kTokenMajor ? pb::TENSOR_LAYOUT_TOKEN_MAJOR
-                                                    : pb::TENSOR_LAYOUT_HEAD_MAJOR);
-    out->set_raw_contents(t.tensor.bytes.data(), t.tensor.bytes.size());
+    client::ToProto(t, req.add_tensors());
     w.raw.push_back(t.tensor.bytes.size());
     w.good.push_back(std::move(req));
   }

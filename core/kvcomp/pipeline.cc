@@ -11,8 +11,10 @@ StreamDesc InitialDesc(const TensorMeta& meta) {
   return StreamDesc{ElemTypeOf(meta.dtype), GeometryOf(meta)};
 }
 
-// Checks that a stage produced exactly the streams its plan promised.
-absl::Status CheckStreams(const Stage& stage, absl::string_view direction, const Streams& got,
+// Checks that a stage produced exactly the streams its plan promised, then stamps each with
+// its planned desc: the next stage reads shapes from desc(), and the plan is the one truth
+// the decoder also derives.
+absl::Status CheckStreams(const Stage& stage, absl::string_view direction, Streams& got,
                           absl::Span<const StreamDesc> want) {
   if (got.size() != want.size()) {
     return absl::DataLossError(absl::StrCat("stage '", stage.Spec(), "' ", direction, " produced ",
@@ -25,6 +27,7 @@ absl::Status CheckStreams(const Stage& stage, absl::string_view direction, const
                                               want[i].bytes()));
     }
   }
+  for (size_t i = 0; i < got.size(); ++i) got[i].set_desc(want[i]);
   return absl::OkStatus();
 }
 

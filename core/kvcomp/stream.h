@@ -46,6 +46,9 @@ class Stream {
   Stream& operator=(const Stream&) = delete;
 
   const StreamDesc& desc() const { return desc_; }
+  // The pipeline stamps every stream with the desc its plan derived, once its size is
+  // checked, so stages can trust desc() (see Pipeline::Encode and DecodeFrame).
+  void set_desc(const StreamDesc& desc) { desc_ = desc; }
   absl::Span<const uint8_t> data() const { return data_; }
   template <typename T>
   const T* as() const {

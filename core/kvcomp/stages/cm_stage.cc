@@ -209,14 +209,11 @@ class CmStage final : public Stage {
   using Stage::Stage;
 
   absl::StatusOr<std::vector<StreamDesc>> Plan(absl::Span<const StreamDesc> in) const override {
-    std::vector<StreamDesc> out;
-    for (const StreamDesc& d : in) out.push_back(StreamDesc{ElemType::kOpaque, d.geom});
-    return out;
+    return AllOpaque(in);
   }
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
     for (const Stream& s : in) {
-      if (absl::Status st = CheckTyped(s, "cm"); !st.ok()) return st;
       if (s.desc().opaque()) {
         out->push_back(PassThrough(s));
         continue;

@@ -39,7 +39,6 @@ class DedupeStage final : public Stage {
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
     for (const Stream& s : in) {
-      if (absl::Status st = CheckTyped(s, "dedupe"); !st.ok()) return st;
       if (s.desc().opaque()) {
         out->push_back(PassThrough(s));
         continue;

@@ -82,7 +82,6 @@ class GearStage final : public Stage {
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
     for (const Stream& s : in) {
-      if (absl::Status st = CheckTyped(s, "gear"); !st.ok()) return st;
       const StreamDesc& d = s.desc();
       const Split sp = SplitOf(d);
       if (!sp.mant_bits) {

@@ -43,7 +43,6 @@ class PlanesStage final : public Stage {
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
     for (const Stream& s : in) {
-      if (absl::Status st = CheckTyped(s, "planes"); !st.ok()) return st;
       const StreamDesc& d = s.desc();
       const size_t es = d.opaque() ? 1 : ElemSize(d.type);
       if (es == 1) {

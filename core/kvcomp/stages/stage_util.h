@@ -25,14 +25,12 @@ inline Stream PassThrough(const Stream& s) {
   return Stream::Own(s.desc(), std::vector<uint8_t>(s.data().begin(), s.data().end()));
 }
 
-// A typed input stream must agree with its own desc; encoders rely on the geometry (the
-// decoder derives the same one from the plan), so a disagreement is a bug upstream.
-inline absl::Status CheckTyped(const Stream& s, absl::string_view stage) {
-  if (!s.desc().opaque() && s.data().size() != s.desc().bytes()) {
-    return absl::InternalError(absl::StrCat(stage, ": input stream holds ", s.data().size(),
-                                            " bytes but its desc says ", s.desc().bytes()));
-  }
-  return absl::OkStatus();
+// What every entropy stage plans: one opaque stream per input (typed ones get coded, opaque
+// ones pass through).
+inline std::vector<StreamDesc> AllOpaque(absl::Span<const StreamDesc> in) {
+  std::vector<StreamDesc> out;
+  for (const StreamDesc& d : in) out.push_back(StreamDesc{ElemType::kOpaque, d.geom});
+  return out;
 }
 
 inline absl::Status Corrupt(absl::string_view stage, absl::string_view what) {
