@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "io/file_util.h"
 #include "kvcomp/status_macros.h"
@@ -57,6 +58,38 @@ grpc::Status WithRetry(const ClientOptions& o, Fn call) {
   }
 }
 
+// Counts a Client's unfinished async calls. ~Client waits for zero: a call's last steps
+// (destroying its ClientContext, after the user's callback) must not race the channel's end.
+class InFlightCalls {
+ public:
+  // Held by one call from its start until its last member is gone.
+  class Ticket {
+   public:
+    explicit Ticket(InFlightCalls* calls) : calls_(calls) {
+      absl::MutexLock lock(&calls_->mu_);
+      ++calls_->count_;
+    }
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    ~Ticket() {
+      absl::MutexLock lock(&calls_->mu_);
+      --calls_->count_;
+    }
+
+   private:
+    InFlightCalls* calls_;
+  };
+  void WaitIdle() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* count) { return *count == 0; }, &count_));
+  }
+
+ private:
+  absl::Mutex mu_;
+  int count_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 // One asynchronous unary call with retries: `start` issues an attempt on the callback API,
 // `finish` gets the final status and response. Owns itself; deleted after `finish`.
 template <typename Req, typename Resp>
@@ -65,13 +98,18 @@ class AsyncCall {
   using Start = std::function<void(grpc::ClientContext*, const Req*, Resp*,
                                    std::function<void(grpc::Status)>)>;
   using Finish = std::function<void(const grpc::Status&, Resp&)>;
-  static void Run(const ClientOptions& o, Req req, Start start, Finish finish) {
-    (new AsyncCall(o, std::move(req), std::move(start), std::move(finish)))->Attempt();
+  static void Run(InFlightCalls* calls, const ClientOptions& o, Req req, Start start,
+                  Finish finish) {
+    (new AsyncCall(calls, o, std::move(req), std::move(start), std::move(finish)))->Attempt();
   }
 
  private:
-  AsyncCall(const ClientOptions& o, Req req, Start start, Finish finish)
-      : options_(o), req_(std::move(req)), start_(std::move(start)), finish_(std::move(finish)) {}
+  AsyncCall(InFlightCalls* calls, const ClientOptions& o, Req req, Start start, Finish finish)
+      : ticket_(calls),
+        options_(o),
+        req_(std::move(req)),
+        start_(std::move(start)),
+        finish_(std::move(finish)) {}
   // Touches nothing after start_: the callback may already have deleted this.
   void Attempt() {
     ++attempt_;
@@ -92,6 +130,7 @@ class AsyncCall {
       delete this;
     });
   }
+  const InFlightCalls::Ticket ticket_;  // first member: released after all the others
   const ClientOptions options_;
   Req req_;
   Resp resp_;
@@ -117,18 +156,6 @@ Kind KindFromProto(pb::TensorKind k) {
   if (k == pb::TENSOR_KIND_K) return Kind::kKey;
   if (k == pb::TENSOR_KIND_V) return Kind::kValue;
   return Kind::kUnspecified;
-}
-
-void ToProto(const io::NamedTensor& t, pb::Tensor* out) {
-  const TensorMeta& m = t.tensor.meta;
-  out->set_name(t.name);
-  out->set_layer(m.layer);
-  out->set_kind(KindToProto(m.kind));
-  out->set_datatype(std::string(DTypeName(m.dtype)));
-  for (int64_t d : m.shape) out->add_shape(d);
-  out->set_layout(m.layout == Layout::kTokenMajor ? pb::TENSOR_LAYOUT_TOKEN_MAJOR
-                                                  : pb::TENSOR_LAYOUT_HEAD_MAJOR);
-  out->set_raw_contents(t.tensor.bytes.data(), t.tensor.bytes.size());
 }
 
 absl::StatusOr<io::NamedTensor> FromProto(const pb::Tensor& t) {
@@ -197,6 +224,18 @@ absl::Status CheckRequestSize(const google::protobuf::Message& req, const Client
 
 }  // namespace
 
+void ToProto(const io::NamedTensor& t, pb::Tensor* out) {
+  const TensorMeta& m = t.tensor.meta;
+  out->set_name(t.name);
+  out->set_layer(m.layer);
+  out->set_kind(KindToProto(m.kind));
+  out->set_datatype(std::string(DTypeName(m.dtype)));
+  for (int64_t d : m.shape) out->add_shape(d);
+  out->set_layout(m.layout == Layout::kTokenMajor ? pb::TENSOR_LAYOUT_TOKEN_MAJOR
+                                                  : pb::TENSOR_LAYOUT_HEAD_MAJOR);
+  out->set_raw_contents(t.tensor.bytes.data(), t.tensor.bytes.size());
+}
+
 // Response checks and conversions shared by the sync and async calls.
 absl::StatusOr<CompressResult> CompressResultFromProto(int request_tensors,
                                                        const pb::CompressResponse& resp);
@@ -207,6 +246,7 @@ struct Client::Impl {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<pb::KVCompressor::Stub> stub;
   std::unique_ptr<grpc::GenericStub> generic;
+  InFlightCalls async_calls;
 };
 
 std::vector<absl::Span<const uint8_t>> CompressResult::Frames() const {
@@ -218,7 +258,7 @@ std::vector<absl::Span<const uint8_t>> CompressResult::Frames() const {
 
 Client::Client(std::string target, ClientOptions options, std::unique_ptr<Impl> impl)
     : target_(std::move(target)), options_(options), impl_(std::move(impl)) {}
-Client::~Client() = default;
+Client::~Client() { impl_->async_calls.WaitIdle(); }
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& target,
                                                         const ClientOptions& options) {
@@ -306,7 +346,7 @@ void Client::CompressAsync(absl::string_view spec, absl::Span<const io::NamedTen
   pb::KVCompressor::Stub* stub = impl_->stub.get();
   const int n = req.tensors_size();
   AsyncCall<pb::CompressRequest, pb::CompressResponse>::Run(
-      options_, std::move(req),
+      &impl_->async_calls, options_, std::move(req),
       [stub](grpc::ClientContext* ctx, const pb::CompressRequest* rq, pb::CompressResponse* rs,
              std::function<void(grpc::Status)> cb) {
         stub->async()->Compress(ctx, rq, rs, std::move(cb));
@@ -369,7 +409,7 @@ void Client::DecompressAsync(absl::Span<const FrameRef> frames, DecompressCallba
   pb::KVCompressor::Stub* stub = impl_->stub.get();
   const int n = req.tensors_size();
   AsyncCall<pb::DecompressRequest, pb::DecompressResponse>::Run(
-      options_, std::move(req),
+      &impl_->async_calls, options_, std::move(req),
       [stub](grpc::ClientContext* ctx, const pb::DecompressRequest* rq, pb::DecompressResponse* rs,
              std::function<void(grpc::Status)> cb) {
         stub->async()->Decompress(ctx, rq, rs, std::move(cb));

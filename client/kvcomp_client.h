@@ -120,12 +120,18 @@ struct FrameRef {
   absl::Span<const uint8_t> frame;
 };
 
+// The wire form of a tensor (name, layer, kind, datatype, shape, layout, raw bytes), as every
+// call of this library sends it; for callers that build requests themselves (kvcomp load).
+void ToProto(const io::NamedTensor& tensor, v1::Tensor* out);
+
 class Client {
  public:
   // `target` is a gRPC target such as "127.0.0.1:50051" (plaintext unless options.tls is
   // enabled). Fails with INVALID_ARGUMENT on bad options or unreadable TLS files.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(const std::string& target,
                                                          const ClientOptions& options = {});
+  // Waits for the async calls still running to finish; never destroy a Client from its own
+  // callback.
   ~Client();
 
   // Compresses every tensor with `spec` (e.g. "zstd(3)").

@@ -1,5 +1,7 @@
 #include "server_target.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "fuzz_input.h"
 #include "server/kvcomp_ops.h"
@@ -108,8 +110,9 @@ void FuzzServerRequest(absl::Span<const uint8_t> data) {
 }
 
 std::vector<uint8_t> ServerInput(Rpc rpc, const std::string& request_bytes) {
-  std::vector<uint8_t> out{static_cast<uint8_t>(rpc)};
-  out.insert(out.end(), request_bytes.begin(), request_bytes.end());
+  std::vector<uint8_t> out(1 + request_bytes.size());
+  out[0] = static_cast<uint8_t>(rpc);
+  std::copy(request_bytes.begin(), request_bytes.end(), out.begin() + 1);
   return out;
 }
 
