@@ -279,6 +279,13 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
   // Connections of its own: a Client's calls (and retries) never wait on another Client's
   // reconnect backoff towards the same target.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  if (const std::string& lb = options.load_balancing_policy; !lb.empty()) {
+    if (lb != "pick_first" && lb != "round_robin") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown load-balancing policy '", lb, "' (pick_first or round_robin)"));
+    }
+    args.SetLoadBalancingPolicyName(lb);
+  }
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
   if (options.tls.enabled) {
     const TlsOptions& t = options.tls;

@@ -70,6 +70,10 @@ struct ClientOptions {
   absl::Duration connect_timeout = absl::ZeroDuration();
   RetryPolicy retry;
   TlsOptions tls;
+  // gRPC load-balancing policy: "pick_first" (gRPC's default) or "round_robin", which spreads
+  // calls over every address a target resolves to (`ipv4:127.0.0.1:P1,127.0.0.1:P2`, or a
+  // headless Kubernetes Service's `dns:///` name). Empty leaves gRPC's default.
+  std::string load_balancing_policy;
 };
 
 // The per-tensor report of the server (see TensorReport in kvcomp.proto).

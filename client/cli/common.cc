@@ -10,8 +10,13 @@
 namespace kvcomp::cli {
 
 void AddServerFlags(CLI::App* app, ServerFlags* flags) {
-  app->add_option("--server", flags->address, "kvcomp-server address, HOST:PORT")
+  app->add_option("--server", flags->address,
+                  "kvcomp-server address: HOST:PORT, or any gRPC target such as "
+                  "ipv4:127.0.0.1:P1,127.0.0.1:P2 or dns:///kvcomp:50051")
       ->capture_default_str();
+  app->add_option("--lb-policy", flags->lb_policy,
+                  "gRPC load balancing over the target's addresses (default pick_first)")
+      ->check(CLI::IsMember({"pick_first", "round_robin"}));
   app->add_option("--timeout", flags->timeout_seconds, "deadline of each RPC, in seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -46,6 +51,7 @@ absl::StatusOr<std::unique_ptr<client::Client>> Connect(const ServerFlags& flags
   options.tls.cert_chain_path = flags.tls_cert;
   options.tls.private_key_path = flags.tls_key;
   options.tls.server_name_override = flags.tls_server_name;
+  options.load_balancing_policy = flags.lb_policy;
   return client::Client::Connect(flags.address, options);
 }
 
@@ -115,12 +121,12 @@ void PrintReportTable(std::ostream& out, const std::vector<client::TensorReport>
     const double ratio =
         r.compressed_bytes ? static_cast<double>(r.raw_bytes) / r.compressed_bytes : 0.0;
     const bool lossy = r.error.has_value();
-    out << absl::StrFormat(
-        "%-14s %5s %4s %5s %-14s %12d %12d %6.3fx %9s %9s %6s  %s\n", r.name, layer,
-        KindName(r.kind), DTypeName(r.dtype), shape, r.raw_bytes, r.compressed_bytes, ratio,
-        lossy ? absl::StrFormat("%.6f", r.error->cosine) : "exact",
-        lossy ? absl::StrFormat("%.2e", r.error->mae) : "0",
-        lossy ? absl::StrFormat("%.1f", r.error->snr_db) : "inf", r.codec);
+    out << absl::StrFormat("%-14s %5s %4s %5s %-14s %12d %12d %6.3fx %9s %9s %6s  %s\n", r.name,
+                           layer, KindName(r.kind), DTypeName(r.dtype), shape, r.raw_bytes,
+                           r.compressed_bytes, ratio,
+                           lossy ? absl::StrFormat("%.6f", r.error->cosine) : "exact",
+                           lossy ? absl::StrFormat("%.2e", r.error->mae) : "0",
+                           lossy ? absl::StrFormat("%.1f", r.error->snr_db) : "inf", r.codec);
     if (r.kind == Kind::kKey || r.kind == Kind::kValue) {
       const int k = r.kind == Kind::kKey ? 0 : 1;
       raw[k] += r.raw_bytes;

@@ -56,6 +56,7 @@ struct ServerFlags {
   std::string tls_key;
   std::string tls_server_name;
   bool tls = false;
+  std::string lb_policy;  // empty: gRPC's default (pick_first)
 };
 void AddServerFlags(CLI::App* app, ServerFlags* flags);
 absl::StatusOr<std::unique_ptr<client::Client>> Connect(const ServerFlags& flags);

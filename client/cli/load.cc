@@ -37,6 +37,7 @@ struct LoadFlags {
   std::string codec = "lossless";
   std::string data = "llama:layers=1,heads=8,dim=128,tokens=512";
   int connections = 1;
+  std::string lb_policy;  // empty: gRPC's default (pick_first)
   double bad_fraction = 0;
   double timeout_seconds = 30;
   uint64_t seed = 1;
@@ -93,6 +94,7 @@ class Sender {
       args.SetMaxReceiveMessageSize(-1);
       args.SetMaxSendMessageSize(-1);
       args.SetInt("kvcomp.load.connection", i);  // distinct args: a channel (TCP) of its own
+      if (!f.lb_policy.empty()) args.SetLoadBalancingPolicyName(f.lb_policy);
       stubs_.push_back(pb::KVCompressor::NewStub(
           grpc::CreateCustomChannel(f.server, grpc::InsecureChannelCredentials(), args)));
     }
@@ -330,7 +332,13 @@ Command AddLoadCommand(CLI::App& root) {
       "Load-test a server with unary Compress calls (one tensor each): requests, RPS, GB/s, "
       "latency percentiles and histogram, counts per status code. Exit 0 when every call "
       "succeeded (apart from --bad-fraction ones), 3 otherwise");
-  app->add_option("--server", f->server, "kvcomp-server address, HOST:PORT")->capture_default_str();
+  app->add_option("--server", f->server,
+                  "kvcomp-server address: HOST:PORT, or any gRPC target such as "
+                  "ipv4:127.0.0.1:P1,127.0.0.1:P2")
+      ->capture_default_str();
+  app->add_option("--lb-policy", f->lb_policy,
+                  "gRPC load balancing over the target's addresses (default pick_first)")
+      ->check(CLI::IsMember({"pick_first", "round_robin"}));
   app->add_option("-c,--concurrency", f->concurrency,
                   "closed loop: callers; open loop: most calls in flight")
       ->capture_default_str()
