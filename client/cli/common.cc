@@ -9,14 +9,18 @@
 
 namespace kvcomp::cli {
 
-void AddServerFlags(CLI::App* app, ServerFlags* flags) {
-  app->add_option("--server", flags->address,
+void AddTargetFlags(CLI::App* app, std::string* address, std::string* lb_policy) {
+  app->add_option("--server", *address,
                   "kvcomp-server address: HOST:PORT, or any gRPC target such as "
                   "ipv4:127.0.0.1:P1,127.0.0.1:P2 or dns:///kvcomp:50051")
       ->capture_default_str();
-  app->add_option("--lb-policy", flags->lb_policy,
+  app->add_option("--lb-policy", *lb_policy,
                   "gRPC load balancing over the target's addresses (default pick_first)")
       ->check(CLI::IsMember({"pick_first", "round_robin"}));
+}
+
+void AddServerFlags(CLI::App* app, ServerFlags* flags) {
+  AddTargetFlags(app, &flags->address, &flags->lb_policy);
   app->add_option("--timeout", flags->timeout_seconds, "deadline of each RPC, in seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -58,6 +58,8 @@ struct ServerFlags {
   bool tls = false;
   std::string lb_policy;  // empty: gRPC's default (pick_first)
 };
+// --server and --lb-policy, for commands that make their own channels (kvcomp load).
+void AddTargetFlags(CLI::App* app, std::string* address, std::string* lb_policy);
 void AddServerFlags(CLI::App* app, ServerFlags* flags);
 absl::StatusOr<std::unique_ptr<client::Client>> Connect(const ServerFlags& flags);
 

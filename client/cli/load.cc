@@ -332,13 +332,7 @@ Command AddLoadCommand(CLI::App& root) {
       "Load-test a server with unary Compress calls (one tensor each): requests, RPS, GB/s, "
       "latency percentiles and histogram, counts per status code. Exit 0 when every call "
       "succeeded (apart from --bad-fraction ones), 3 otherwise");
-  app->add_option("--server", f->server,
-                  "kvcomp-server address: HOST:PORT, or any gRPC target such as "
-                  "ipv4:127.0.0.1:P1,127.0.0.1:P2")
-      ->capture_default_str();
-  app->add_option("--lb-policy", f->lb_policy,
-                  "gRPC load balancing over the target's addresses (default pick_first)")
-      ->check(CLI::IsMember({"pick_first", "round_robin"}));
+  AddTargetFlags(app, &f->server, &f->lb_policy);
   app->add_option("-c,--concurrency", f->concurrency,
                   "closed loop: callers; open loop: most calls in flight")
       ->capture_default_str()
