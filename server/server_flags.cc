@@ -46,7 +46,8 @@ std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_co
   app.set_config("--config", "", "Read flags from this TOML/INI file (KVCOMP_CONFIG)")
       ->envname("KVCOMP_CONFIG");
   Flag(app, "--listen", config.listen,
-       "gRPC listen address, host:port (port 0: any free); plaintext only on loopback");
+       "gRPC listen address, host:port (port 0: any free); plaintext only on loopback "
+       "unless --allow-plaintext");
   Flag(app, "--metrics", config.metrics,
        "Prometheus /metrics listen address, host:port (port 0: any free)");
   Flag(app, "--max-message-bytes", config.max_message_bytes,
@@ -78,6 +79,10 @@ std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_co
   app.add_flag("--tls-require-client-cert", config.tls_require_client_cert,
                "Mutual TLS: refuse clients without a certificate signed by --tls-ca")
       ->envname(EnvName("--tls-require-client-cert"));
+  app.add_flag("--allow-plaintext", config.allow_plaintext,
+               "Serve plaintext on a non-loopback --listen: only where the network itself is "
+               "encrypted or private (a mesh's mTLS sidecar, a pod network)")
+      ->envname(EnvName("--allow-plaintext"));
   Flag(app, "--keepalive-time-ms", config.keepalive_time_ms,
        "Ping an idle connection after this long")
       ->check(CLI::Range(1, INT_MAX));
@@ -117,9 +122,11 @@ std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_co
   if (config.tls_require_client_cert && config.tls_ca.empty()) {
     return fail("--tls-require-client-cert needs --tls-ca");
   }
-  if (!tls && !IsLoopback(config.listen)) {
-    return fail("plaintext is served on loopback only: give --tls-cert/--tls-key to listen on " +
-                config.listen);
+  if (!tls && !config.allow_plaintext && !IsLoopback(config.listen)) {
+    return fail(
+        "plaintext is served on loopback only: give --tls-cert/--tls-key (or "
+        "--allow-plaintext, behind an encrypting mesh) to listen on " +
+        config.listen);
   }
   return config;
 }
@@ -130,13 +137,13 @@ std::string DescribeConfig(const ServerConfig& c) {
       "config={} listen={} metrics={} max_message_bytes={} max_tensor_elements={} "
       "max_decompressed_bytes={} max_concurrent_calls={} workers={} ready_file={} "
       "shutdown_grace_seconds={} log_level={} tls_cert={} tls_key={} tls_ca={} "
-      "tls_require_client_cert={} keepalive_time_ms={} keepalive_timeout_ms={} "
+      "tls_require_client_cert={} allow_plaintext={} keepalive_time_ms={} keepalive_timeout_ms={} "
       "max_connection_age_ms={} max_connection_age_grace_ms={}",
       or_none(c.config_file), c.listen, c.metrics, c.max_message_bytes, c.max_tensor_elements,
       c.max_decompressed_bytes, c.max_concurrent_calls, c.workers, or_none(c.ready_file),
       c.shutdown_grace_seconds, c.log_level, or_none(c.tls_cert), or_none(c.tls_key),
-      or_none(c.tls_ca), c.tls_require_client_cert, c.keepalive_time_ms, c.keepalive_timeout_ms,
-      c.max_connection_age_ms, c.max_connection_age_grace_ms);
+      or_none(c.tls_ca), c.tls_require_client_cert, c.allow_plaintext, c.keepalive_time_ms,
+      c.keepalive_timeout_ms, c.max_connection_age_ms, c.max_connection_age_grace_ms);
 }
 
 }  // namespace kvcomp::server

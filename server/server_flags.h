@@ -26,6 +26,9 @@ struct ServerConfig {
   std::string tls_key;
   std::string tls_ca;  // client CAs; with tls_require_client_cert, mutual TLS
   bool tls_require_client_cert = false;
+  // Plaintext on a non-loopback address, for pods whose network already encrypts (a service
+  // mesh's mTLS sidecar) or is private; off, such a --listen is refused.
+  bool allow_plaintext = false;
   int keepalive_time_ms = 60'000;
   int keepalive_timeout_ms = 20'000;
   int max_connection_age_ms = 0;        // 0: unlimited

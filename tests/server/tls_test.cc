@@ -20,6 +20,7 @@ namespace kvcomp::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 std::string Slurp(const fs::path& path) {
@@ -165,6 +166,16 @@ TEST_F(TlsTest, PlaintextOffLoopbackIsRefused) {
   std::string out;
   EXPECT_EQ(RunServer("--listen 10.255.255.1:0 --metrics 127.0.0.1:0", &out), 2);
   EXPECT_THAT(out, HasSubstr("plaintext is served on loopback only"));
+}
+
+// --allow-plaintext lifts that refusal: the flags pass and the server gets as far as binding,
+// which fails here only because 10.255.255.1 is not this machine's.
+TEST_F(TlsTest, AllowPlaintextGetsPastTheLoopbackCheck) {
+  std::string out;
+  EXPECT_EQ(RunServer("--listen 10.255.255.1:0 --metrics 127.0.0.1:0 --allow-plaintext", &out), 1);
+  EXPECT_THAT(out, Not(HasSubstr("loopback only")));
+  EXPECT_THAT(out, HasSubstr("allow_plaintext=true"));
+  EXPECT_THAT(out, HasSubstr("cannot serve gRPC on 10.255.255.1:0"));
 }
 
 }  // namespace
