@@ -11,43 +11,21 @@
 #include <lz4.h>
 #include <zstd.h>
 
-#include <malloc.h>
-#include <time.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "bench_data.h"
 #include "kvcomp/codec.h"
-#include "kvcomp/dtype.h"
-#include "kvcomp/preset.h"
-#include "kvcomp/synth/llama_synth.h"
 
 namespace {
 
-// CPU time of this thread: "one core" even when the machine is shared with other work.
-double Now() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-struct Item {
-  std::string name;
-  kvcomp::Tensor t;
-};
-
-struct Dataset {
-  std::string name;
-  std::vector<Item> items;
-};
+using kvcomp::bench::Dataset;
 
 // A codec under test: compress into `out` (returns compressed size) and decompress `in` into
 // `raw` (which has the original size); both must be exact, checked once per dataset.
@@ -57,63 +35,6 @@ struct Method {
   std::function<void(const std::vector<uint8_t>&, const kvcomp::Tensor&, std::vector<uint8_t>*)>
       decompress;
 };
-
-std::vector<uint8_t> ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
-}
-
-// FP16: the .f16 files. BF16: the .f32 files rounded to BF16 (nearest even), the same
-// conversion for every codec in the table.
-Dataset LoadSharedKv(const std::string& dir, kvcomp::DType dtype) {
-  const bool bf16 = dtype == kvcomp::DType::kBF16;
-  Dataset ds{std::string("shared/kv ") +
-                 (bf16 ? "BF16 (real, from the FP32 dumps)" : "FP16 (real)") +
-                 ", 4 runs x 5 layers",
-             {}};
-  for (const char* run :
-       {"story_prose", "technical_prose", "mmlu_fewshot_q1", "generated_greedy"}) {
-    for (int l = 0; l < 5; ++l) {
-      for (char kind : {'k', 'v'}) {
-        const std::string path =
-            dir + "/" + run + "/layer" + std::to_string(l) + "_" + kind + (bf16 ? ".f32" : ".f16");
-        std::vector<uint8_t> bytes = ReadFile(path);
-        if (bytes.empty()) continue;
-        if (bf16) {
-          std::vector<uint8_t> half(bytes.size() / 2);
-          kvcomp::FloatToBf16(reinterpret_cast<const float*>(bytes.data()),
-                              reinterpret_cast<uint16_t*>(half.data()), bytes.size() / 4);
-          bytes = std::move(half);
-        }
-        Item it;
-        it.name = path;
-        it.t.meta.dtype = dtype;
-        it.t.meta.kind = kind == 'k' ? kvcomp::Kind::kKey : kvcomp::Kind::kValue;
-        it.t.meta.layer = l;
-        it.t.meta.shape = {4, static_cast<int64_t>(bytes.size() / 64), 8};
-        it.t.bytes = std::move(bytes);
-        ds.items.push_back(std::move(it));
-      }
-    }
-  }
-  return ds;
-}
-
-Dataset Synth(kvcomp::DType dtype, const std::vector<int>& layers) {
-  kvcomp::synth::LlamaShape shape;
-  shape.dtype = dtype;
-  std::string ls;
-  for (int l : layers) ls += (ls.empty() ? "" : ",") + std::to_string(l);
-  Dataset ds{std::string("Llama-3-8B-shaped ") + (dtype == kvcomp::DType::kFP16 ? "FP16" : "BF16") +
-                 " (generated, layers " + ls + ")",
-             {}};
-  for (int l : layers) {
-    for (kvcomp::Kind k : {kvcomp::Kind::kKey, kvcomp::Kind::kValue}) {
-      ds.items.push_back({"synth", kvcomp::synth::LlamaKv(shape, l, k)});
-    }
-  }
-  return ds;
-}
 
 Method KvcompMethod(const std::string& spec) {
   auto codec = kvcomp::MakeCodec(spec);
@@ -199,14 +120,8 @@ Method MemcpyMethod() {
           }};
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 void Run(const Dataset& ds, const std::vector<Method>& methods, int rounds) {
-  uint64_t raw_total = 0;
-  for (const Item& it : ds.items) raw_total += it.t.bytes.size();
+  const uint64_t raw_total = ds.raw_bytes();
   std::printf("\n### %s: %zu tensors, %.1f MiB\n\n", ds.name.c_str(), ds.items.size(),
               raw_total / 1048576.0);
   std::printf("| codec | K | V | KV | compress GB/s | decompress GB/s |\n");
@@ -217,14 +132,14 @@ void Run(const Dataset& ds, const std::vector<Method>& methods, int rounds) {
     std::vector<double> ct, dt;
     std::vector<uint8_t> back;
     for (int r = 0; r < rounds; ++r) {
-      const double t0 = Now();
+      const double t0 = kvcomp::bench::ThreadSeconds();
       for (size_t i = 0; i < ds.items.size(); ++i) frames[i] = m.compress(ds.items[i].t);
-      ct.push_back(Now() - t0);
+      ct.push_back(kvcomp::bench::ThreadSeconds() - t0);
       double d = 0;
       for (size_t i = 0; i < ds.items.size(); ++i) {
-        const double a = Now();
+        const double a = kvcomp::bench::ThreadSeconds();
         m.decompress(frames[i], ds.items[i].t, &back);
-        d += Now() - a;
+        d += kvcomp::bench::ThreadSeconds() - a;
         if (r == 0 && back != ds.items[i].t.bytes) {
           std::fprintf(stderr, "kvbench: %s is not bit-exact on %s\n", m.name.c_str(),
                        ds.items[i].name.c_str());
@@ -240,10 +155,10 @@ void Run(const Dataset& ds, const std::vector<Method>& methods, int rounds) {
       comp[v] += frames[i].size();
     }
     auto ratio = [](uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / b : 0.0; };
-    std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", m.name.c_str(),
-                ratio(raw[0], comp[0]), ratio(raw[1], comp[1]),
-                ratio(raw[0] + raw[1], comp[0] + comp[1]), raw_total / Median(ct) / 1e9,
-                raw_total / Median(dt) / 1e9);
+    std::printf(
+        "| %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", m.name.c_str(), ratio(raw[0], comp[0]),
+        ratio(raw[1], comp[1]), ratio(raw[0] + raw[1], comp[0] + comp[1]),
+        raw_total / kvcomp::bench::Median(ct) / 1e9, raw_total / kvcomp::bench::Median(dt) / 1e9);
     std::fflush(stdout);
   }
 }
@@ -265,14 +180,7 @@ int main(int argc, char** argv) {
     } else if (a == "--rounds") {
       rounds = std::max(1, std::atoi(next().c_str()));
     } else if (a == "--layers") {
-      const std::string v = next();
-      layers.clear();
-      if (v == "all") {
-        for (int l = 0; l < 32; ++l) layers.push_back(l);
-      } else {
-        for (absl::string_view p : absl::StrSplit(v, ','))
-          layers.push_back(std::atoi(std::string(p).c_str()));
-      }
+      layers = kvcomp::bench::ParseLayers(next());
     } else if (a == "--codecs") {
       specs = absl::StrSplit(next(), ';', absl::SkipEmpty());
     } else if (a == "--no-peers") {
@@ -284,10 +192,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  // Freed buffers go back to the heap instead of munmap, so that every codec (and memcpy)
-  // measures its own work, not the kernel's page faults on fresh 8 MiB mappings.
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  kvcomp::bench::KeepFreedMemory();
   blosc_init();
   std::vector<Method> methods;
   for (const auto& s : specs) methods.push_back(KvcompMethod(s));
@@ -302,12 +207,12 @@ int main(int argc, char** argv) {
       "ratios count every frame byte\n",
       rounds);
   for (kvcomp::DType dt : {kvcomp::DType::kFP16, kvcomp::DType::kBF16}) {
-    Dataset real = LoadSharedKv(kv_dir, dt);
+    Dataset real = kvcomp::bench::LoadSharedKv(kv_dir, dt);
     if (!real.items.empty()) Run(real, methods, rounds);
   }
   if (!layers.empty()) {
-    Run(Synth(kvcomp::DType::kFP16, layers), methods, rounds);
-    Run(Synth(kvcomp::DType::kBF16, layers), methods, rounds);
+    Run(kvcomp::bench::Synth(kvcomp::DType::kFP16, layers), methods, rounds);
+    Run(kvcomp::bench::Synth(kvcomp::DType::kBF16, layers), methods, rounds);
   }
   blosc_destroy();
   return 0;

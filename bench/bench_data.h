@@ -1,0 +1,40 @@
+// The datasets and timing shared by the benchmark tables (kvbench, kvbench_lossy).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "kvcomp/dtype.h"
+#include "kvcomp/tensor.h"
+
+namespace kvcomp::bench {
+
+// CPU time of this thread: "one core" even when the machine is shared with other work.
+double ThreadSeconds();
+double Median(std::vector<double> v);
+
+struct Item {
+  std::string name;
+  Tensor t;
+};
+
+struct Dataset {
+  std::string name;
+  std::vector<Item> items;
+  uint64_t raw_bytes() const;
+};
+
+// The real caches in `dir` (4 runs x 5 layers, K and V). FP16: the .f16 files. BF16: the .f32
+// files rounded to BF16 (nearest even), the same conversion for every codec in a table.
+Dataset LoadSharedKv(const std::string& dir, DType dtype);
+
+// Generated Llama-3-8B-shaped K and V of `layers` (core/kvcomp/synth/llama_synth.h).
+Dataset Synth(DType dtype, const std::vector<int>& layers);
+
+// "0,1,15,31" or "all" (the 32 layers of Llama-3-8B).
+std::vector<int> ParseLayers(const std::string& text);
+
+// Lets freed buffers go back to the heap instead of munmap, so that every codec measures its
+// own work, not the kernel's page faults on fresh multi-MiB mappings.
+void KeepFreedMemory();
+
+}  // namespace kvcomp::bench
