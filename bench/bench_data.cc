@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -96,6 +97,32 @@ std::vector<int> ParseLayers(const std::string& text) {
     layers.push_back(std::atoi(std::string(p).c_str()));
   }
   return layers;
+}
+
+bool ParseBenchArgs(int argc, char** argv, const char* program, BenchOptions* o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--kv") {
+      o->kv_dir = next();
+    } else if (a == "--rounds") {
+      o->rounds = std::max(1, std::atoi(next().c_str()));
+    } else if (a == "--layers") {
+      const std::string v = next();
+      o->layers = v == "none" ? std::vector<int>{} : ParseLayers(v);
+    } else if (a == "--codecs") {
+      o->specs = absl::StrSplit(next(), ';', absl::SkipEmpty());
+    } else if (a == "--no-peers") {
+      o->peers = false;
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--kv DIR] [--rounds N] [--layers L,L|all|none] "
+                   "[--codecs 'spec;spec'] [--no-peers]\n",
+                   program);
+      return false;
+    }
+  }
+  return true;
 }
 
 void KeepFreedMemory() {

@@ -33,6 +33,17 @@ Dataset Synth(DType dtype, const std::vector<int>& layers);
 // "0,1,15,31" or "all" (the 32 layers of Llama-3-8B).
 std::vector<int> ParseLayers(const std::string& text);
 
+// The options both tables take. `layers` empty (--layers none) skips the generated data.
+struct BenchOptions {
+  std::string kv_dir;
+  int rounds = 3;
+  std::vector<int> layers = {0, 1, 15, 31};
+  std::vector<std::string> specs;  // the table's rows (--codecs 'a;b' replaces them)
+  bool peers = true;               // kvbench's peer rows (--no-peers)
+};
+// Parses argv into `options` (whose fields hold the defaults); false after printing usage.
+bool ParseBenchArgs(int argc, char** argv, const char* program, BenchOptions* options);
+
 // Lets freed buffers go back to the heap instead of munmap, so that every codec measures its
 // own work, not the kernel's page faults on fresh multi-MiB mappings.
 void KeepFreedMemory();

@@ -19,7 +19,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_split.h"
 #include "bench_data.h"
 #include "kvcomp/codec.h"
 
@@ -166,37 +165,16 @@ void Run(const Dataset& ds, const std::vector<Method>& methods, int rounds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string kv_dir = KVCOMP_SHARED_KV;
-  int rounds = 5;
-  std::vector<int> layers = {0, 1, 15, 31};
-  std::vector<std::string> specs = {"lossless", "lossless-max", "dedupe+huff", "huff",
-                                    "gear+zstd(19)"};
-  bool peers = true;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--kv") {
-      kv_dir = next();
-    } else if (a == "--rounds") {
-      rounds = std::max(1, std::atoi(next().c_str()));
-    } else if (a == "--layers") {
-      layers = kvcomp::bench::ParseLayers(next());
-    } else if (a == "--codecs") {
-      specs = absl::StrSplit(next(), ';', absl::SkipEmpty());
-    } else if (a == "--no-peers") {
-      peers = false;
-    } else {
-      std::fprintf(stderr,
-                   "usage: kvbench [--kv DIR] [--rounds N] [--layers L,L|all] "
-                   "[--codecs 'spec;spec'] [--no-peers]\n");
-      return 2;
-    }
-  }
+  kvcomp::bench::BenchOptions o;
+  o.kv_dir = KVCOMP_SHARED_KV;
+  o.rounds = 5;
+  o.specs = {"lossless", "lossless-max", "dedupe+huff", "huff", "gear+zstd(19)"};
+  if (!kvcomp::bench::ParseBenchArgs(argc, argv, "kvbench", &o)) return 2;
   kvcomp::bench::KeepFreedMemory();
   blosc_init();
   std::vector<Method> methods;
-  for (const auto& s : specs) methods.push_back(KvcompMethod(s));
-  if (peers) {
+  for (const auto& s : o.specs) methods.push_back(KvcompMethod(s));
+  if (o.peers) {
     for (int l : {1, 3, 19}) methods.push_back(ZstdMethod(l));
     methods.push_back(Lz4Method());
     methods.push_back(BloscMethod(9));
@@ -205,14 +183,14 @@ int main(int argc, char** argv) {
   std::printf(
       "kvbench: one thread, CPU time, median of %d rounds (1 when a round takes > 3 s); "
       "ratios count every frame byte\n",
-      rounds);
+      o.rounds);
   for (kvcomp::DType dt : {kvcomp::DType::kFP16, kvcomp::DType::kBF16}) {
-    Dataset real = kvcomp::bench::LoadSharedKv(kv_dir, dt);
-    if (!real.items.empty()) Run(real, methods, rounds);
+    Dataset real = kvcomp::bench::LoadSharedKv(o.kv_dir, dt);
+    if (!real.items.empty()) Run(real, methods, o.rounds);
   }
-  if (!layers.empty()) {
-    Run(kvcomp::bench::Synth(kvcomp::DType::kFP16, layers), methods, rounds);
-    Run(kvcomp::bench::Synth(kvcomp::DType::kBF16, layers), methods, rounds);
+  if (!o.layers.empty()) {
+    Run(kvcomp::bench::Synth(kvcomp::DType::kFP16, o.layers), methods, o.rounds);
+    Run(kvcomp::bench::Synth(kvcomp::DType::kBF16, o.layers), methods, o.rounds);
   }
   blosc_destroy();
   return 0;

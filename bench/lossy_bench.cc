@@ -3,19 +3,18 @@
 // (worst-tensor cosine, largest MAE and relative MAE, for K and V apart), whether it meets the
 // seed's strict thresholds on every tensor, and single-core compress / decompress GB/s.
 //
-// Rows: zstd -3 (exact; the speed anchor), the seed's methods as it ran them (per-tensor quantisation, clip + quant, block-norm
-// with top-k outliers, its "mixed" policy), KIVI-style grouping, and kvcomp's bounded presets
-// at cosine 0.9999, 0.999 and 0.99. Compress time includes what the codec does to keep its
-// promise (bounded's search and verification decode); that is the price a user pays.
+// Rows: zstd -3 (exact; the speed anchor), the seed's methods as it ran them (per-tensor
+// quantisation, clip + quant, block-norm with top-k outliers, its "mixed" policy), KIVI-style
+// grouping, and kvcomp's bounded presets at cosine 0.9999, 0.999 and 0.99. Compress time includes
+// what the codec does to keep its promise (bounded's search and verification decode); that is the
+// price a user pays.
 //
 //   kvbench_lossy [--kv DIR] [--rounds N] [--layers 0,1,15,31|all|none] [--codecs 'a;b']
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_split.h"
 #include "bench_data.h"
 #include "kvcomp/codec.h"
 #include "kvcomp/error_metrics.h"
@@ -118,40 +117,20 @@ void Run(const Dataset& ds, const std::vector<std::string>& specs, int rounds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string kv_dir = KVCOMP_SHARED_KV;
-  int rounds = 3;
-  std::vector<int> layers = {0, 1, 15, 31};
-  std::vector<std::string> specs = kDefaultCodecs;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--kv") {
-      kv_dir = next();
-    } else if (a == "--rounds") {
-      rounds = std::max(1, std::atoi(next().c_str()));
-    } else if (a == "--layers") {
-      const std::string v = next();
-      layers = v == "none" ? std::vector<int>{} : kvcomp::bench::ParseLayers(v);
-    } else if (a == "--codecs") {
-      specs = absl::StrSplit(next(), ';', absl::SkipEmpty());
-    } else if (a == "--no-peers") {
-      // kvbench's option, accepted so that `make bench` passes the same options to both: this
-      // table has no peer rows.
-    } else {
-      std::fprintf(stderr,
-                   "usage: kvbench_lossy [--kv DIR] [--rounds N] [--layers L,L|all|none] "
-                   "[--codecs 'spec;spec']\n");
-      return 2;
-    }
-  }
+  kvcomp::bench::BenchOptions o;  // --no-peers is accepted: this table has no peer rows
+  o.kv_dir = KVCOMP_SHARED_KV;
+  o.specs = kDefaultCodecs;
+  if (!kvcomp::bench::ParseBenchArgs(argc, argv, "kvbench_lossy", &o)) return 2;
   kvcomp::bench::KeepFreedMemory();
   std::printf(
       "kvbench_lossy: one thread, CPU time, median of %d rounds (1 when a round takes > 3 s); "
       "ratios count every frame byte; errors measured on the decoded tensors; seed "
       "thresholds: cos >= %g on K and V, MAE K <= %g, MAE V <= %g, on every tensor\n",
-      rounds, kSeedCos, kSeedMaeK, kSeedMaeV);
-  const Dataset real = kvcomp::bench::LoadSharedKv(kv_dir, kvcomp::DType::kFP16);
-  if (!real.items.empty()) Run(real, specs, rounds);
-  if (!layers.empty()) Run(kvcomp::bench::Synth(kvcomp::DType::kFP16, layers), specs, rounds);
+      o.rounds, kSeedCos, kSeedMaeK, kSeedMaeV);
+  const Dataset real = kvcomp::bench::LoadSharedKv(o.kv_dir, kvcomp::DType::kFP16);
+  if (!real.items.empty()) Run(real, o.specs, o.rounds);
+  if (!o.layers.empty()) {
+    Run(kvcomp::bench::Synth(kvcomp::DType::kFP16, o.layers), o.specs, o.rounds);
+  }
   return 0;
 }
