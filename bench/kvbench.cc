@@ -6,7 +6,7 @@
 // (32 layers x 8 KV heads x 4096 tokens x head_dim 128; FP16 and BF16; see
 // core/kvcomp/synth/llama_synth.h). kvcomp sizes are whole frames: header, tables, checksum.
 //
-//   kvbench [--kv DIR] [--rounds N] [--layers 0,1,15,31|all] [--codecs a;b;c] [--quick]
+//   kvbench [--kv DIR] [--rounds N] [--layers 0,1,15,31|all|none] [--codecs 'a;b'] [--no-peers]
 #include <blosc.h>
 #include <lz4.h>
 #include <zstd.h>
