@@ -15,6 +15,14 @@ namespace {
 
 enum Group { kChannel = 0, kToken = 1, kBlock = 2, kTensor = 3 };
 
+// Round to nearest, ties to even, for 0 <= v < 2^23: the same result as std::nearbyint in the
+// default rounding mode, without its library call (the core is built for baseline x86-64,
+// which has no SSE4.1 round instruction).
+inline float RoundHalfEven(float v) {
+  constexpr float kMagic = 8388608.0f;  // 2^23: the sum keeps no fraction bits
+  return (v + kMagic) - kMagic;         // IEEE arithmetic: not folded without -ffast-math
+}
+
 class QuantStage final : public Stage {
  public:
   using Stage::Stage;
@@ -37,19 +45,31 @@ class QuantStage final : public Stage {
     return g.size() ? 1 : 0;
   }
 
-  // Group of the element at flat index i = (p * rows + r) * cols + c.
-  uint64_t GroupOf(const Geometry& g, uint64_t i) const {
+  // Calls fn(i0, n, k, step) for runs of n consecutive elements from flat index i0 whose
+  // groups are k, k + step, k + 2 step... (step 1 per channel, else 0): every element's group
+  // without a 64-bit division per element, which cost more than the quantisation itself.
+  template <typename Fn>
+  void ForEachRun(const Geometry& g, Fn fn) const {
+    if (g.size() == 0) return;  // also keeps huge empty geometries from looping
     switch (group()) {
       case kChannel:
-        return (i / (g.rows * g.cols)) * g.cols + i % g.cols;
+        for (uint64_t p = 0; p < g.planes; ++p) {
+          for (uint64_t r = 0; r < g.rows; ++r)
+            fn((p * g.rows + r) * g.cols, g.cols, p * g.cols, 1);
+        }
+        return;
       case kToken:
-        return i / g.cols;
+        for (uint64_t row = 0; row < g.planes * g.rows; ++row) fn(row * g.cols, g.cols, row, 0);
+        return;
       case kBlock:
-        return i / block();
+        for (uint64_t i = 0, k = 0; i < g.size(); i += block(), ++k) {
+          fn(i, std::min(block(), g.size() - i), k, 0);
+        }
+        return;
       case kTensor:
-        break;
+        fn(0, g.size(), 0, 0);
+        return;
     }
-    return 0;
   }
 
   absl::StatusOr<std::vector<StreamDesc>> Plan(absl::Span<const StreamDesc> in) const override {
@@ -67,15 +87,18 @@ class QuantStage final : public Stage {
     const uint64_t groups = NumGroups(g);
     std::vector<float> lo(groups, INFINITY), hi(groups, -INFINITY);
     if (clip() >= 1.0) {
-      for (uint64_t i = 0; i < x.size(); ++i) {
-        const uint64_t k = GroupOf(g, i);
-        lo[k] = std::min(lo[k], x[i]);
-        hi[k] = std::max(hi[k], x[i]);
-      }
+      ForEachRun(g, [&](uint64_t i0, uint64_t n, uint64_t k0, uint64_t step) {
+        for (uint64_t j = 0; j < n; ++j) {
+          const uint64_t k = k0 + j * step;
+          lo[k] = std::min(lo[k], x[i0 + j]);
+          hi[k] = std::max(hi[k], x[i0 + j]);
+        }
+      });
     } else {
       ClipRanges(g, x, &lo, &hi);
     }
     const uint32_t levels = (1u << bits()) - 1;
+    const float max_code = static_cast<float>(levels);
     std::vector<float> params(groups * 2);
     for (uint64_t k = 0; k < groups; ++k) {
       const float scale = hi[k] > lo[k] ? (hi[k] - lo[k]) / levels : 0.0f;
@@ -83,14 +106,15 @@ class QuantStage final : public Stage {
       params[2 * k + 1] = scale;
     }
     std::vector<uint8_t> codes(x.size() * 2);
-    for (uint64_t i = 0; i < x.size(); ++i) {
-      const uint64_t k = GroupOf(g, i);
-      const float scale = params[2 * k + 1];
-      float q = scale > 0 ? std::nearbyint((x[i] - params[2 * k]) / scale) : 0.0f;
-      q = std::clamp(q, 0.0f, static_cast<float>(levels));
-      const uint16_t c = static_cast<uint16_t>(q);
-      std::memcpy(&codes[2 * i], &c, 2);
-    }
+    ForEachRun(g, [&](uint64_t i0, uint64_t n, uint64_t k0, uint64_t step) {
+      for (uint64_t j = 0; j < n; ++j) {
+        const uint64_t k = k0 + j * step;
+        const float scale = params[2 * k + 1];
+        const float v = scale > 0 ? (x[i0 + j] - params[2 * k]) / scale : 0.0f;
+        const uint16_t c = static_cast<uint16_t>(RoundHalfEven(std::clamp(v, 0.0f, max_code)));
+        std::memcpy(&codes[2 * (i0 + j)], &c, 2);
+      }
+    });
     out->push_back(Stream::Own({ElemType::kU16, g}, std::move(codes)));
     std::vector<uint8_t> pbytes(params.size() * 4);
     // An empty tensor has no groups, and memcpy with a null buffer is undefined even for 0
@@ -111,13 +135,18 @@ class QuantStage final : public Stage {
     }
     const uint32_t levels = (1u << bits()) - 1;
     std::vector<float> x(g.size());
-    for (uint64_t i = 0; i < x.size(); ++i) {
-      uint16_t c;
-      std::memcpy(&c, encoded[0].data().data() + 2 * i, 2);
-      if (c > levels) return absl::DataLossError("quant: code out of range");
-      const uint64_t k = GroupOf(g, i);
-      x[i] = params[2 * k] + static_cast<float>(c) * params[2 * k + 1];
-    }
+    const uint8_t* codes = encoded[0].data().data();
+    uint16_t max_seen = 0;  // checked once at the end, so that the loop vectorises
+    ForEachRun(g, [&](uint64_t i0, uint64_t n, uint64_t k0, uint64_t step) {
+      for (uint64_t j = 0; j < n; ++j) {
+        const uint64_t k = k0 + j * step;
+        uint16_t c;
+        std::memcpy(&c, codes + 2 * (i0 + j), 2);
+        max_seen = std::max(max_seen, c);
+        x[i0 + j] = params[2 * k] + static_cast<float>(c) * params[2 * k + 1];
+      }
+    });
+    if (max_seen > levels) return absl::DataLossError("quant: code out of range");
     decoded->push_back(Stream::Own(want[0], StoreAs(want[0].type, x.data(), x.size())));
     return absl::OkStatus();
   }
@@ -127,7 +156,9 @@ class QuantStage final : public Stage {
   void ClipRanges(const Geometry& g, const std::vector<float>& x, std::vector<float>* lo,
                   std::vector<float>* hi) const {
     std::vector<std::vector<float>> members(lo->size());
-    for (uint64_t i = 0; i < x.size(); ++i) members[GroupOf(g, i)].push_back(x[i]);
+    ForEachRun(g, [&](uint64_t i0, uint64_t n, uint64_t k0, uint64_t step) {
+      for (uint64_t j = 0; j < n; ++j) members[k0 + j * step].push_back(x[i0 + j]);
+    });
     const double tail = (1.0 - clip()) / 2;
     for (uint64_t k = 0; k < members.size(); ++k) {
       auto& m = members[k];
