@@ -71,3 +71,12 @@ ARM64_BUILD ?= build-arm64
 .PHONY: test-arm64
 test-arm64: configure
 	@./scripts/test-arm64.sh $(ARM64_BUILD) $(BUILD) $(JOBS)
+
+# Deployment (docs/OPERATIONS.md): the image built and run in a private dockerd, Prometheus
+# scraping a real server, the dashboard, alerts, compose and k8s manifests checked by real tools,
+# and round_robin over 3 servers (scripts/deploy-check.sh). Needs scripts/install-deploy-deps.sh.
+.PHONY: deploy-check
+deploy-check: configure
+	@./scripts/install-deploy-deps.sh
+	@cmake --build $(BUILD) -j $(JOBS) --target kvcomp-server kvcomp
+	@./scripts/deploy-check.sh $(BUILD)
