@@ -27,6 +27,8 @@ struct TensorReport {
   uint64_t raw_bytes = 0;
   uint64_t compressed_bytes = 0;
   std::string spec;  // the concrete pipeline written into the frame
+  // This tensor decodes bit-exact: a lossless pipeline, or a lossy one that was exact on it
+  // (cast of data already FP16). Otherwise `error` holds what decoding really gives back.
   bool lossless = true;
   std::optional<ErrorStats> error;  // measured on the decoded tensor when lossy
   double ratio() const {

@@ -220,7 +220,9 @@ void CheckRoundTrip(const Codec& codec, const Tensor& t, const std::string& spec
   const std::string recorded = FrameSpec(*parsed, &lossless);
   KV_FUZZ_CHECK(recorded == r.spec, spec, ": frame records '", recorded, "', report says '", r.spec,
                 "'");
-  KV_FUZZ_CHECK(lossless == r.lossless, spec, ": lossless flag");
+  // A lossless pipeline always reports lossless; a lossy one may, on a tensor it kept bit-exact
+  // (checked below).
+  KV_FUZZ_CHECK(!lossless || r.lossless, spec, ": lossless flag");
 
   auto back = Decompress(out->frame);
   KV_FUZZ_CHECK(back.ok(), spec, ": own frame does not decode: ", back.status().ToString());
