@@ -1,17 +1,22 @@
 #include "kvcomp_client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "io/file_util.h"
+#include "kvcomp/frame.h"
 #include "kvcomp/status_macros.h"
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
 
@@ -222,7 +227,430 @@ absl::Status CheckRequestSize(const google::protobuf::Message& req, const Client
   return absl::OkStatus();
 }
 
+// ---- Streaming: chunks under the threshold, token blocks, reassembly ----
+
+constexpr int64_t kServerDefaultMaxMessage = int64_t{64} << 20;  // kvcomp-server's default
+// A tensor's metadata in a message (name, shape, datatype, report), counted generously.
+constexpr uint64_t kPerTensorOverhead = 512;
+
+// Room kept in a message for headers: 1/16 of it, at most 64 KiB.
+int64_t HeaderRoom(int64_t message_bytes) {
+  return std::min<int64_t>(message_bytes / 16, int64_t{64} << 10);
+}
+
+int64_t EffectiveThreshold(const ClientOptions& o) {
+  if (o.stream_threshold_bytes > 0) return o.stream_threshold_bytes;
+  const int64_t m = std::min<int64_t>(o.max_message_bytes, kServerDefaultMaxMessage);
+  return m - HeaderRoom(m);
+}
+
+// The most one tensor (or block) may cost in a message of max_message_bytes.
+uint64_t HardLimit(const ClientOptions& o) {
+  return static_cast<uint64_t>(o.max_message_bytes - HeaderRoom(o.max_message_bytes));
+}
+
+// A piece of a request: a whole item (tensor, or frame to decode) or tokens
+// [offset, offset + count) of a tensor. `cost` is what it adds to a message.
+struct Piece {
+  size_t item = 0;
+  int64_t offset = 0;
+  int64_t count = -1;  // -1: the whole item
+  uint64_t cost = 0;
+  absl::Span<const uint8_t> frame;  // Decompress: the frame
+};
+
+// Consecutive pieces grouped into chunks whose summed cost stays within `budget` (a piece
+// above it gets a chunk of its own).
+std::vector<std::vector<Piece>> Pack(std::vector<Piece> pieces, uint64_t budget) {
+  std::vector<std::vector<Piece>> chunks;
+  uint64_t used = 0;
+  for (Piece& p : pieces) {
+    if (chunks.empty() || used + p.cost > budget) {
+      chunks.emplace_back();
+      used = 0;
+    }
+    used += p.cost;
+    chunks.back().push_back(std::move(p));
+  }
+  return chunks;
+}
+
+// Copies tokens [offset, offset + count) of every plane between a whole tensor of geometry
+// `g` and a block; `to_block` picks the direction.
+void CopyTokens(const Geometry& g, size_t element_bytes, int64_t offset, int64_t count,
+                const uint8_t* whole, uint8_t* block, bool to_block) {
+  const size_t row = g.cols * element_bytes;
+  const size_t n = static_cast<size_t>(count) * row;
+  for (uint64_t p = 0; p < g.planes; ++p) {
+    uint8_t* w = const_cast<uint8_t*>(whole) + (p * g.rows + static_cast<uint64_t>(offset)) * row;
+    uint8_t* b = block + p * n;
+    if (n == 0) continue;
+    if (to_block) {
+      std::memcpy(b, w, n);
+    } else {
+      std::memcpy(w, b, n);
+    }
+  }
+}
+
+// Splits each tensor into pieces that fit `threshold`: whole, or token blocks.
+absl::StatusOr<std::vector<Piece>> CutTensors(absl::Span<const io::NamedTensor> tensors,
+                                              uint64_t threshold, uint64_t hard_limit) {
+  std::vector<Piece> pieces;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const TensorMeta& m = tensors[i].tensor.meta;
+    const uint64_t bytes = tensors[i].tensor.bytes.size();
+    // Malformed tensors go whole: the server names what is wrong with them.
+    const bool valid = m.Validate().ok() && m.NumBytes() == bytes;
+    if (bytes + kPerTensorOverhead <= threshold || !valid) {
+      pieces.push_back({i, 0, -1, bytes + kPerTensorOverhead, {}});
+      continue;
+    }
+    const Geometry g = GeometryOf(m);
+    const uint64_t token_bytes = g.planes * g.cols * DTypeSize(m.dtype);
+    uint64_t per = threshold > kPerTensorOverhead + token_bytes
+                       ? (threshold - kPerTensorOverhead) / token_bytes
+                       : 0;
+    if (per == 0 && token_bytes + kPerTensorOverhead <= hard_limit) per = 1;
+    if (per == 0) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "Compress: one token of tensor '", tensors[i].name, "' is ", token_bytes,
+          " bytes, above the client's limit of ", hard_limit, " bytes (max message size)"));
+    }
+    for (uint64_t offset = 0; offset < g.rows; offset += per) {
+      const uint64_t count = std::min(per, g.rows - offset);
+      pieces.push_back({i,
+                        static_cast<int64_t>(offset),
+                        static_cast<int64_t>(count),
+                        count * token_bytes + kPerTensorOverhead,
+                        {}});
+    }
+  }
+  return pieces;
+}
+
+// Tokens [offset, offset + count) of `t` as a tensor of its own, with token_offset and
+// total_tokens set.
+void TokenBlockToProto(const io::NamedTensor& t, int64_t offset, int64_t count, pb::Tensor* out) {
+  const TensorMeta& m = t.tensor.meta;
+  const Geometry g = GeometryOf(m);
+  io::NamedTensor meta_only{t.name, Tensor{m, {}}};
+  meta_only.tensor.meta.shape[TokenAxis(m)] = count;
+  ToProto(meta_only, out);
+  out->set_token_offset(static_cast<uint64_t>(offset));
+  out->set_total_tokens(g.rows);
+  std::string* raw = out->mutable_raw_contents();
+  raw->resize(g.planes * static_cast<uint64_t>(count) * g.cols * DTypeSize(m.dtype));
+  CopyTokens(g, DTypeSize(m.dtype), offset, count, t.tensor.bytes.data(),
+             reinterpret_cast<uint8_t*>(raw->data()), /*to_block=*/true);
+}
+
+// Token blocks of one tensor, in token order, concatenated along the token axis.
+absl::StatusOr<io::NamedTensor> ConcatTokenBlocks(std::vector<io::NamedTensor> blocks) {
+  io::NamedTensor out;
+  out.name = blocks[0].name;
+  TensorMeta& m = out.tensor.meta;
+  m = blocks[0].tensor.meta;
+  const size_t axis = TokenAxis(m);
+  int64_t tokens = 0;
+  for (const io::NamedTensor& b : blocks) {
+    TensorMeta same = b.tensor.meta;
+    same.shape[axis] = m.shape[axis];
+    if (same.dtype != m.dtype || same.layout != m.layout || same.layer != m.layer ||
+        same.kind != m.kind || same.shape != m.shape) {
+      return absl::InvalidArgumentError(absl::StrCat("Decompress: the token blocks of '", out.name,
+                                                     "' disagree: ", b.tensor.meta.ShapeString(),
+                                                     " after ",
+                                                     blocks[0].tensor.meta.ShapeString()));
+    }
+    tokens += b.tensor.meta.shape[axis];
+  }
+  m.shape[axis] = tokens;
+  KV_RETURN_IF_ERROR(m.Validate());
+  const Geometry g = GeometryOf(m);
+  out.tensor.bytes.resize(m.NumBytes());
+  int64_t offset = 0;
+  for (io::NamedTensor& b : blocks) {
+    const int64_t count = b.tensor.meta.shape[axis];
+    CopyTokens(g, DTypeSize(m.dtype), offset, count, out.tensor.bytes.data(), b.tensor.bytes.data(),
+               /*to_block=*/false);
+    offset += count;
+    b.tensor.bytes = {};
+  }
+  return out;
+}
+
+// The reports of a tensor's token blocks as one report (see CompressedTensor::report).
+TensorReport MergeBlockReports(const std::vector<TensorReport>& blocks, const TensorMeta& whole) {
+  TensorReport out = blocks[0];
+  out.shape = whole.shape;
+  out.raw_bytes = out.compressed_bytes = 0;
+  out.compress_seconds = out.decompress_seconds = 0;
+  std::vector<std::string> codecs;
+  double mae = 0, squares = 0;
+  for (const TensorReport& b : blocks) {
+    out.raw_bytes += b.raw_bytes;
+    out.compressed_bytes += b.compressed_bytes;
+    out.compress_seconds += b.compress_seconds;
+    out.decompress_seconds += b.decompress_seconds;
+    out.lossless = out.lossless && b.lossless;
+    if (std::find(codecs.begin(), codecs.end(), b.codec) == codecs.end()) codecs.push_back(b.codec);
+  }
+  out.codec = absl::StrJoin(codecs, ", ");
+  out.ratio = out.compressed_bytes ? static_cast<double>(out.raw_bytes) / out.compressed_bytes : 0;
+  out.error.reset();
+  if (!out.lossless) {
+    ErrorStats e;
+    e.cosine = 1;
+    e.snr_db = std::numeric_limits<double>::infinity();
+    for (const TensorReport& b : blocks) {
+      const double w = out.raw_bytes ? static_cast<double>(b.raw_bytes) / out.raw_bytes : 0;
+      if (!b.error) continue;
+      mae += w * b.error->mae;
+      squares += w * b.error->rmse * b.error->rmse;
+      e.max_abs = std::max(e.max_abs, b.error->max_abs);
+      e.rel_mae = std::max(e.rel_mae, b.error->rel_mae);
+      e.rel_rmse = std::max(e.rel_rmse, b.error->rel_rmse);
+      e.cosine = std::min(e.cosine, b.error->cosine);
+      e.snr_db = std::min(e.snr_db, b.error->snr_db);
+    }
+    e.mae = mae;
+    e.rmse = std::sqrt(squares);
+    out.error = e;
+  }
+  return out;
+}
+
+// Sends chunk requests and hands each answer on, in order: one unary call for a single chunk,
+// else one stream (`method` + "Stream"). Either way retried on UNAVAILABLE, from the start.
+template <typename Req, typename Resp>
+struct Exchange {
+  const ClientOptions* options;
+  std::string method;
+  std::function<grpc::Status(grpc::ClientContext*, const Req&, Resp*)> unary;
+  std::function<std::unique_ptr<grpc::ClientReaderWriter<Req, Resp>>(grpc::ClientContext*)> open;
+  size_t chunks = 0;
+  std::function<Req(size_t)> make;                  // builds chunk i
+  std::function<void()> reset;                      // before each attempt
+  std::function<absl::Status(size_t, Resp&)> take;  // consumes the answer to chunk i
+
+  absl::Status Run() const {
+    if (chunks <= 1) {
+      const Req req = make(0);
+      KV_RETURN_IF_ERROR(CheckRequestSize(req, *options, method));
+      Resp resp;
+      KV_RETURN_IF_ERROR(FromGrpc(WithRetry(*options,
+                                            [&](grpc::ClientContext* ctx) {
+                                              resp.Clear();
+                                              return unary(ctx, req, &resp);
+                                            }),
+                                  method));
+      reset();
+      return take(0, resp);
+    }
+    const std::string stream_method = method + "Stream";
+    absl::Status local;
+    size_t answered = 0;
+    const grpc::Status s = WithRetry(*options, [&](grpc::ClientContext* ctx) {
+      reset();
+      local = absl::OkStatus();
+      answered = 0;
+      auto stream = open(ctx);
+      for (size_t i = 0; i < chunks; ++i) {
+        const Req req = make(i);
+        local = CheckRequestSize(req, *options, stream_method);
+        if (local.ok()) {
+          if (!stream->Write(req)) break;
+          Resp resp;
+          if (!stream->Read(&resp)) break;
+          local = take(i, resp);
+        }
+        if (!local.ok()) {
+          ctx->TryCancel();
+          break;
+        }
+        ++answered;
+      }
+      stream->WritesDone();
+      const grpc::Status st = stream->Finish();
+      // A local failure is final: not UNAVAILABLE, so not retried.
+      return local.ok() ? st : grpc::Status(grpc::StatusCode::CANCELLED, "");
+    });
+    KV_RETURN_IF_ERROR(local);
+    KV_RETURN_IF_ERROR(FromGrpc(s, stream_method));
+    if (answered != chunks) {
+      return absl::DataLossError(
+          absl::StrCat(stream_method, ": server answered ", answered, " of ", chunks, " chunks"));
+    }
+    return absl::OkStatus();
+  }
+};
+
+// Compress as chunks of pieces: builds each chunk's request and assembles the answers.
+class CompressPlan {
+ public:
+  static absl::StatusOr<CompressPlan> Make(absl::Span<const io::NamedTensor> tensors,
+                                           const ClientOptions& o) {
+    CompressPlan plan;
+    KV_ASSIGN_OR_RETURN(std::vector<Piece> pieces,
+                        CutTensors(tensors, EffectiveThreshold(o), HardLimit(o)));
+    plan.chunks_ = Pack(std::move(pieces), EffectiveThreshold(o));
+    for (const io::NamedTensor& t : tensors) plan.metas_.push_back(t.tensor.meta);
+    return plan;
+  }
+  size_t chunks() const { return std::max<size_t>(chunks_.size(), 1); }
+  pb::CompressRequest Request(size_t i, absl::string_view spec,
+                              absl::Span<const io::NamedTensor> tensors) const {
+    pb::CompressRequest req;
+    req.set_codec(std::string(spec));
+    if (i >= chunks_.size()) return req;
+    for (const Piece& p : chunks_[i]) {
+      if (p.count < 0) {
+        ToProto(tensors[p.item], req.add_tensors());
+      } else {
+        TokenBlockToProto(tensors[p.item], p.offset, p.count, req.add_tensors());
+      }
+    }
+    return req;
+  }
+  void Reset() {
+    tensors_.assign(metas_.size(), CompressedTensor{});
+    reports_.assign(metas_.size(), {});
+    totals_ = {};
+  }
+  absl::Status Take(size_t i, pb::CompressResponse& resp) {
+    const size_t expected = i < chunks_.size() ? chunks_[i].size() : 0;
+    if (static_cast<size_t>(resp.tensors_size()) != expected) {
+      return absl::DataLossError(absl::StrCat("Compress: server returned ", resp.tensors_size(),
+                                              " tensors for ", expected));
+    }
+    for (size_t k = 0; k < expected; ++k) {
+      const Piece& p = chunks_[i][k];
+      pb::CompressedTensor& t = *resp.mutable_tensors(static_cast<int>(k));
+      if (p.count >= 0 && t.token_offset() != static_cast<uint64_t>(p.offset)) {
+        return absl::DataLossError(absl::StrCat("Compress: server placed a block of '", t.name(),
+                                                "' at token ", t.token_offset(), ", not ",
+                                                p.offset));
+      }
+      CompressedTensor& out = tensors_[p.item];
+      if (reports_[p.item].empty()) out.name = t.name();
+      out.frame.insert(out.frame.end(), t.frame().begin(), t.frame().end());
+      reports_[p.item].push_back(ReportFromProto(t.report()));
+    }
+    totals_.raw_bytes += resp.totals().raw_bytes();
+    totals_.compressed_bytes += resp.totals().compressed_bytes();
+    return absl::OkStatus();
+  }
+  CompressResult Result() {
+    CompressResult out;
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+      tensors_[i].report = reports_[i].size() == 1 ? std::move(reports_[i][0])
+                                                   : MergeBlockReports(reports_[i], metas_[i]);
+    }
+    out.tensors = std::move(tensors_);
+    out.totals = totals_;
+    out.totals.ratio = totals_.compressed_bytes
+                           ? static_cast<double>(totals_.raw_bytes) / totals_.compressed_bytes
+                           : 0;
+    return out;
+  }
+
+ private:
+  std::vector<std::vector<Piece>> chunks_;
+  std::vector<TensorMeta> metas_;
+  std::vector<CompressedTensor> tensors_;
+  std::vector<std::vector<TensorReport>> reports_;
+  Totals totals_;
+};
+
+// Decompress as chunks of frames: each FrameRef is split into its frames (token blocks of one
+// tensor, or one whole tensor); decoded blocks are concatenated back along the token axis.
+class DecompressPlan {
+ public:
+  static absl::StatusOr<DecompressPlan> Make(absl::Span<const FrameRef> refs,
+                                             const ClientOptions& o) {
+    DecompressPlan plan;
+    std::vector<Piece> pieces;
+    const uint64_t hard = HardLimit(o);
+    for (size_t i = 0; i < refs.size(); ++i) {
+      auto frames = SplitFrames(refs[i].frame);
+      // Unsplittable input goes as it is: the server names what is wrong with it.
+      if (!frames.ok() || frames->empty()) {
+        frames = std::vector<absl::Span<const uint8_t>>{refs[i].frame};
+      }
+      plan.frames_per_ref_.push_back(frames->size());
+      for (size_t j = 0; j < frames->size(); ++j) {
+        const absl::Span<const uint8_t> f = (*frames)[j];
+        auto parsed = ParseFrame(f);
+        const uint64_t raw = parsed.ok() ? parsed->header.meta.NumBytes() : 0;
+        const uint64_t cost = std::max<uint64_t>(f.size(), raw) + kPerTensorOverhead;
+        if (cost > hard) {
+          return absl::ResourceExhaustedError(absl::StrCat(
+              "Decompress: frame ", j, " of tensor ", i, " ('", refs[i].name, "') is ", f.size(),
+              " bytes and decodes to ", raw, ", above the client's limit of ", hard,
+              " bytes (max message size); compress in smaller token blocks "
+              "(stream threshold)"));
+        }
+        pieces.push_back({i, 0, -1, cost, f});
+      }
+    }
+    plan.chunks_ = Pack(std::move(pieces), EffectiveThreshold(o));
+    for (const FrameRef& r : refs) plan.names_.push_back(r.name);
+    return plan;
+  }
+  size_t chunks() const { return std::max<size_t>(chunks_.size(), 1); }
+  pb::DecompressRequest Request(size_t i) const {
+    pb::DecompressRequest req;
+    if (i >= chunks_.size()) return req;
+    for (const Piece& p : chunks_[i]) {
+      pb::CompressedTensor* t = req.add_tensors();
+      t->set_name(names_[p.item]);
+      t->set_frame(p.frame.data(), p.frame.size());
+    }
+    return req;
+  }
+  void Reset() {
+    out_.clear();
+    pending_.clear();
+  }
+  absl::Status Take(size_t i, pb::DecompressResponse& resp) {
+    const size_t expected = i < chunks_.size() ? chunks_[i].size() : 0;
+    if (static_cast<size_t>(resp.tensors_size()) != expected) {
+      return absl::DataLossError(absl::StrCat("Decompress: server returned ", resp.tensors_size(),
+                                              " tensors for ", expected, " frames"));
+    }
+    for (size_t k = 0; k < expected; ++k) {
+      KV_ASSIGN_OR_RETURN(io::NamedTensor t, FromProto(resp.tensors(static_cast<int>(k))));
+      resp.mutable_tensors(static_cast<int>(k))->clear_raw_contents();
+      pending_.push_back(std::move(t));
+      // A tensor is complete once its last frame is back; its blocks become one tensor.
+      if (pending_.size() == frames_per_ref_[out_.size()]) {
+        if (pending_.size() == 1) {
+          out_.push_back(std::move(pending_[0]));
+        } else {
+          KV_ASSIGN_OR_RETURN(io::NamedTensor whole, ConcatTokenBlocks(std::move(pending_)));
+          out_.push_back(std::move(whole));
+        }
+        pending_.clear();
+      }
+    }
+    return absl::OkStatus();
+  }
+  io::KvCache Result() { return std::move(out_); }
+
+ private:
+  std::vector<std::vector<Piece>> chunks_;
+  std::vector<std::string> names_;
+  std::vector<size_t> frames_per_ref_;
+  io::KvCache out_;
+  std::vector<io::NamedTensor> pending_;
+};
+
 }  // namespace
+
+size_t TokenAxis(const TensorMeta& m) {
+  return m.shape.size() <= 1 || m.layout == Layout::kTokenMajor ? 0 : m.shape.size() - 2;
+}
 
 void ToProto(const io::NamedTensor& t, pb::Tensor* out) {
   const TensorMeta& m = t.tensor.meta;
@@ -235,12 +663,6 @@ void ToProto(const io::NamedTensor& t, pb::Tensor* out) {
                                                   : pb::TENSOR_LAYOUT_HEAD_MAJOR);
   out->set_raw_contents(t.tensor.bytes.data(), t.tensor.bytes.size());
 }
-
-// Response checks and conversions shared by the sync and async calls.
-absl::StatusOr<CompressResult> CompressResultFromProto(int request_tensors,
-                                                       const pb::CompressResponse& resp);
-absl::StatusOr<io::KvCache> KvCacheFromProto(int request_tensors,
-                                             const pb::DecompressResponse& resp);
 
 struct Client::Impl {
   std::shared_ptr<grpc::Channel> channel;
@@ -265,6 +687,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
   if (target.empty()) return absl::InvalidArgumentError("empty server address");
   if (options.max_message_bytes <= 0) {
     return absl::InvalidArgumentError("max message size must be positive");
+  }
+  if (options.stream_threshold_bytes < 0 ||
+      options.stream_threshold_bytes > options.max_message_bytes) {
+    return absl::InvalidArgumentError(
+        "stream threshold must be between 0 (derived) and the max message size");
   }
   const RetryPolicy& r = options.retry;
   if (r.max_attempts < 1 || r.multiplier < 1 || r.jitter < 0 || r.jitter > 1 ||
@@ -327,122 +754,139 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
   return std::unique_ptr<Client>(new Client(target, options, std::move(impl)));
 }
 
+int64_t Client::stream_threshold_bytes() const { return EffectiveThreshold(options_); }
+
 absl::StatusOr<CompressResult> Client::Compress(absl::string_view spec,
                                                 absl::Span<const io::NamedTensor> tensors) {
-  pb::CompressRequest req;
-  req.set_codec(std::string(spec));
-  for (const io::NamedTensor& t : tensors) ToProto(t, req.add_tensors());
-  KV_RETURN_IF_ERROR(CheckRequestSize(req, options_, "Compress"));
-  pb::CompressResponse resp;
-  KV_RETURN_IF_ERROR(FromGrpc(
-      WithRetry(options_,
-                [&](grpc::ClientContext* ctx) { return impl_->stub->Compress(ctx, req, &resp); }),
-      "Compress"));
-  return CompressResultFromProto(req.tensors_size(), resp);
+  KV_ASSIGN_OR_RETURN(CompressPlan plan, CompressPlan::Make(tensors, options_));
+  pb::KVCompressor::Stub* stub = impl_->stub.get();
+  Exchange<pb::CompressRequest, pb::CompressResponse> exchange{
+      &options_,
+      "Compress",
+      [stub](grpc::ClientContext* ctx, const pb::CompressRequest& req, pb::CompressResponse* resp) {
+        return stub->Compress(ctx, req, resp);
+      },
+      [stub](grpc::ClientContext* ctx) { return stub->CompressStream(ctx); },
+      plan.chunks(),
+      [&](size_t i) { return plan.Request(i, spec, tensors); },
+      [&] { plan.Reset(); },
+      [&](size_t i, pb::CompressResponse& resp) { return plan.Take(i, resp); }};
+  KV_RETURN_IF_ERROR(exchange.Run());
+  return plan.Result();
 }
 
 void Client::CompressAsync(absl::string_view spec, absl::Span<const io::NamedTensor> tensors,
                            CompressCallback done) {
-  pb::CompressRequest req;
-  req.set_codec(std::string(spec));
-  for (const io::NamedTensor& t : tensors) ToProto(t, req.add_tensors());
+  absl::StatusOr<CompressPlan> plan = CompressPlan::Make(tensors, options_);
+  if (!plan.ok()) {
+    done(plan.status());
+    return;
+  }
+  if (plan->chunks() > 1) {
+    // A stream: the synchronous call on a thread of its own, with copies of the tensors.
+    auto ticket = std::make_shared<InFlightCalls::Ticket>(&impl_->async_calls);
+    std::thread([this, ticket, spec = std::string(spec),
+                 copy = io::KvCache(tensors.begin(), tensors.end()),
+                 done = std::move(done)]() mutable {
+      done(Compress(spec, copy));
+      done = nullptr;
+      copy.clear();
+      ticket.reset();  // last: ~Client may proceed
+    }).detach();
+    return;
+  }
+  pb::CompressRequest req = plan->Request(0, spec, tensors);
   if (absl::Status s = CheckRequestSize(req, options_, "Compress"); !s.ok()) {
     done(s);
     return;
   }
   pb::KVCompressor::Stub* stub = impl_->stub.get();
-  const int n = req.tensors_size();
   AsyncCall<pb::CompressRequest, pb::CompressResponse>::Run(
       &impl_->async_calls, options_, std::move(req),
       [stub](grpc::ClientContext* ctx, const pb::CompressRequest* rq, pb::CompressResponse* rs,
              std::function<void(grpc::Status)> cb) {
         stub->async()->Compress(ctx, rq, rs, std::move(cb));
       },
-      [n, done = std::move(done)](const grpc::Status& s, pb::CompressResponse& resp) {
+      [plan = std::move(*plan), done = std::move(done)](const grpc::Status& s,
+                                                        pb::CompressResponse& resp) mutable {
         if (!s.ok()) {
           done(FromGrpc(s, "Compress"));
+          return;
+        }
+        plan.Reset();
+        if (absl::Status taken = plan.Take(0, resp); !taken.ok()) {
+          done(taken);
         } else {
-          done(CompressResultFromProto(n, resp));
+          done(plan.Result());
         }
       });
 }
 
-absl::StatusOr<CompressResult> CompressResultFromProto(int request_tensors,
-                                                       const pb::CompressResponse& resp) {
-  if (resp.tensors_size() != request_tensors) {
-    return absl::DataLossError(absl::StrCat("Compress: server returned ", resp.tensors_size(),
-                                            " tensors for ", request_tensors));
-  }
-  CompressResult out;
-  out.tensors.reserve(resp.tensors_size());
-  for (const pb::CompressedTensor& t : resp.tensors()) {
-    CompressedTensor c;
-    c.name = t.name();
-    c.frame.assign(t.frame().begin(), t.frame().end());
-    c.report = ReportFromProto(t.report());
-    out.tensors.push_back(std::move(c));
-  }
-  out.totals = TotalsFromProto(resp.totals());
-  return out;
-}
-
 absl::StatusOr<io::KvCache> Client::Decompress(absl::Span<const FrameRef> frames) {
-  pb::DecompressRequest req;
-  for (const FrameRef& f : frames) {
-    pb::CompressedTensor* t = req.add_tensors();
-    t->set_name(f.name);
-    t->set_frame(f.frame.data(), f.frame.size());
-  }
-  KV_RETURN_IF_ERROR(CheckRequestSize(req, options_, "Decompress"));
-  pb::DecompressResponse resp;
-  KV_RETURN_IF_ERROR(FromGrpc(
-      WithRetry(options_,
-                [&](grpc::ClientContext* ctx) { return impl_->stub->Decompress(ctx, req, &resp); }),
-      "Decompress"));
-  return KvCacheFromProto(req.tensors_size(), resp);
+  KV_ASSIGN_OR_RETURN(DecompressPlan plan, DecompressPlan::Make(frames, options_));
+  pb::KVCompressor::Stub* stub = impl_->stub.get();
+  Exchange<pb::DecompressRequest, pb::DecompressResponse> exchange{
+      &options_,
+      "Decompress",
+      [stub](grpc::ClientContext* ctx, const pb::DecompressRequest& req,
+             pb::DecompressResponse* resp) { return stub->Decompress(ctx, req, resp); },
+      [stub](grpc::ClientContext* ctx) { return stub->DecompressStream(ctx); },
+      plan.chunks(),
+      [&](size_t i) { return plan.Request(i); },
+      [&] { plan.Reset(); },
+      [&](size_t i, pb::DecompressResponse& resp) { return plan.Take(i, resp); }};
+  KV_RETURN_IF_ERROR(exchange.Run());
+  return plan.Result();
 }
 
 void Client::DecompressAsync(absl::Span<const FrameRef> frames, DecompressCallback done) {
-  pb::DecompressRequest req;
-  for (const FrameRef& f : frames) {
-    pb::CompressedTensor* t = req.add_tensors();
-    t->set_name(f.name);
-    t->set_frame(f.frame.data(), f.frame.size());
+  absl::StatusOr<DecompressPlan> plan = DecompressPlan::Make(frames, options_);
+  if (!plan.ok()) {
+    done(plan.status());
+    return;
   }
+  if (plan->chunks() > 1) {
+    // A stream: the synchronous call on a thread of its own, with copies of the frames.
+    auto ticket = std::make_shared<InFlightCalls::Ticket>(&impl_->async_calls);
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> copy;
+    for (const FrameRef& f : frames)
+      copy.emplace_back(f.name, std::vector<uint8_t>(f.frame.begin(), f.frame.end()));
+    std::thread([this, ticket, copy = std::move(copy), done = std::move(done)]() mutable {
+      std::vector<FrameRef> refs;
+      for (const auto& [name, bytes] : copy) refs.push_back({name, bytes});
+      done(Decompress(absl::MakeConstSpan(refs)));
+      done = nullptr;
+      refs.clear();
+      copy.clear();
+      ticket.reset();  // last: ~Client may proceed
+    }).detach();
+    return;
+  }
+  pb::DecompressRequest req = plan->Request(0);
   if (absl::Status s = CheckRequestSize(req, options_, "Decompress"); !s.ok()) {
     done(s);
     return;
   }
   pb::KVCompressor::Stub* stub = impl_->stub.get();
-  const int n = req.tensors_size();
   AsyncCall<pb::DecompressRequest, pb::DecompressResponse>::Run(
       &impl_->async_calls, options_, std::move(req),
       [stub](grpc::ClientContext* ctx, const pb::DecompressRequest* rq, pb::DecompressResponse* rs,
              std::function<void(grpc::Status)> cb) {
         stub->async()->Decompress(ctx, rq, rs, std::move(cb));
       },
-      [n, done = std::move(done)](const grpc::Status& s, pb::DecompressResponse& resp) {
+      [plan = std::move(*plan), done = std::move(done)](const grpc::Status& s,
+                                                        pb::DecompressResponse& resp) mutable {
         if (!s.ok()) {
           done(FromGrpc(s, "Decompress"));
+          return;
+        }
+        plan.Reset();
+        if (absl::Status taken = plan.Take(0, resp); !taken.ok()) {
+          done(taken);
         } else {
-          done(KvCacheFromProto(n, resp));
+          done(plan.Result());
         }
       });
-}
-
-absl::StatusOr<io::KvCache> KvCacheFromProto(int request_tensors,
-                                             const pb::DecompressResponse& resp) {
-  if (resp.tensors_size() != request_tensors) {
-    return absl::DataLossError(absl::StrCat("Decompress: server returned ", resp.tensors_size(),
-                                            " tensors for ", request_tensors, " frames"));
-  }
-  io::KvCache out;
-  out.reserve(resp.tensors_size());
-  for (const pb::Tensor& t : resp.tensors()) {
-    KV_ASSIGN_OR_RETURN(io::NamedTensor nt, FromProto(t));
-    out.push_back(std::move(nt));
-  }
-  return out;
 }
 
 absl::StatusOr<io::KvCache> Client::Decompress(absl::Span<const absl::Span<const uint8_t>> frames) {

@@ -8,10 +8,17 @@
 //   // compressed.tensors[i].frame is a self-describing frame; concatenated, they form a .kvc
 //   KV_ASSIGN_OR_RETURN(auto back, client->Decompress(compressed.Frames()));
 //
-// Every call is one unary RPC bounded by ClientOptions::timeout, retried on UNAVAILABLE (and
-// only on it: nothing else is safe to repeat blindly) with exponential backoff and jitter as
-// ClientOptions::retry says. Failures come back as
-// absl::Status with the gRPC status code unchanged (the numeric codes are the same) and the
+// Compress and Decompress are one unary RPC while the request fits under
+// ClientOptions::stream_threshold_bytes. Above it they stream (CompressStream /
+// DecompressStream) in chunks that each stay under the threshold: whole tensors grouped, and a
+// tensor bigger than the threshold cut along its token axis into token blocks, each compressed
+// into a frame of its own. The caller sees the same CompressResult and KvCache either way: a
+// tensor's compressed form is its frames back to back in token order (the stream container of
+// docs/FORMAT.md; one frame for a tensor sent whole), and Decompress accepts both.
+// Every call (a whole stream counts as one) is bounded by ClientOptions::timeout, retried on
+// UNAVAILABLE (and only on it: nothing else is safe to repeat blindly; a stream is repeated from
+// its first chunk) with exponential backoff and jitter as ClientOptions::retry says. Failures come
+// back as absl::Status with the gRPC status code unchanged (the numeric codes are the same) and the
 // server's message, prefixed with the method name: e.g. INVALID_ARGUMENT
 // "Compress: unknown stage 'zstdd' at offset 0". Client-side failures use the same codes
 // (DEADLINE_EXCEEDED, UNAVAILABLE when nothing listens, RESOURCE_EXHAUSTED above the message
@@ -62,9 +69,17 @@ struct TlsOptions {
 struct ClientOptions {
   // Deadline of each RPC attempt, counted from its start.
   absl::Duration timeout = absl::Seconds(120);
-  // Largest message sent or received, in bytes. Requests above it fail on the client with
-  // RESOURCE_EXHAUSTED before anything is sent. The server has its own limit.
+  // Largest message sent or received, in bytes. The server has its own limit
+  // (kvcomp-server --max-message-bytes, 64 MiB by default). Compress and Decompress stream
+  // above stream_threshold_bytes; other requests above this limit fail on the client with
+  // RESOURCE_EXHAUSTED before anything is sent, as does one token (or one frame's decoded
+  // tensor) too big for a message.
   int max_message_bytes = 512 << 20;
+  // Compress and Decompress requests whose tensors (raw bytes, or frames and the raw bytes they
+  // decode to) exceed this go as a stream of chunks each within it. 0: derived from
+  // max_message_bytes, capped at the server's default limit (64 MiB), less 1/16 (at most
+  // 64 KiB) for message headers. At most max_message_bytes.
+  int64_t stream_threshold_bytes = 0;
   // How long Connect waits for the channel to become ready; zero connects lazily (the first
   // call then fails with UNAVAILABLE if nothing listens).
   absl::Duration connect_timeout = absl::ZeroDuration();
@@ -101,14 +116,19 @@ struct Totals {
 
 struct CompressedTensor {
   std::string name;
+  // The tensor's compressed form: one frame, or, for a tensor streamed in token blocks, the
+  // blocks' frames back to back in token order (docs/FORMAT.md, "Streams and token blocks").
   std::vector<uint8_t> frame;
+  // For a tensor sent in token blocks, the blocks' reports merged: shape, bytes and seconds
+  // of the whole tensor; mae, rmse and max_abs exact over the tensor; rel_mae, rel_rmse,
+  // cosine and snr_db those of its worst block; codec the blocks' distinct pipelines.
   TensorReport report;
 };
 
 struct CompressResult {
   std::vector<CompressedTensor> tensors;  // in request order
   Totals totals;
-  // Views of each frame, e.g. for Decompress or for writing a .kvc file.
+  // Views of each tensor's compressed form, e.g. for Decompress; concatenated, a .kvc file.
   std::vector<absl::Span<const uint8_t>> Frames() const;
 };
 
@@ -118,7 +138,8 @@ struct CodecAnalysis {
   Totals totals;
 };
 
-// A frame to decompress, with the name to give the decoded tensor (may be empty).
+// A tensor's compressed form to decompress (one frame, or its token blocks' frames in token
+// order), with the name to give the decoded tensor (may be empty).
 struct FrameRef {
   std::string name;
   absl::Span<const uint8_t> frame;
@@ -127,6 +148,10 @@ struct FrameRef {
 // The wire form of a tensor (name, layer, kind, datatype, shape, layout, raw bytes), as every
 // call of this library sends it; for callers that build requests themselves (kvcomp load).
 void ToProto(const io::NamedTensor& tensor, v1::Tensor* out);
+
+// The axis a tensor is cut along into token blocks: 0 for token-major and rank-1 tensors,
+// rank - 2 for head-major ones (the rows of GeometryOf).
+size_t TokenAxis(const TensorMeta& meta);
 
 class Client {
  public:
@@ -172,6 +197,8 @@ class Client {
 
   const std::string& target() const { return target_; }
   const ClientOptions& options() const { return options_; }
+  // The effective stream threshold (options().stream_threshold_bytes, or its default).
+  int64_t stream_threshold_bytes() const;
 
  private:
   struct Impl;

@@ -1,6 +1,7 @@
 #include "cli/common.h"
 
 #include <iostream>
+#include <map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -25,10 +26,15 @@ void AddServerFlags(CLI::App* app, ServerFlags* flags) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app->add_option("--max-message-mib", flags->max_message_mib,
-                  "largest gRPC message sent or received, in MiB; bigger caches are split "
-                  "into several RPCs")
+                  "largest gRPC message sent or received, in MiB (the server's default is 64)")
       ->capture_default_str()
       ->check(CLI::Range(1, 2047));
+  app->add_option("--stream-threshold-mib", flags->stream_threshold_mib,
+                  "compress/decompress requests above this many MiB stream "
+                  "(CompressStream/DecompressStream) in chunks within it, big tensors cut into "
+                  "token blocks; 0: min(--max-message-mib, 64) less 1/16")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 2047.0));
   app->add_option("--attempts", flags->attempts,
                   "tries per RPC; UNAVAILABLE (only) is retried with exponential backoff")
       ->capture_default_str()
@@ -48,6 +54,7 @@ absl::StatusOr<std::unique_ptr<client::Client>> Connect(const ServerFlags& flags
   client::ClientOptions options;
   options.timeout = absl::Seconds(flags.timeout_seconds);
   options.max_message_bytes = flags.max_message_mib << 20;
+  options.stream_threshold_bytes = static_cast<int64_t>(flags.stream_threshold_mib * 1048576.0);
   options.retry.max_attempts = flags.attempts;
   options.tls.enabled = flags.tls || !flags.tls_ca.empty() || !flags.tls_cert.empty() ||
                         !flags.tls_key.empty() || !flags.tls_server_name.empty();
@@ -109,6 +116,23 @@ absl::StatusOr<KvcFile> ReadKvcFile(const std::string& path) {
     offset += f.frames[i].size();
   }
   return f;
+}
+
+std::vector<std::vector<size_t>> TensorFrames(const KvcFile& kvc) {
+  std::vector<std::vector<size_t>> tensors;
+  std::map<std::pair<int32_t, Kind>, size_t> by_layer_kind;
+  for (size_t i = 0; i < kvc.headers.size(); ++i) {
+    const TensorMeta& m = kvc.headers[i].header.meta;
+    if (GroupedByLayerKind(m)) {
+      auto [it, added] = by_layer_kind.emplace(std::make_pair(m.layer, m.kind), tensors.size());
+      if (!added) {
+        tensors[it->second].push_back(i);
+        continue;
+      }
+    }
+    tensors.push_back({i});
+  }
+  return tensors;
 }
 
 void PrintReportTable(std::ostream& out, const std::vector<client::TensorReport>& reports) {

@@ -50,8 +50,9 @@ struct ServerFlags {
   std::string address = "127.0.0.1:50051";
   double timeout_seconds = 120;
   int max_message_mib = 512;
-  int attempts = 4;    // tries per RPC; retried on UNAVAILABLE only
-  std::string tls_ca;  // any of the TLS flags turns TLS on
+  double stream_threshold_mib = 0;  // 0: derived from max_message_mib (client library default)
+  int attempts = 4;                 // tries per RPC; retried on UNAVAILABLE only
+  std::string tls_ca;               // any of the TLS flags turns TLS on
   std::string tls_cert;
   std::string tls_key;
   std::string tls_server_name;
@@ -87,33 +88,16 @@ struct KvcFile {
 };
 absl::StatusOr<KvcFile> ReadKvcFile(const std::string& path);
 
-}  // namespace kvcomp::cli
+// The tensors of a .kvc file, each as the indices of its frames in token order. A file holds
+// no names, so a tensor sent in token blocks is found by its (layer, kind): every frame of a
+// layered K or V tensor with the same (layer, kind) is a block of it, in file order; any other
+// frame is a whole tensor (docs/FORMAT.md, "Streams and token blocks"). Tensors are in the
+// order of their first frame.
+std::vector<std::vector<size_t>> TensorFrames(const KvcFile& kvc);
 
-namespace kvcomp::cli {
-
-// Splits items 0..n-1 into consecutive [begin, end) batches whose summed `size(i)` stays
-// within `budget` (an item larger than the budget gets a batch of its own).
-template <typename SizeFn>
-std::vector<std::pair<size_t, size_t>> Batches(size_t n, uint64_t budget, SizeFn size) {
-  std::vector<std::pair<size_t, size_t>> out;
-  size_t begin = 0;
-  uint64_t used = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const uint64_t s = size(i);
-    if (i > begin && used + s > budget) {
-      out.emplace_back(begin, i);
-      begin = i;
-      used = 0;
-    }
-    used += s;
-  }
-  if (begin < n) out.emplace_back(begin, n);
-  return out;
-}
-
-// Room left in a message for payload after per-tensor metadata.
-inline uint64_t PayloadBudget(const ServerFlags& flags) {
-  return (uint64_t(flags.max_message_mib) << 20) - (uint64_t{1} << 16);
+// True when tensors with this metadata are grouped by (layer, kind) in a .kvc file.
+inline bool GroupedByLayerKind(const TensorMeta& m) {
+  return m.layer >= 0 && m.kind != Kind::kUnspecified;
 }
 
 }  // namespace kvcomp::cli

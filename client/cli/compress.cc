@@ -1,9 +1,9 @@
 // kvcomp compress INPUT -o OUT.kvc --codec SPEC --server HOST:PORT [--dtype fp16|fp32|bf16]
 #include <iostream>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "cli/common.h"
-#include "cli/workload.h"
 #include "io/file_util.h"
 #include "io/kv_io.h"
 #include "kvcomp/frame.h"
@@ -39,32 +39,55 @@ int RunCompress(const CompressFlags& f) {
   auto client = Connect(f.server);
   if (!client.ok()) return Fail(kCmd, kExitServer, client.status());
 
-  std::vector<client::CompressedTensor> compressed;
-  const auto batches = Batches(cache->size(), PayloadBudget(f.server),
-                               [&](size_t i) { return (*cache)[i].tensor.bytes.size(); });
-  {
-    // On a terminal, a bar over the batches (one RPC each).
-    std::atomic<size_t> done{0};
-    Progress progress("compress", !f.quiet && batches.size() > 1,
-                      [&] { return static_cast<double>(done.load()) / batches.size(); });
-    for (auto [begin, end] : batches) {
-      auto result =
-          (*client)->Compress(f.codec, absl::MakeConstSpan(cache->data() + begin, end - begin));
-      if (!result.ok()) return Fail(kCmd, kExitServer, result.status());
-      for (auto& t : result->tensors) compressed.push_back(std::move(t));
-      ++done;
+  // A .kvc file holds no names: blocks of a tensor are found by (layer, kind), which must
+  // then name one tensor (docs/FORMAT.md).
+  std::set<std::pair<int32_t, Kind>> layer_kinds;
+  for (const io::NamedTensor& t : *cache) {
+    const TensorMeta& m = t.tensor.meta;
+    if (GroupedByLayerKind(m) && !layer_kinds.insert({m.layer, m.kind}).second) {
+      return Fail(kCmd, kExitInput,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "two tensors are layer ", m.layer, " ", KindName(m.kind), " (the second is '",
+                      t.name, "'); a .kvc file keeps one tensor per layer and kind")));
     }
   }
+  // One call: unary below the stream threshold, else a stream of chunks (client library).
+  auto result = (*client)->Compress(f.codec, *cache);
+  if (!result.ok()) return Fail(kCmd, kExitServer, result.status());
+  std::vector<client::CompressedTensor>& compressed = result->tensors;
   std::vector<client::TensorReport> reports;
+  size_t frame_count = 0;
   for (size_t i = 0; i < compressed.size(); ++i) {
-    // Every frame must be well-formed before it goes into the file.
-    auto parsed = ParseFrame(compressed[i].frame);
-    if (!parsed.ok() || parsed->frame_bytes != compressed[i].frame.size()) {
-      return Fail(kCmd, kExitServer,
-                  absl::DataLossError(absl::StrCat(
-                      "server returned a malformed frame for '", (*cache)[i].name,
-                      "': ", parsed.ok() ? "length mismatch" : parsed.status().ToString())));
+    // Every frame must be well-formed before it goes into the file; the frames of a tensor
+    // in token blocks are only told apart by (layer, kind) there.
+    const TensorMeta& meta = (*cache)[i].tensor.meta;
+    absl::Status ok = absl::OkStatus();
+    auto frames = SplitFrames(compressed[i].frame);
+    if (!frames.ok() || frames->empty()) {
+      ok = frames.ok() ? absl::DataLossError("no frame") : frames.status();
+    } else if (frames->size() > 1 && !GroupedByLayerKind(meta)) {
+      return Fail(kCmd, kExitInput,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "tensor '", (*cache)[i].name, "' is above the stream threshold (",
+                      (*client)->stream_threshold_bytes(),
+                      " bytes) and went in token blocks, but it has no layer and kind (name it "
+                      "layer<N>_k or layer<N>_v) to find its blocks by in a .kvc file; or raise "
+                      "--stream-threshold-mib and --max-message-mib")));
     }
+    for (size_t j = 0; ok.ok() && j < frames->size(); ++j) {
+      auto parsed = ParseFrame((*frames)[j]);
+      if (!parsed.ok()) {
+        ok = parsed.status();
+      } else if (parsed->header.meta.layer != meta.layer || parsed->header.meta.kind != meta.kind) {
+        ok = absl::DataLossError("layer or kind unlike the tensor's");
+      }
+    }
+    if (!ok.ok()) {
+      return Fail(kCmd, kExitServer,
+                  absl::DataLossError(absl::StrCat("server returned a malformed frame for '",
+                                                   (*cache)[i].name, "': ", ok.ToString())));
+    }
+    frame_count += frames->size();
     reports.push_back(compressed[i].report);
     if (reports.back().name.empty()) reports.back().name = (*cache)[i].name;
   }
@@ -84,8 +107,8 @@ int RunCompress(const CompressFlags& f) {
   uint64_t total = 0;
   for (const auto& t : compressed) total += t.frame.size();
   if (!f.quiet) {
-    std::cout << "wrote " << f.output << ": " << compressed.size() << " frames, " << total
-              << " bytes\n";
+    std::cout << "wrote " << f.output << ": " << compressed.size() << " tensors in " << frame_count
+              << " frames, " << total << " bytes\n";
   }
   return kExitOk;
 }

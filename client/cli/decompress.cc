@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/common.h"
-#include "cli/workload.h"
 #include "io/file_util.h"
 #include "io/kv_io.h"
 #include "kvcomp/frame.h"
@@ -24,15 +23,42 @@ int RunDecompress(const DecompressFlags& f) {
   constexpr absl::string_view kCmd = "decompress";
   auto kvc = ReadKvcFile(f.input);
   if (!kvc.ok()) return Fail(kCmd, kExitInput, kvc.status());
-  // Names come from each frame's layer and kind, as the original files were named.
+  // One tensor per (layer, kind) group of frames (token blocks) or per unlayered frame; names
+  // come from layer and kind, as the original files were named.
+  const std::vector<std::vector<size_t>> tensors = TensorFrames(*kvc);
   std::vector<client::FrameRef> refs;
   std::vector<TensorMeta> metas;
+  std::vector<std::vector<uint8_t>> gathered;  // blocks of a tensor not adjacent in the file
+  gathered.reserve(tensors.size());
   std::set<std::string> names;
-  for (size_t i = 0; i < kvc->frames.size(); ++i) {
-    const TensorMeta& m = kvc->headers[i].header.meta;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const std::vector<size_t>& idx = tensors[i];
+    TensorMeta m = kvc->headers[idx[0]].header.meta;
+    const size_t axis = client::TokenAxis(m);
+    bool adjacent = true;
+    for (size_t j = 1; j < idx.size(); ++j) {
+      const TensorMeta& b = kvc->headers[idx[j]].header.meta;
+      if (b.shape.size() != m.shape.size()) {
+        return Fail(
+            kCmd, kExitInput,
+            absl::DataLossError(absl::StrCat(f.input, ": frame ", idx[j], " is a block of frame ",
+                                             idx[0], "'s tensor but has another rank")));
+      }
+      m.shape[axis] += b.shape[axis];
+      adjacent = adjacent && idx[j] == idx[j - 1] + 1;
+    }
+    absl::Span<const uint8_t> span;
+    if (adjacent) {
+      const auto first = kvc->frames[idx.front()], last = kvc->frames[idx.back()];
+      span = absl::MakeConstSpan(first.data(), last.data() + last.size() - first.data());
+    } else {
+      std::vector<uint8_t>& bytes = gathered.emplace_back();
+      for (size_t j : idx) bytes.insert(bytes.end(), kvc->frames[j].begin(), kvc->frames[j].end());
+      span = bytes;
+    }
     std::string name = io::CanonicalTensorName(m.layer, m.kind, i);
     if (!names.insert(name).second) name = absl::StrCat("tensor", i);
-    refs.push_back({name, kvc->frames[i]});
+    refs.push_back({name, span});
     metas.push_back(m);
   }
   if (io::PathExists(f.output) && !f.force) {
@@ -42,40 +68,28 @@ int RunDecompress(const DecompressFlags& f) {
   }
   auto client = Connect(f.server);
   if (!client.ok()) return Fail(kCmd, kExitServer, client.status());
-  io::KvCache cache;
-  const auto batches = Batches(refs.size(), PayloadBudget(f.server), [&](size_t i) {
-    return metas[i].NumBytes() + refs[i].frame.size();
-  });
-  {
-    std::atomic<size_t> done{0};
-    Progress progress("decompress", !f.quiet && batches.size() > 1,
-                      [&] { return static_cast<double>(done.load()) / batches.size(); });
-    for (auto [begin, end] : batches) {
-      auto part = (*client)->Decompress(absl::MakeConstSpan(refs.data() + begin, end - begin));
-      if (!part.ok()) return Fail(kCmd, kExitServer, part.status());
-      for (auto& t : *part) cache.push_back(std::move(t));
-      ++done;
-    }
-  }
-  for (size_t i = 0; i < cache.size(); ++i) {
-    const TensorMeta& got = cache[i].tensor.meta;
+  // One call: unary below the stream threshold, else a stream of chunks (client library).
+  auto cache = (*client)->Decompress(refs);
+  if (!cache.ok()) return Fail(kCmd, kExitServer, cache.status());
+  for (size_t i = 0; i < cache->size(); ++i) {
+    const TensorMeta& got = (*cache)[i].tensor.meta;
     if (got.shape != metas[i].shape || got.dtype != metas[i].dtype || got.layer != metas[i].layer ||
         got.kind != metas[i].kind) {
       return Fail(kCmd, kExitServer,
                   absl::DataLossError(absl::StrCat("server returned tensor ", i,
                                                    " with metadata unlike its frame header")));
     }
-    cache[i].name = refs[i].name;
+    (*cache)[i].name = refs[i].name;
   }
   io::WriteOptions write;
   write.overwrite = f.force;
-  absl::Status s = io::WriteKvCache(f.output, cache, write);
+  absl::Status s = io::WriteKvCache(f.output, *cache, write);
   if (!s.ok()) return Fail(kCmd, kExitInput, s);
   if (!f.quiet) {
     uint64_t raw = 0;
-    for (const auto& t : cache) raw += t.tensor.bytes.size();
+    for (const auto& t : *cache) raw += t.tensor.bytes.size();
     std::cout << "wrote " << f.output << " (" << io::CacheFormatName(io::OutputFormat(f.output))
-              << "): " << cache.size() << " tensors, " << raw << " bytes\n";
+              << "): " << cache->size() << " tensors, " << raw << " bytes\n";
   }
   return kExitOk;
 }

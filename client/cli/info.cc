@@ -31,11 +31,30 @@ int RunInfo(const InfoFlags& f) {
   constexpr absl::string_view kCmd = "info";
   auto kvc = ReadKvcFile(f.input);
   if (!kvc.ok()) return Fail(kCmd, kExitInput, kvc.status());
+  // Tensors sent in token blocks have several frames (docs/FORMAT.md); `tokens` says which.
+  const std::vector<std::vector<size_t>> tensors = TensorFrames(*kvc);
+  std::vector<size_t> tensor_of(kvc->frames.size());
+  std::vector<std::string> tokens(kvc->frames.size(), "whole");
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    int64_t offset = 0, total = 0;
+    for (size_t i : tensors[t]) {
+      const TensorMeta& m = kvc->headers[i].header.meta;
+      total += m.shape.empty() ? 0 : m.shape[client::TokenAxis(m)];
+    }
+    for (size_t i : tensors[t]) {
+      tensor_of[i] = t;
+      const TensorMeta& m = kvc->headers[i].header.meta;
+      const int64_t n = m.shape.empty() ? 0 : m.shape[client::TokenAxis(m)];
+      if (tensors[t].size() > 1) tokens[i] = absl::StrCat(offset, "-", offset + n, "/", total);
+      offset += n;
+    }
+  }
   std::cout << f.input << ": " << kvc->bytes.size() << " bytes, " << kvc->frames.size()
-            << " frames\n";
-  std::cout << absl::StrFormat("%5s %10s %-10s %5s %4s %5s %-14s %-11s %10s %10s %7s %-16s  %s\n",
-                               "frame", "offset", "name", "layer", "kind", "dtype", "shape",
-                               "layout", "raw_bytes", "frame_bytes", "ratio", "checksum", "stages");
+            << " frames, " << tensors.size() << " tensors\n";
+  std::cout << absl::StrFormat(
+      "%5s %10s %-10s %5s %4s %5s %-14s %-11s %-17s %10s %10s %7s %-16s  %s\n", "frame", "offset",
+      "name", "layer", "kind", "dtype", "shape", "layout", "tokens", "raw_bytes", "frame_bytes",
+      "ratio", "checksum", "stages");
   uint64_t raw_total = 0;
   for (size_t i = 0; i < kvc->frames.size(); ++i) {
     const auto frame = kvc->frames[i];
@@ -44,10 +63,10 @@ int RunInfo(const InfoFlags& f) {
     const uint64_t raw = m.NumBytes();
     raw_total += raw;
     std::cout << absl::StrFormat(
-        "%5d %10d %-10s %5s %4s %5s %-14s %-11s %10d %10d %6.3fx %016x  %s\n", i, kvc->offsets[i],
-        io::CanonicalTensorName(m.layer, m.kind, i),
+        "%5d %10d %-10s %5s %4s %5s %-14s %-11s %-17s %10d %10d %6.3fx %016x  %s\n", i,
+        kvc->offsets[i], io::CanonicalTensorName(m.layer, m.kind, tensor_of[i]),
         m.layer >= 0 ? absl::StrCat(m.layer) : std::string("-"), KindName(m.kind),
-        DTypeName(m.dtype), m.ShapeString(), LayoutName(m.layout), raw, frame.size(),
+        DTypeName(m.dtype), m.ShapeString(), LayoutName(m.layout), tokens[i], raw, frame.size(),
         frame.empty() ? 0.0 : static_cast<double>(raw) / frame.size(), parsed->checksum,
         StagesSpec(parsed->header));
   }

@@ -11,6 +11,8 @@
 #include "io/kv_io.h"
 #include "io/npz.h"
 #include "test_util.h"
+#include "tests/support/http_get.h"
+#include "tests/support/prom_text.h"
 #include "tests/support/server_process.h"
 
 namespace kvcomp::cli {
@@ -263,6 +265,81 @@ TEST_F(CliTest, UnwritableOutputFailsAndLeavesNoPartialFile) {
   ProcessResult ok = Decompress(tmp / "c.kvc", out_dir + "/ok.npz");
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(ListDir(out_dir), std::vector<std::string>{"ok.npz"});
+}
+
+// The CLI streams through the library above its threshold: 4 MiB tensors against 1 MiB
+// message limits on both sides. The .kvc holds each tensor's token blocks, `kvcomp info`
+// groups them, decompress gives the npz back byte-identical, and /metrics shows the streams.
+TEST(CliStreamTest, TensorAboveTheMessageLimitRoundTripsThroughStreams) {
+  auto server = ServerProcess::Start({"--max-message-bytes", std::to_string(1 << 20)});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto kvcomp = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), KVCOMP_CLI_BINARY);
+    for (const char* a : {"--server", "--max-message-mib"}) args.push_back(a);
+    args.insert(args.end() - 1, (*server)->address());
+    args.push_back("1");
+    return kvcomp::testing::Run(args);
+  };
+  TempDir tmp;
+  // Layer 0 K and V, FP16 [8, 2048, 128]: 4 MiB each, and layer 1 (tiny) sent whole.
+  io::KvCache cache = kvcomp::testing::MakeCache(DType::kFP16, 1, 8, 2048, 128, 21);
+  io::KvCache small = kvcomp::testing::MakeCache(DType::kFP16, 2, 2, 16, 8, 22);
+  cache.push_back(small[2]);
+  cache.push_back(small[3]);
+  ASSERT_TRUE(io::WriteKvCache(tmp / "in.npz", cache).ok());
+
+  ProcessResult c = kvcomp({"compress", tmp / "in.npz", "-o", tmp / "c.kvc", "--codec", "zstd(3)"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.out.find("4 tensors in 12 frames"), std::string::npos) << c.out;
+  ProcessResult info = kvcomp::testing::Run({KVCOMP_CLI_BINARY, "info", tmp / "c.kvc"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("12 frames, 4 tensors"), std::string::npos) << info.out;
+  for (const char* want : {"0-479/2048", "1916-2048/2048", "layer1_v", "whole"}) {
+    EXPECT_NE(info.out.find(want), std::string::npos) << want << " missing from\n" << info.out;
+  }
+  ProcessResult d = kvcomp({"decompress", tmp / "c.kvc", "-o", tmp / "back.npz"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  auto back = io::ReadKvCache(tmp / "back.npz");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), cache.size());
+  for (size_t i = 0; i < cache.size(); ++i) {
+    EXPECT_EQ((*back)[i].name, cache[i].name);
+    EXPECT_EQ((*back)[i].tensor.meta.shape, cache[i].tensor.meta.shape);
+    EXPECT_TRUE((*back)[i].tensor.bytes == cache[i].tensor.bytes) << cache[i].name << " differs";
+  }
+  auto page = kvcomp::testing::HttpGet((*server)->metrics_address(), "/metrics");
+  ASSERT_TRUE(page.ok()) << page.status();
+  auto m = kvcomp::testing::PromMetrics::Parse(page->body);
+  ASSERT_TRUE(m.ok()) << m.status();
+  for (const char* method : {"CompressStream", "DecompressStream"}) {
+    EXPECT_EQ(m->Sum("grpc_server_handled_total", {{"grpc_method", method}, {"grpc_code", "OK"}}),
+              1)
+        << method;
+    EXPECT_EQ(m->Sum("grpc_server_msg_received_total", {{"grpc_method", method}}), 10) << method;
+  }
+  EXPECT_EQ(m->Sum("grpc_server_handled_total", {{"grpc_method", "Compress"}}), 0);
+
+  // --stream-threshold-mib sets the block size: 512 KiB blocks of 255 tokens.
+  ProcessResult finer = kvcomp({"compress", tmp / "in.npz", "-o", tmp / "f.kvc", "--codec",
+                                "zstd(3)", "--stream-threshold-mib", "0.5"});
+  ASSERT_EQ(finer.exit_code, 0) << finer.err;
+  EXPECT_NE(finer.out.find("4 tensors in 20 frames"), std::string::npos) << finer.out;
+  // A single tensor with no layer or kind cannot be found again in blocks in a .kvc file.
+  io::KvCache lone(cache.begin(), cache.begin() + 1);
+  lone[0].name = "cache";
+  lone[0].tensor.meta.layer = -1;
+  lone[0].tensor.meta.kind = Kind::kUnspecified;
+  ASSERT_TRUE(io::WriteKvCache(tmp / "lone.npy", lone).ok());
+  ProcessResult refused = kvcomp({"compress", tmp / "lone.npy", "-o", tmp / "lone.kvc"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("layer<N>_k"), std::string::npos) << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "lone.kvc"));
+  // With the server gone, decompress fails and leaves no output.
+  ASSERT_TRUE((*server)->Stop().ok());
+  ProcessResult gone =
+      kvcomp({"decompress", tmp / "c.kvc", "-o", tmp / "gone.npz", "--attempts", "1"});
+  EXPECT_EQ(gone.exit_code, 3) << gone.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "gone.npz"));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "io/dump.h"
+#include "kvcomp/frame.h"
 #include "test_util.h"
 #include "tests/support/http_get.h"
 #include "tests/support/prom_text.h"
@@ -156,7 +157,11 @@ TEST_F(ClientTest, HealthDeadlineMessageLimitAndUnavailable) {
   tiny.max_message_bytes = 4096;
   auto small = Client::Connect(server_->address(), tiny);
   ASSERT_TRUE(small.ok());
-  auto too_big = (*small)->Compress("zstd(3)", cache);
+  // Tensors above the limit stream in token blocks; a single token above it cannot go.
+  auto streamed = (*small)->Compress("zstd(3)", cache);
+  ASSERT_TRUE(streamed.ok()) << streamed.status();
+  const io::KvCache wide = MakeCache(DType::kFP32, 1, 16, 2, 128, 3);  // 8 KiB tokens
+  auto too_big = (*small)->Compress("zstd(3)", wide);
   EXPECT_EQ(too_big.status().code(), absl::StatusCode::kResourceExhausted) << too_big.status();
 
   ClientOptions hurried;
@@ -177,6 +182,112 @@ TEST_F(ClientTest, HealthDeadlineMessageLimitAndUnavailable) {
   ClientOptions waiting;
   waiting.connect_timeout = absl::Milliseconds(300);
   EXPECT_EQ(Client::Connect(address, waiting).status().code(), absl::StatusCode::kUnavailable);
+}
+
+// The /metrics sample of grpc_server_handled_total for `method` and `code`.
+double Handled(const std::string& metrics, const std::string& method,
+               const std::string& code = "OK") {
+  auto page = HttpGet(metrics, "/metrics");
+  EXPECT_TRUE(page.ok()) << page.status();
+  if (!page.ok()) return -1;
+  auto m = PromMetrics::Parse(page->body);
+  EXPECT_TRUE(m.ok()) << m.status();
+  if (!m.ok()) return -1;
+  return m->Sum("grpc_server_handled_total", {{"grpc_method", method}, {"grpc_code", code}});
+}
+
+// A 4 MiB tensor against 1 MiB message limits on the client and the server: Compress and
+// Decompress stream it in token blocks (each frame decodes alone) and give back the same
+// result types, bit-exact; /metrics shows the stream RPCs did the work.
+TEST(ClientStreamTest, TensorAboveTheMessageLimitStreamsBitExact) {
+  constexpr int kLimit = 1 << 20;
+  auto server = ServerProcess::Start({"--max-message-bytes", std::to_string(kLimit)});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ClientOptions o;
+  o.max_message_bytes = kLimit;
+  auto client = Client::Connect((*server)->address(), o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ((*client)->stream_threshold_bytes(), kLimit - kLimit / 16);
+  // Layer 0 K and V, FP16 [8, 2048, 128]: 4 MiB each; plus a small tensor sent whole.
+  io::KvCache cache = MakeCache(DType::kFP16, 1, 8, 2048, 128, 5);
+  io::KvCache small = MakeCache(DType::kFP16, 2, 2, 16, 8, 6);
+  cache.push_back(small.back());  // layer1_v, 1 KiB
+  cache.back().tensor.meta.layout = Layout::kTokenMajor;
+
+  auto compressed = (*client)->Compress("zstd(3)", cache);
+  ASSERT_TRUE(compressed.ok()) << compressed.status();
+  ASSERT_EQ(compressed->tensors.size(), 3u);
+  uint64_t raw = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    const CompressedTensor& t = compressed->tensors[i];
+    auto frames = SplitFrames(t.frame);
+    ASSERT_TRUE(frames.ok()) << frames.status();
+    EXPECT_EQ(frames->size(), i < 2 ? 5u : 1u) << i;  // 2048 tokens in blocks of 479
+    int64_t tokens = 0;
+    for (auto f : *frames) {
+      auto parsed = ParseFrame(f);
+      ASSERT_TRUE(parsed.ok()) << parsed.status();
+      EXPECT_LT(f.size(), static_cast<size_t>(kLimit));
+      tokens += parsed->header.meta.shape[i < 2 ? 1 : 0];
+    }
+    EXPECT_EQ(tokens, cache[i].tensor.meta.shape[i < 2 ? 1 : 0]);
+    EXPECT_EQ(t.name, cache[i].name);
+    EXPECT_EQ(t.report.shape, cache[i].tensor.meta.shape);
+    EXPECT_EQ(t.report.raw_bytes, cache[i].tensor.bytes.size());
+    EXPECT_EQ(t.report.compressed_bytes, t.frame.size());
+    EXPECT_EQ(t.report.codec, "zstd(3)");
+    raw += t.report.raw_bytes;
+  }
+  EXPECT_EQ(compressed->totals.raw_bytes, raw);
+  auto back = (*client)->Decompress(compressed->Frames());
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSameCache(*back, cache);
+
+  // The async calls take the same path.
+  std::promise<absl::StatusOr<CompressResult>> async_compressed;
+  (*client)->CompressAsync("zstd(3)", cache, [&](absl::StatusOr<CompressResult> r) {
+    async_compressed.set_value(std::move(r));
+  });
+  absl::StatusOr<CompressResult> r = async_compressed.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::vector<FrameRef> refs;
+  for (const CompressedTensor& t : r->tensors) refs.push_back({t.name, t.frame});
+  std::promise<absl::StatusOr<io::KvCache>> async_back;
+  (*client)->DecompressAsync(
+      refs, [&](absl::StatusOr<io::KvCache> c) { async_back.set_value(std::move(c)); });
+  absl::StatusOr<io::KvCache> got = async_back.get_future().get();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ExpectSameCache(*got, cache);
+
+  // Lossy: the blocks' error metrics merge into one report per tensor.
+  auto lossy = (*client)->Compress("quant(8)+zstd(3)", absl::MakeConstSpan(cache.data(), 1));
+  ASSERT_TRUE(lossy.ok()) << lossy.status();
+  const TensorReport& report = lossy->tensors[0].report;
+  EXPECT_FALSE(report.lossless);
+  ASSERT_TRUE(report.error.has_value());
+  EXPECT_GT(report.error->mae, 0);
+  EXPECT_GT(report.error->cosine, 0.99);
+  EXPECT_LE(report.error->cosine, 1.0);
+
+  const std::string metrics = (*server)->metrics_address();
+  EXPECT_EQ(Handled(metrics, "CompressStream"), 3);
+  EXPECT_EQ(Handled(metrics, "DecompressStream"), 2);
+  EXPECT_EQ(Handled(metrics, "Compress"), 0);
+  EXPECT_EQ(Handled(metrics, "Decompress"), 0);
+
+  // A frame made whole under bigger limits decodes to more than a message holds: refused on
+  // the client, before anything is sent.
+  ClientOptions big;
+  big.max_message_bytes = 8 * kLimit;
+  auto wide_server = ServerProcess::Start({"--max-message-bytes", std::to_string(8 * kLimit)});
+  ASSERT_TRUE(wide_server.ok()) << wide_server.status();
+  auto wide = Client::Connect((*wide_server)->address(), big);
+  ASSERT_TRUE(wide.ok());
+  auto whole = (*wide)->Compress("zstd(3)", absl::MakeConstSpan(cache.data(), 1));
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  auto refused = (*client)->Decompress(whole->Frames());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_EQ(Handled(metrics, "DecompressStream"), 2);
 }
 
 TEST_F(ClientTest, AsyncCallsRoundTripConcurrently) {
@@ -208,13 +319,7 @@ TEST_F(ClientTest, AsyncCallsRoundTripConcurrently) {
 }
 
 double HandledCompress(const std::string& metrics, const std::string& code) {
-  auto page = HttpGet(metrics, "/metrics");
-  EXPECT_TRUE(page.ok()) << page.status();
-  if (!page.ok()) return -1;
-  auto m = PromMetrics::Parse(page->body);
-  EXPECT_TRUE(m.ok()) << m.status();
-  if (!m.ok()) return -1;
-  return m->Sum("grpc_server_handled_total", {{"grpc_method", "Compress"}, {"grpc_code", code}});
+  return Handled(metrics, "Compress", code);
 }
 
 TEST_F(ClientTest, OnlyUnavailableIsRetriedWithBackoff) {
