@@ -1,5 +1,6 @@
 """The kvcomp Python client: numpy arrays in, frames and reports out, and back."""
 
+import math
 import os
 import re
 import struct
@@ -18,6 +19,9 @@ _FRAME_MAGIC = b"KVCF"
 _FRAME_PREFIX = struct.Struct("<4sBQ")  # magic, version, total length
 
 _DTYPES = {np.dtype("<f4"): "FP32", np.dtype("<f2"): "FP16"}
+_FRAME_ELEMENT_BYTES = {1: 4, 2: 2, 3: 2}  # frame dtype id -> element size (docs/FORMAT.md)
+_SERVER_DEFAULT_MAX_MESSAGE = 64 << 20  # kvcomp-server's default --max-message-bytes
+_PER_TENSOR_OVERHEAD = 512  # a tensor's metadata in a message, counted generously
 _NUMPY = {"FP32": np.dtype("<f4"), "FP16": np.dtype("<f2"), "BF16": np.dtype("<u2")}
 
 
@@ -32,7 +36,9 @@ class KVCompError(Exception):
 
 @dataclass
 class CompressResult:
-    frames: Dict[str, bytes]  # name -> self-describing frame
+    # name -> the tensor's compressed form: one self-describing frame, or for a tensor sent in
+    # token blocks (above the stream threshold) its blocks' frames back to back in token order.
+    frames: Dict[str, bytes]
     reports: List[pb.TensorReport]
     totals: pb.Totals
     by_name: Dict[str, pb.TensorReport] = field(default_factory=dict)
@@ -77,16 +83,104 @@ def _thresholds(cos=None, mae=None, rel_mae=None, max_abs=None) -> pb.ErrorThres
     return t
 
 
+def _token_axis(ndim: int, token_major: bool) -> int:
+    return 0 if ndim <= 1 or token_major else ndim - 2
+
+
+def _pack(pieces, budget):
+    """Consecutive (cost, item) pieces grouped into chunks whose cost stays within budget."""
+    chunks, used = [], 0
+    for cost, item in pieces:
+        if not chunks or used + cost > budget:
+            chunks.append([])
+            used = 0
+        used += cost
+        chunks[-1].append(item)
+    return chunks
+
+
+def _varint(data: bytes, pos: int):
+    value, shift = 0, 0
+    while True:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, pos
+
+
+def _frame_raw_bytes(frame: bytes) -> int:
+    """The decoded size a frame header states (0 when the header cannot be read)."""
+    try:
+        pos = _FRAME_PREFIX.size
+        dtype = frame[pos]
+        _, pos = _varint(frame, pos + 3)  # layout, kind, then the layer
+        rank = frame[pos]
+        pos += 1
+        n = 1
+        for _ in range(rank):
+            d, pos = _varint(frame, pos)
+            n *= d
+        return n * _FRAME_ELEMENT_BYTES.get(dtype, 0)
+    except IndexError:
+        return 0
+
+
+def _merge_reports(blocks: List[pb.TensorReport], shape) -> pb.TensorReport:
+    """The reports of a tensor's token blocks as one: sizes and seconds summed, mae and rmse
+    over the tensor, max_abs the largest; rel_mae, rel_rmse, cosine, snr_db the worst block's."""
+    out = pb.TensorReport()
+    out.CopyFrom(blocks[0])
+    del out.shape[:]
+    out.shape.extend(shape)
+    out.raw_bytes = sum(b.raw_bytes for b in blocks)
+    out.compressed_bytes = sum(b.compressed_bytes for b in blocks)
+    out.ratio = out.raw_bytes / out.compressed_bytes if out.compressed_bytes else 0.0
+    out.compress_seconds = sum(b.compress_seconds for b in blocks)
+    out.lossless = all(b.lossless for b in blocks)
+    codecs = []
+    for b in blocks:
+        if b.codec not in codecs:
+            codecs.append(b.codec)
+    out.codec = ", ".join(codecs)
+    out.ClearField("error")
+    if not out.lossless:
+        lossy = [b for b in blocks if b.HasField("error")]
+        w = [b.raw_bytes / out.raw_bytes if out.raw_bytes else 0.0 for b in lossy]
+        e = out.error
+        e.mae = sum(wi * b.error.mae for wi, b in zip(w, lossy))
+        e.rmse = math.sqrt(sum(wi * b.error.rmse ** 2 for wi, b in zip(w, lossy)))
+        e.max_abs = max((b.error.max_abs for b in lossy), default=0.0)
+        e.rel_mae = max((b.error.rel_mae for b in lossy), default=0.0)
+        e.rel_rmse = max((b.error.rel_rmse for b in lossy), default=0.0)
+        e.cosine = min((b.error.cosine for b in lossy), default=1.0)
+        e.snr_db = min((b.error.snr_db for b in lossy), default=math.inf)
+    return out
+
+
 class Client:
-    """A connection to one kvcomp server. Calls raise KVCompError on failure."""
+    """A connection to one kvcomp server. Calls raise KVCompError on failure.
+
+    compress and decompress make one unary call while the request fits under
+    ``stream_threshold_bytes`` (default: min(max_message_bytes, 64 MiB, the server's default
+    limit) less 1/16, at most 64 KiB); above it they stream (CompressStream/DecompressStream)
+    in chunks within it, a bigger tensor cut along its token axis into token blocks. A stream
+    is one call: ``timeout`` covers all of it."""
 
     def __init__(self, target: str, timeout: Optional[float] = 60.0,
-                 max_message_bytes: int = 1 << 30):
+                 max_message_bytes: int = 1 << 30, stream_threshold_bytes: int = 0):
         options = [("grpc.max_receive_message_length", max_message_bytes),
                    ("grpc.max_send_message_length", max_message_bytes)]
         self._channel = grpc.insecure_channel(target, options=options)
         self._stub = pb_grpc.KVCompressorStub(self._channel)
         self._timeout = timeout
+        if not 0 <= stream_threshold_bytes <= max_message_bytes:
+            raise ValueError("stream_threshold_bytes must be in [0, max_message_bytes]")
+        room = lambda m: min(m // 16, 64 << 10)
+        limited = min(max_message_bytes, _SERVER_DEFAULT_MAX_MESSAGE)
+        self.stream_threshold_bytes = stream_threshold_bytes or limited - room(limited)
+        self._hard_limit = max_message_bytes - room(max_message_bytes)
 
     def close(self):
         self._channel.close()
@@ -103,29 +197,112 @@ class Client:
         except grpc.RpcError as e:  # the server's status code and message, unchanged
             raise KVCompError(e.code(), e.details()) from None
 
+    def _exchange(self, unary, stream, chunks, make):
+        """The answers to `chunks`, each made into a request by `make`: one unary call for a
+        single chunk, else one stream (each chunk answered before the next is read)."""
+        if len(chunks) <= 1:
+            return [self._call(unary, make(chunks[0] if chunks else []))]
+        try:
+            return list(stream((make(c) for c in chunks), timeout=self._timeout))
+        except grpc.RpcError as e:
+            raise KVCompError(e.code(), e.details()) from None
+
     def compress(self, arrays: Mapping[str, np.ndarray], codec: str = "zstd(3)",
                  bf16: Union[bool, Iterable[str]] = False,
                  token_major: bool = False) -> CompressResult:
         """Compresses named arrays; names like layer3_k / layer3_v set layer and kind."""
         bf16_names = set(arrays) if bf16 is True else set(bf16 or ())
-        req = pb.CompressRequest(codec=codec, tensors=[
-            _to_tensor(n, a, n in bf16_names, token_major) for n, a in arrays.items()])
-        resp = self._call(self._stub.Compress, req)
-        frames = {t.name: t.frame for t in resp.tensors}
-        reports = [t.report for t in resp.tensors]
-        return CompressResult(frames, reports, resp.totals, {r.name: r for r in reports})
+        threshold, pieces, shapes = self.stream_threshold_bytes, [], {}
+        for name, array in arrays.items():
+            array = np.asarray(array)
+            shapes[name] = list(array.shape)
+            cost = array.nbytes + _PER_TENSOR_OVERHEAD
+            axis = _token_axis(array.ndim, token_major)
+            if cost <= threshold or array.ndim == 0 or array.shape[axis] == 0:
+                pieces.append((cost, (name, array, None)))
+                continue
+            tokens = array.shape[axis]
+            token_bytes = array.nbytes // tokens
+            per = max((threshold - _PER_TENSOR_OVERHEAD) // token_bytes, 0)
+            if per == 0 and token_bytes + _PER_TENSOR_OVERHEAD <= self._hard_limit:
+                per = 1
+            if per == 0:
+                raise KVCompError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                  f"one token of {name} is {token_bytes} bytes, above the "
+                                  f"client's limit of {self._hard_limit} bytes")
+            for offset in range(0, tokens, per):
+                count = min(per, tokens - offset)
+                block = array[(slice(None),) * axis + (slice(offset, offset + count),)]
+                pieces.append((block.nbytes + _PER_TENSOR_OVERHEAD,
+                               (name, block, (offset, tokens))))
+        chunks = _pack(pieces, threshold)
+
+        def make(chunk):
+            tensors = []
+            for name, array, place in chunk:
+                t = _to_tensor(name, array, name in bf16_names, token_major)
+                if place:
+                    t.token_offset, t.total_tokens = place
+                tensors.append(t)
+            return pb.CompressRequest(codec=codec, tensors=tensors)
+
+        answers = self._exchange(self._stub.Compress, self._stub.CompressStream, chunks, make)
+        frames, blocks = {}, {}
+        totals = pb.Totals()
+        for chunk, resp in zip(chunks or [[]], answers):
+            if len(resp.tensors) != len(chunk):
+                raise KVCompError(grpc.StatusCode.DATA_LOSS,
+                                  f"server returned {len(resp.tensors)} tensors for {len(chunk)}")
+            for (name, _, _), t in zip(chunk, resp.tensors):
+                frames[name] = frames.get(name, b"") + t.frame
+                blocks.setdefault(name, []).append(t.report)
+            totals.raw_bytes += resp.totals.raw_bytes
+            totals.compressed_bytes += resp.totals.compressed_bytes
+        totals.ratio = totals.raw_bytes / totals.compressed_bytes if totals.compressed_bytes else 0
+        reports = [b[0] if len(b) == 1 else _merge_reports(b, shapes[n]) for n, b in blocks.items()]
+        return CompressResult(frames, reports, totals, dict(zip(blocks, reports)))
 
     def decompress(self, frames: Union[Mapping[str, bytes], Iterable[bytes]]) -> Dict[str, np.ndarray]:
-        """Decodes frames back to arrays (BF16 as uint16). Unnamed frames get their
-        layer{L}_{k,v} name from the frame header."""
-        items = frames.items() if isinstance(frames, Mapping) else (("", f) for f in frames)
-        req = pb.DecompressRequest(tensors=[pb.CompressedTensor(name=n, frame=f) for n, f in items])
-        resp = self._call(self._stub.Decompress, req)
+        """Decodes tensors back to arrays (BF16 as uint16): each item one frame, or a tensor's
+        token blocks' frames back to back. Unnamed ones get their layer{L}_{k,v} name from the
+        frame header."""
+        items = list(frames.items() if isinstance(frames, Mapping) else (("", f) for f in frames))
+        pieces = []
+        for index, (name, data) in enumerate(items):
+            try:
+                parts = split_frames(data) or [data]
+            except ValueError:  # the server names what is wrong with it
+                parts = [data]
+            for part in parts:
+                cost = max(len(part), _frame_raw_bytes(part)) + _PER_TENSOR_OVERHEAD
+                if cost > self._hard_limit:
+                    raise KVCompError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                      f"a frame of tensor {index} ({name!r}) decodes to more "
+                                      f"than the client's limit of {self._hard_limit} bytes")
+                pieces.append((cost, (index, name, part)))
+        chunks = _pack(pieces, self.stream_threshold_bytes)
+
+        def make(chunk):
+            return pb.DecompressRequest(
+                tensors=[pb.CompressedTensor(name=n, frame=f) for _, n, f in chunk])
+
+        answers = self._exchange(self._stub.Decompress, self._stub.DecompressStream, chunks, make)
+        decoded = {}
+        for chunk, resp in zip(chunks or [[]], answers):
+            if len(resp.tensors) != len(chunk):
+                raise KVCompError(grpc.StatusCode.DATA_LOSS,
+                                  f"server returned {len(resp.tensors)} tensors for {len(chunk)}")
+            for (index, _, _), t in zip(chunk, resp.tensors):
+                decoded.setdefault(index, []).append(t)
         out = {}
-        for t in resp.tensors:
+        for index in sorted(decoded):
+            ts = decoded[index]
+            t = ts[0]
             name = t.name or (f"layer{t.layer}_{'k' if t.kind == pb.TENSOR_KIND_K else 'v'}"
                               if t.layer >= 0 else f"tensor{len(out)}")
-            out[name] = _from_tensor(t)
+            arrays = [_from_tensor(b) for b in ts]
+            axis = _token_axis(len(t.shape), t.layout == pb.TENSOR_LAYOUT_TOKEN_MAJOR)
+            out[name] = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=axis)
         return out
 
     def analyze(self, arrays: Mapping[str, np.ndarray], codecs: Iterable[str] = (),

@@ -10,7 +10,9 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
+import grpc
 import numpy as np
 
 import kvcomp
@@ -36,6 +38,17 @@ class Server:
         with open(ready) as f:
             lines = dict(line.strip().split("=", 1) for line in f if "=" in line)
         self.address = lines["grpc"]
+        self.metrics = lines["metrics"]
+
+    def handled(self, method, code="OK"):
+        """grpc_server_handled_total for `method` and `code`, from the server's /metrics."""
+        page = urllib.request.urlopen(f"http://{self.metrics}/metrics", timeout=10).read()
+        total = 0.0
+        for line in page.decode().splitlines():
+            if (line.startswith("grpc_server_handled_total{") and f'grpc_method="{method}"' in line
+                    and f'grpc_code="{code}"' in line):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -142,3 +155,46 @@ class ClientTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StreamTest(unittest.TestCase):
+    """4 MiB tensors against 1 MiB message limits on both sides: compress and decompress
+    stream them in token blocks, bit-exact, and the server's /metrics show the streams."""
+
+    def test_tensor_above_the_message_limit_streams_bit_exact(self):
+        server = Server("--max-message-bytes", str(1 << 20))
+        try:
+            with kvcomp.Client(server.address, max_message_bytes=1 << 20) as client:
+                rng = np.random.default_rng(7)
+                arrays = {"layer0_k": rng.standard_normal((8, 2048, 128)).astype(np.float16),
+                          "layer0_v": rng.standard_normal((8, 2048, 128)).astype(np.float16),
+                          "layer1_k": rng.standard_normal((2, 16, 8)).astype(np.float32)}
+                out = client.compress(arrays, codec="zstd(3)")
+                self.assertEqual(len(kvcomp.split_frames(out.frames["layer0_k"])), 5)
+                self.assertEqual(len(kvcomp.split_frames(out.frames["layer1_k"])), 1)
+                report = out.by_name["layer0_v"]
+                self.assertEqual(list(report.shape), [8, 2048, 128])
+                self.assertEqual(report.raw_bytes, arrays["layer0_v"].nbytes)
+                self.assertEqual(report.compressed_bytes, len(out.frames["layer0_v"]))
+                self.assertEqual(out.totals.raw_bytes, sum(a.nbytes for a in arrays.values()))
+                back = client.decompress(out.frames)
+                for name, array in arrays.items():
+                    self.assertEqual(back[name].shape, array.shape, name)
+                    self.assertEqual(back[name].tobytes(), array.tobytes(), name)
+                # Token-major and lossy: blocks along axis 0, errors merged per tensor.
+                tm = {"layer2_v": rng.standard_normal((2048, 8, 128)).astype(np.float16)}
+                lossy = client.compress(tm, codec="quant(8)+zstd(3)", token_major=True)
+                err = lossy.by_name["layer2_v"].error
+                self.assertFalse(lossy.by_name["layer2_v"].lossless)
+                self.assertGreater(err.mae, 0)
+                self.assertGreater(err.cosine, 0.99)
+                self.assertEqual(client.decompress(lossy.frames)["layer2_v"].shape, (2048, 8, 128))
+                # One token above the limit cannot go.
+                with self.assertRaises(kvcomp.KVCompError) as wide:
+                    client.compress({"x": np.zeros((1, 2, 300000), np.float32)})
+                self.assertEqual(wide.exception.code, grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertEqual(server.handled("CompressStream"), 2)
+            self.assertEqual(server.handled("DecompressStream"), 2)
+            self.assertEqual(server.handled("Compress"), 0)
+        finally:
+            self.assertEqual(server.stop(), 0)
