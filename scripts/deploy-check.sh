@@ -142,10 +142,17 @@ check_image() {
     fail "docker build --target build-deps"
   docker build -q "${args[@]}" --target runtime-deps -t kvcomp-runtime-deps:cache . > /dev/null ||
     fail "docker build --target runtime-deps"
-  docker build "${args[@]}" -t "$IMAGE" . > "$work/build.log" 2>&1 || {
+  # runc on a loaded machine sometimes fails to start a step's container ("OCI runtime create
+  # failed"); one retry resumes from the cached layers. Any other failure is final.
+  if ! docker build "${args[@]}" -t "$IMAGE" . > "$work/build.log" 2>&1; then
     tail -40 "$work/build.log" >&2
-    fail "docker build (log above)"
-  }
+    grep -q "OCI runtime create failed" "$work/build.log" || fail "docker build (log above)"
+    echo "image: WARNING: runc could not start a build container; retrying the build once" >&2
+    docker build "${args[@]}" -t "$IMAGE" . > "$work/build.log" 2>&1 || {
+      tail -40 "$work/build.log" >&2
+      fail "docker build (log above)"
+    }
+  fi
   grep -E "tests passed|Total Test time" "$work/build.log" || true
   docker image prune -f > /dev/null
   echo "image: built in $((SECONDS - t0)) s; $(docker image inspect -f '{{.Size}}' "$IMAGE" |
