@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build test demo bench bench-service format clean fuzz test-asan golden
+.PHONY: deps configure build test demo bench bench-service format clean fuzz test-asan golden soak
 
 deps:
 	@./scripts/install-deps.sh
@@ -45,6 +45,13 @@ fuzz: deps
 		-DKVCOMP_BUILD_BENCH=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ > /dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target kvcomp_fuzzers
 	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# A soak of a real server on loopback: kvcomp load rounds mixing codecs, sizes and bad requests
+# for SOAK_SECONDS; fails on any unexpected status or RSS growth over 10% after warm-up.
+SOAK_SECONDS ?= 180
+soak: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target kvcomp-server kvcomp
+	@./scripts/soak.sh $(BUILD) $(SOAK_SECONDS)
 
 # The whole test suite under ASan, UBSan and LeakSanitizer (server subprocesses included).
 test-asan: deps

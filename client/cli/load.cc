@@ -39,6 +39,7 @@ struct LoadFlags {
   int connections = 1;
   std::string lb_policy;  // empty: gRPC's default (pick_first)
   double bad_fraction = 0;
+  bool bad_frames = false;  // half the bad requests: a corrupt frame to Decompress
   double timeout_seconds = 30;
   uint64_t seed = 1;
   bool json = false;
@@ -71,18 +72,20 @@ struct Results {
   std::vector<double> latency_ms;
   std::map<std::string, int64_t> codes;
   uint64_t ok_raw_bytes = 0;
-  int64_t sent_bad = 0;
-  void Record(double ms, int code, uint64_t raw) {
+  std::map<std::string, int64_t> bad_sent;  // by the code each bad kind must get
+  void Record(double ms, int code, uint64_t raw, const char* bad_code) {
     std::lock_guard<std::mutex> lock(mu);
     latency_ms.push_back(ms);
     ++codes[CodeName(code)];
     if (code == 0) ok_raw_bytes += raw;
+    if (bad_code != nullptr) ++bad_sent[bad_code];
   }
 };
 
 struct Workload {
   std::vector<pb::CompressRequest> good;  // one tensor each
   pb::CompressRequest bad;                // a codec spec the server must reject
+  pb::DecompressRequest bad_frame;        // --bad-frames: a frame with a flipped byte
   std::vector<uint64_t> raw;
 };
 
@@ -100,24 +103,30 @@ class Sender {
     }
   }
 
-  // The i-th request: which message, its raw bytes (0 for a bad one) and its stub.
+  // The i-th request: which message (a Compress, or with `frame` a Decompress), its raw bytes
+  // (0 for a bad one), the code a bad one must get (null for a good one) and its stub.
   struct Pick {
     const pb::CompressRequest* req;
     uint64_t raw;
     pb::KVCompressor::Stub* stub;
+    const char* bad_code = nullptr;
+    const pb::DecompressRequest* frame = nullptr;
   };
   Pick Next(int64_t i) {
-    bool bad = false;
+    bool bad = false, frame = false;
     {
       std::lock_guard<std::mutex> lock(rng_mu_);
       bad = f_.bad_fraction > 0 &&
             std::uniform_real_distribution<double>(0, 1)(rng_) < f_.bad_fraction;
+      frame = bad && f_.bad_frames && std::bernoulli_distribution(0.5)(rng_);
     }
     pb::KVCompressor::Stub* stub = stubs_[static_cast<size_t>(i) % stubs_.size()].get();
-    if (bad) return {&w_.bad, 0, stub};
+    if (frame) return {nullptr, 0, stub, "DATA_LOSS", &w_.bad_frame};
+    if (bad) return {&w_.bad, 0, stub, "INVALID_ARGUMENT"};
     const size_t k = static_cast<size_t>(i) % w_.good.size();
     return {&w_.good[k], w_.raw[k], stub};
   }
+  pb::KVCompressor::Stub* stub0() { return stubs_[0].get(); }
   std::chrono::system_clock::time_point Deadline() const {
     return std::chrono::system_clock::now() +
            std::chrono::microseconds(static_cast<int64_t>(f_.timeout_seconds * 1e6));
@@ -149,9 +158,11 @@ void RunClosed(const LoadFlags& f, Sender& sender, Clock::time_point end, Result
         grpc::ClientContext ctx;
         ctx.set_deadline(sender.Deadline());
         pb::CompressResponse resp;
+        pb::DecompressResponse back;
         const auto t0 = Clock::now();
-        grpc::Status s = p.stub->Compress(&ctx, *p.req, &resp);
-        res->Record(Ms(Clock::now() - t0), s.error_code(), p.raw);
+        grpc::Status s = p.frame ? p.stub->Decompress(&ctx, *p.frame, &back)
+                                 : p.stub->Compress(&ctx, *p.req, &resp);
+        res->Record(Ms(Clock::now() - t0), s.error_code(), p.raw, p.bad_code);
       }
     });
   }
@@ -166,6 +177,7 @@ void RunOpen(const LoadFlags& f, Sender& sender, Clock::time_point start, Clock:
   struct Call {
     grpc::ClientContext ctx;
     pb::CompressResponse resp;
+    pb::DecompressResponse back;
   };
   Clock::time_point next = start;
   for (int64_t i = 0; f.requests == 0 || i < f.requests; ++i) {
@@ -184,14 +196,18 @@ void RunOpen(const LoadFlags& f, Sender& sender, Clock::time_point start, Clock:
     auto call = std::make_shared<Call>();
     call->ctx.set_deadline(sender.Deadline());
     const Clock::time_point scheduled = next;
-    p.stub->async()->Compress(
-        &call->ctx, p.req, &call->resp,
-        [call, scheduled, raw = p.raw, res, &mu, &cv, &in_flight](grpc::Status s) {
-          res->Record(Ms(Clock::now() - scheduled), s.error_code(), raw);
-          std::lock_guard<std::mutex> lock(mu);
-          --in_flight;
-          cv.notify_all();
-        });
+    auto done = [call, scheduled, raw = p.raw, bad_code = p.bad_code, res, &mu, &cv,
+                 &in_flight](grpc::Status s) {
+      res->Record(Ms(Clock::now() - scheduled), s.error_code(), raw, bad_code);
+      std::lock_guard<std::mutex> lock(mu);
+      --in_flight;
+      cv.notify_all();
+    };
+    if (p.frame) {
+      p.stub->async()->Decompress(&call->ctx, p.frame, &call->back, std::move(done));
+    } else {
+      p.stub->async()->Compress(&call->ctx, p.req, &call->resp, std::move(done));
+    }
   }
   std::unique_lock<std::mutex> lock(mu);
   cv.wait(lock, [&] { return in_flight == 0; });
@@ -215,6 +231,20 @@ int RunLoad(const LoadFlags& f) {
   w.bad.set_codec("no-such-codec(");
 
   Sender sender(f, w);
+  if (f.bad_frames) {  // a real frame of the first tensor, one payload byte flipped
+    grpc::ClientContext ctx;
+    ctx.set_deadline(sender.Deadline());
+    pb::CompressResponse resp;
+    grpc::Status s = sender.stub0()->Compress(&ctx, w.good[0], &resp);
+    if (!s.ok() || resp.tensors_size() == 0) {
+      return Fail(kCmd, kExitServer,
+                  absl::UnavailableError(
+                      absl::StrCat("compressing the --bad-frames frame: ", s.error_message())));
+    }
+    pb::CompressedTensor* t = w.bad_frame.add_tensors();
+    *t = resp.tensors(0);
+    (*t->mutable_frame())[t->frame().size() / 2] ^= 0x5a;
+  }
   Results res;
   std::atomic<int64_t> issued{0};
   const auto start = Clock::now();
@@ -286,6 +316,7 @@ int RunLoad(const LoadFlags& f) {
     for (auto [le, count] : hist) h.push_back({{"le_ms", le}, {"count", count}});
     j["histogram"] = h;
     j["status"] = res.codes;
+    j["bad_sent"] = res.bad_sent;
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << absl::StrFormat(
@@ -317,9 +348,11 @@ int RunLoad(const LoadFlags& f) {
     return Fail(kCmd, kExitServer, absl::DeadlineExceededError("no request completed"));
   }
   // Errors the user asked for (--bad-fraction) are not a failure; any other is.
-  const auto invalid = res.codes.find("INVALID_ARGUMENT");
-  const int64_t expected_bad =
-      f.bad_fraction > 0 && invalid != res.codes.end() ? invalid->second : 0;
+  int64_t expected_bad = 0;
+  for (const auto& [code, sent] : res.bad_sent) {
+    const auto got = res.codes.find(code);
+    expected_bad += std::min(sent, got == res.codes.end() ? int64_t{0} : got->second);
+  }
   return errors > expected_bad ? kExitServer : kExitOk;
 }
 
@@ -360,6 +393,9 @@ Command AddLoadCommand(CLI::App& root) {
                   "to exercise error paths")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  app->add_flag("--bad-frames", f->bad_frames,
+                "make half the --bad-fraction requests Decompress calls of a real frame with one "
+                "payload byte flipped (DATA_LOSS)");
   app->add_option("--timeout", f->timeout_seconds, "deadline of each call, in seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

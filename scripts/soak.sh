@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# soak.sh BUILD SECONDS: a soak of a real kvcomp-server on loopback (docs/RELIABILITY.md).
+#
+# Runs `kvcomp load` rounds back to back for SECONDS, cycling through codecs (lossless,
+# zstd(3), bounded(cos=0.9999), mixed(...), lossless-max) and sizes (generated Llama shapes from
+# 64 KiB to 16 MiB a tensor, and real caches from ../shared/kv), with deliberately bad requests
+# in every round: 10% of calls, half a Compress with an unparseable codec (INVALID_ARGUMENT),
+# half a Decompress of a real frame with a flipped byte (DATA_LOSS). It samples the server's
+# VmRSS every half second. It fails (exit 1) unless:
+#   - every valid request got OK, and every bad request exactly its expected code, per round
+#     (from kvcomp load --json) and in total (from the server's grpc_server_handled_total);
+#   - the server is still up at the end;
+#   - RSS grows by at most 10% after warm-up: the median of the samples in the last 20% of the
+#     run is at most 10% above the median in the warm-up (the first 20% of the run, or the
+#     first full cycle of rounds if that ends later). Medians, not peaks: each window holds a
+#     full cycle, and a leak raises every later sample while one big call's spike does not
+#     move the median. The peaks are printed too.
+# Prints one summary line; the per-round JSON, RSS samples and server log stay in BUILD/soak/.
+set -euo pipefail
+build=$1
+seconds=$2
+here=$(cd "$(dirname "$0")" && pwd)
+kv=${KVCOMP_SHARED_KV:-$here/../../shared/kv}
+out=$build/soak
+server_bin=$build/server/kvcomp-server
+cli=$build/client/kvcomp
+for b in "$server_bin" "$cli"; do
+  [[ -x $b ]] || { echo "soak: $b is missing (build it first)" >&2; exit 2; }
+done
+
+# codec | data: every round mixes one of these with bad requests.
+rounds=(
+  "lossless|llama:layers=1,heads=8,dim=128,tokens=512"
+  "zstd(3)|$kv/story_prose"
+  "bounded(cos=0.9999)|llama:layers=2,heads=4,dim=64,tokens=2048"
+  "mixed(1,lossless,bounded(cos=0.9999))|$kv/technical_prose.fp32.npz"
+  "zstd(3)|llama:layers=1,heads=8,dim=128,tokens=8192"
+  "lossless-max|llama:layers=2,heads=2,dim=64,tokens=256"
+  "bounded(cos=0.9999)|$kv/generated_greedy"
+  "lossless|llama:layers=1,heads=1,dim=32,tokens=16,dtype=bf16"
+)
+warmup=$((seconds / 5))
+# Warm-up: the first 20% of the run, or the first full cycle of rounds if that takes longer,
+# so the warm-up has seen every workload.
+round_seconds=$((warmup / ${#rounds[@]}))
+((round_seconds >= 2)) || round_seconds=2
+
+rm -rf "$out"
+mkdir -p "$out"
+# glibc raises its mmap threshold after freeing a big block, up to 32 MiB, and then keeps
+# later big request buffers in its heaps: RSS would ratchet up with no leak. A fixed threshold
+# (the default 128 KiB) returns them to the system, so what grows is what the server holds.
+MALLOC_MMAP_THRESHOLD_=${SOAK_MMAP_THRESHOLD:-131072} "$server_bin" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --ready-file "$out/ready" \
+  > "$out/server.log" 2>&1 &
+server_pid=$!
+sampler_pid=
+cleanup() {
+  [[ -n $sampler_pid ]] && kill "$sampler_pid" 2> /dev/null || true
+  kill "$server_pid" 2> /dev/null || true
+  wait "$server_pid" 2> /dev/null || true
+}
+trap cleanup EXIT
+trap "exit 1" INT TERM
+for _ in $(seq 300); do
+  [[ -s $out/ready ]] && grep -q '^metrics=' "$out/ready" && break
+  kill -0 "$server_pid" 2> /dev/null || { cat "$out/server.log" >&2; exit 1; }
+  sleep 0.1
+done
+grpc=$(sed -n 's/^grpc=//p' "$out/ready")
+metrics=$(sed -n 's/^metrics=//p' "$out/ready")
+
+start=$(date +%s.%N)
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"; }
+(
+  while kill -0 "$server_pid" 2> /dev/null; do
+    echo "$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - s}') $(rss)"
+    sleep 0.5
+  done
+) > "$out/rss.txt" &
+sampler_pid=$!
+
+status=0
+i=0
+while :; do
+  now=$(date +%s.%N)
+  left=$(awk -v s="$start" -v n="$now" -v t="$seconds" 'BEGIN {printf "%.1f", t - (n - s)}')
+  awk -v l="$left" 'BEGIN {exit !(l >= 1)}' || break
+  d=$(awk -v l="$left" -v r="$round_seconds" 'BEGIN {print (l < r ? l : r)}')
+  IFS='|' read -r codec data <<< "${rounds[i % ${#rounds[@]}]}"
+  json=$out/round-$(printf '%03d' "$i").json
+  rc=0
+  "$cli" load --server "$grpc" -c 4 -d "$d" --codec "$codec" --data "$data" \
+    --bad-fraction 0.1 --bad-frames --seed "$((i + 1))" --json > "$json" 2> "$out/round-$i.err" ||
+    rc=$?
+  # Every valid call OK; every bad one exactly its code; nothing else.
+  if ! jq -e '
+      . as $r | (.bad_sent // {}) as $sent | ($sent | add // 0) as $bad
+      | (.status.OK // 0) == (.requests - $bad)
+        and ([$sent | to_entries[] | .value == ($r.status[.key] // 0)] | all)
+        and ([.status | keys[] | select(. != "OK")] - ($sent | keys) == [])' \
+      "$json" > /dev/null || [[ $rc -ne 0 ]]; then
+    echo "soak: round $i ($codec on $data) failed (exit $rc):" >&2
+    cat "$out/round-$i.err" "$json" >&2
+    status=1
+  fi
+  i=$((i + 1))
+  if ((i == ${#rounds[@]})); then
+    cycle=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN {printf "%.0f", n - s}')
+    ((cycle <= warmup)) || warmup=$cycle
+  fi
+done
+elapsed=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN {printf "%.0f", n - s}')
+kill -0 "$server_pid" 2> /dev/null || { echo "soak: the server died" >&2; exit 1; }
+end_rss=$(rss)
+kill "$sampler_pid" 2> /dev/null || true
+wait "$sampler_pid" 2> /dev/null || true
+sampler_pid=
+
+# Totals from kvcomp load, against the server's own counters.
+totals=$(jq -s '{requests: (map(.requests) | add),
+                 ok: (map(.status.OK // 0) | add),
+                 invalid: (map(.bad_sent.INVALID_ARGUMENT // 0) | add),
+                 data_loss: (map(.bad_sent.DATA_LOSS // 0) | add),
+                 rounds: length}' "$out"/round-*.json)
+read -r requests ok invalid data_loss nrounds < <(jq -r '"\(.requests) \(.ok) \(.invalid) \(.data_loss) \(.rounds)"' <<< "$totals")
+curl -sf "http://$metrics/metrics" > "$out/metrics.txt"
+handled() {  # method code
+  awk -v m="grpc_method=\"$1\"" -v c="grpc_code=\"$2\"" \
+    '/^grpc_server_handled_total\{/ && index($0, m) && index($0, c) {s += $NF} END {print s + 0}' \
+    "$out/metrics.txt"
+}
+all_handled=$(awk '/^grpc_server_handled_total\{/ {s += $NF} END {print s + 0}' "$out/metrics.txt")
+# Each round also made one good Compress (of the frame it then corrupts).
+want_compress_ok=$((ok + nrounds))
+got="Compress OK $(handled Compress OK), Compress INVALID_ARGUMENT $(handled Compress InvalidArgument), Decompress DATA_LOSS $(handled Decompress DataLoss), all $all_handled"
+want="Compress OK $want_compress_ok, Compress INVALID_ARGUMENT $invalid, Decompress DATA_LOSS $data_loss, all $((requests + nrounds))"
+if [[ $got != "$want" ]]; then
+  echo "soak: the server's grpc_server_handled_total disagrees with kvcomp load:" >&2
+  echo "  server: $got" >&2
+  echo "  load:   $want" >&2
+  status=1
+fi
+
+# RSS: median of the warm-up vs median of the last 20%; peaks for the record.
+rss_stats() {  # FROM TO: median and peak of the samples with FROM <= t < TO, in KiB
+  awk -v a="$1" -v b="$2" '$1 >= a && $1 < b {print $2}' "$out/rss.txt" | sort -n |
+    awk '{v[NR] = $1} END {print (NR ? v[int((NR + 1) / 2)] : 0), (NR ? v[NR] : 0)}'
+}
+read -r warm_rss warm_peak < <(rss_stats 0 "$warmup")
+read -r last_rss last_peak < <(rss_stats "$((elapsed - seconds / 5))" 1e9)
+growth=$(awk -v a="$warm_rss" -v b="$last_rss" 'BEGIN {printf "%.1f", a ? 100 * (b - a) / a : 999}')
+if awk -v g="$growth" 'BEGIN {exit !(g > 10)}'; then
+  echo "soak: server RSS grew ${growth}% after warm-up (over 10%); samples in $out/rss.txt" >&2
+  status=1
+fi
+
+mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k / 1024}'; }
+echo "soak: ${elapsed}s, $nrounds rounds of ${round_seconds}s, $requests requests" \
+  "($ok OK, $invalid INVALID_ARGUMENT and $data_loss DATA_LOSS as sent; server agrees:" \
+  "$([[ $got == "$want" ]] && echo yes || echo NO)); server RSS median $(mib "$warm_rss") MiB" \
+  "in warm-up (first ${warmup}s), $(mib "$last_rss") MiB in the last $((seconds / 5))s:" \
+  "growth ${growth}% (limit 10%); peaks $(mib "$warm_peak") and $(mib "$last_peak") MiB," \
+  "$(mib "$end_rss") MiB at end$([[ $status -eq 0 ]] && echo ': PASS' || echo ': FAIL')"
+exit $status
