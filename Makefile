@@ -37,9 +37,9 @@ ASAN_BUILD ?= build-asan
 SAN_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 
-# libFuzzer targets (clang), each run for FUZZ_SECONDS: the core's four, and with
-# FUZZ_CORE_ONLY=OFF also the server's request handling (fuzz_server, not yet run in CI).
-FUZZ_CORE_ONLY ?= ON
+# libFuzzer targets (clang), each run for FUZZ_SECONDS: the core's four and the server's request
+# handling (fuzz_server); FUZZ_CORE_ONLY=ON skips the server (its build adds proto + service).
+FUZZ_CORE_ONLY ?= OFF
 fuzz: deps
 	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DKVCOMP_FUZZ=ON -DKVCOMP_CORE_ONLY=$(FUZZ_CORE_ONLY) \
 		-DKVCOMP_BUILD_BENCH=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ > /dev/null
