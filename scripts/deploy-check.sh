@@ -183,7 +183,9 @@ check_image() {
     --entrypoint kvcomp "$IMAGE" compress /kv/story_prose -o /out/story.kvc --codec lossless \
     --dtype fp16 --server "127.0.0.1:$port" || fail "kvcomp compress through the container"
   "$CLI_BIN" info "$work/out/story.kvc" > /dev/null || fail "the container's .kvc does not parse"
-  curl -sf "http://127.0.0.1:$mport/metrics" | grep -q '^grpc_server_handled_total{.*grpc_method="Compress".*grpc_code="OK".*} [1-9]' ||
+  # Label order is the exporter's (alphabetical), so match each label on its own.
+  curl -sf "http://127.0.0.1:$mport/metrics" | grep '^grpc_server_handled_total{' |
+    grep 'grpc_method="Compress"' | grep 'grpc_code="OK"' | grep -q '} [1-9]' ||
     fail "the container's /metrics has no OK Compress"
   # docker stop: SIGTERM, then SIGKILL after 30 s (exit 137). 0 means it drained and exited.
   docker stop -t 30 "$CONTAINER" > /dev/null
