@@ -470,6 +470,7 @@ struct Exchange {
           break;
         }
         ++answered;
+        if (options->on_chunk) options->on_chunk(answered, chunks);
       }
       stream->WritesDone();
       const grpc::Status st = stream->Finish();

@@ -89,6 +89,10 @@ struct ClientOptions {
   // calls over every address a target resolves to (`ipv4:127.0.0.1:P1,127.0.0.1:P2`, or a
   // headless Kubernetes Service's `dns:///` name). Empty leaves gRPC's default.
   std::string load_balancing_policy;
+  // Called on the calling thread each time the server has answered one more chunk of a
+  // streamed Compress or Decompress, with (answered, total) chunks: for progress display.
+  // One-message calls do not call it. May restart from 1 when a stream is retried.
+  std::function<void(size_t answered, size_t total)> on_chunk;
 };
 
 // The per-tensor report of the server (see TensorReport in kvcomp.proto).

@@ -50,7 +50,8 @@ void AddServerFlags(CLI::App* app, ServerFlags* flags) {
                   "name expected in the server certificate, when not the --server host");
 }
 
-absl::StatusOr<std::unique_ptr<client::Client>> Connect(const ServerFlags& flags) {
+absl::StatusOr<std::unique_ptr<client::Client>> Connect(
+    const ServerFlags& flags, std::function<void(size_t, size_t)> on_chunk) {
   client::ClientOptions options;
   options.timeout = absl::Seconds(flags.timeout_seconds);
   options.max_message_bytes = flags.max_message_mib << 20;
@@ -63,6 +64,7 @@ absl::StatusOr<std::unique_ptr<client::Client>> Connect(const ServerFlags& flags
   options.tls.private_key_path = flags.tls_key;
   options.tls.server_name_override = flags.tls_server_name;
   options.load_balancing_policy = flags.lb_policy;
+  options.on_chunk = std::move(on_chunk);
   return client::Client::Connect(flags.address, options);
 }
 

@@ -62,7 +62,10 @@ struct ServerFlags {
 // --server and --lb-policy, for commands that make their own channels (kvcomp load).
 void AddTargetFlags(CLI::App* app, std::string* address, std::string* lb_policy);
 void AddServerFlags(CLI::App* app, ServerFlags* flags);
-absl::StatusOr<std::unique_ptr<client::Client>> Connect(const ServerFlags& flags);
+// `on_chunk`: see ClientOptions::on_chunk (kvcomp compress/decompress drive their progress bar
+// with it).
+absl::StatusOr<std::unique_ptr<client::Client>> Connect(
+    const ServerFlags& flags, std::function<void(size_t, size_t)> on_chunk = nullptr);
 
 // Prints "kvcomp <cmd>: error: <status>" to stderr and returns `code`.
 int Fail(absl::string_view command, int code, const absl::Status& status);

@@ -1,9 +1,11 @@
 // kvcomp compress INPUT -o OUT.kvc --codec SPEC --server HOST:PORT [--dtype fp16|fp32|bf16]
+#include <atomic>
 #include <iostream>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "cli/common.h"
+#include "cli/workload.h"
 #include "io/file_util.h"
 #include "io/kv_io.h"
 #include "kvcomp/frame.h"
@@ -36,7 +38,10 @@ int RunCompress(const CompressFlags& f) {
                 absl::AlreadyExistsError(
                     absl::StrCat(f.output, " already exists (pass --force to replace it)")));
   }
-  auto client = Connect(f.server);
+  std::atomic<double> answered_fraction{0};  // of a streamed call's chunks
+  auto client = Connect(f.server, [&answered_fraction](size_t answered, size_t total) {
+    answered_fraction = static_cast<double>(answered) / static_cast<double>(total);
+  });
   if (!client.ok()) return Fail(kCmd, kExitServer, client.status());
 
   // A .kvc file holds no names: blocks of a tensor are found by (layer, kind), which must
@@ -52,7 +57,13 @@ int RunCompress(const CompressFlags& f) {
     }
   }
   // One call: unary below the stream threshold, else a stream of chunks (client library).
-  auto result = (*client)->Compress(f.codec, *cache);
+  absl::StatusOr<client::CompressResult> result;
+  {
+    // On a terminal, a bar that the chunks of a streamed call move along.
+    Progress progress("kvcomp compress", true,
+                      [&answered_fraction] { return answered_fraction.load(); });
+    result = (*client)->Compress(f.codec, *cache);
+  }
   if (!result.ok()) return Fail(kCmd, kExitServer, result.status());
   std::vector<client::CompressedTensor>& compressed = result->tensors;
   std::vector<client::TensorReport> reports;

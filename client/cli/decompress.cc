@@ -1,9 +1,11 @@
 // kvcomp decompress IN.kvc -o DIR|FILE.npz|FILE.npy --server HOST:PORT
+#include <atomic>
 #include <iostream>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "cli/common.h"
+#include "cli/workload.h"
 #include "io/file_util.h"
 #include "io/kv_io.h"
 #include "kvcomp/frame.h"
@@ -66,10 +68,19 @@ int RunDecompress(const DecompressFlags& f) {
                 absl::AlreadyExistsError(
                     absl::StrCat(f.output, " already exists (pass --force to replace it)")));
   }
-  auto client = Connect(f.server);
+  std::atomic<double> answered_fraction{0};  // of a streamed call's chunks
+  auto client = Connect(f.server, [&answered_fraction](size_t answered, size_t total) {
+    answered_fraction = static_cast<double>(answered) / static_cast<double>(total);
+  });
   if (!client.ok()) return Fail(kCmd, kExitServer, client.status());
   // One call: unary below the stream threshold, else a stream of chunks (client library).
-  auto cache = (*client)->Decompress(refs);
+  absl::StatusOr<io::KvCache> cache;
+  {
+    // On a terminal, a bar that the chunks of a streamed call move along.
+    Progress progress("kvcomp decompress", true,
+                      [&answered_fraction] { return answered_fraction.load(); });
+    cache = (*client)->Decompress(refs);
+  }
   if (!cache.ok()) return Fail(kCmd, kExitServer, cache.status());
   for (size_t i = 0; i < cache->size(); ++i) {
     const TensorMeta& got = (*cache)[i].tensor.meta;

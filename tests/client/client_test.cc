@@ -205,6 +205,10 @@ TEST(ClientStreamTest, TensorAboveTheMessageLimitStreamsBitExact) {
   ASSERT_TRUE(server.ok()) << server.status();
   ClientOptions o;
   o.max_message_bytes = kLimit;
+  std::vector<std::pair<size_t, size_t>> progress;  // (answered, total) per streamed chunk
+  o.on_chunk = [&progress](size_t answered, size_t total) {
+    progress.emplace_back(answered, total);
+  };
   auto client = Client::Connect((*server)->address(), o);
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_EQ((*client)->stream_threshold_bytes(), kLimit - kLimit / 16);
@@ -239,9 +243,17 @@ TEST(ClientStreamTest, TensorAboveTheMessageLimitStreamsBitExact) {
     raw += t.report.raw_bytes;
   }
   EXPECT_EQ(compressed->totals.raw_bytes, raw);
+  // Progress came once per answered chunk, counting up to the total.
+  ASSERT_GT(progress.size(), 1u);
+  for (size_t i = 0; i < progress.size(); ++i) {
+    EXPECT_EQ(progress[i], std::make_pair(i + 1, progress.size()));
+  }
+  progress.clear();
   auto back = (*client)->Decompress(compressed->Frames());
   ASSERT_TRUE(back.ok()) << back.status();
   ExpectSameCache(*back, cache);
+  ASSERT_GT(progress.size(), 1u);
+  EXPECT_EQ(progress.back().first, progress.back().second);
 
   // The async calls take the same path.
   std::promise<absl::StatusOr<CompressResult>> async_compressed;
