@@ -101,7 +101,10 @@ class QuantStage final : public Stage {
     const float max_code = static_cast<float>(levels);
     std::vector<float> params(groups * 2);
     for (uint64_t k = 0; k < groups; ++k) {
-      const float scale = hi[k] > lo[k] ? (hi[k] - lo[k]) / levels : 0.0f;
+      float scale = hi[k] > lo[k] ? (hi[k] - lo[k]) / levels : 0.0f;
+      // A range wider than FLT_MAX (values near both -FLT_MAX and FLT_MAX) overflows in float;
+      // its step does not (levels >= 3), and an infinite step would decode to NaN.
+      if (!std::isfinite(scale)) scale = static_cast<float>((double{hi[k]} - lo[k]) / levels);
       params[2 * k] = lo[k] <= hi[k] ? lo[k] : 0.0f;
       params[2 * k + 1] = scale;
     }
@@ -111,7 +114,10 @@ class QuantStage final : public Stage {
         const uint64_t k = k0 + j * step;
         const float scale = params[2 * k + 1];
         const float v = scale > 0 ? (x[i0 + j] - params[2 * k]) / scale : 0.0f;
-        const uint16_t c = static_cast<uint16_t>(RoundHalfEven(std::clamp(v, 0.0f, max_code)));
+        // x - min can still overflow to infinity (then v is inf, clamped); NaN cannot arise
+        // with a finite step, and would go to 0 here rather than into an undefined cast.
+        const float in_range = v > 0.0f ? std::min(v, max_code) : 0.0f;
+        const uint16_t c = static_cast<uint16_t>(RoundHalfEven(in_range));
         std::memcpy(&codes[2 * (i0 + j)], &c, 2);
       }
     });
