@@ -776,6 +776,36 @@ absl::StatusOr<CompressResult> Client::Compress(absl::string_view spec,
   return plan.Result();
 }
 
+namespace {
+
+// Runs `work` on a thread of its own (a streamed async call runs the synchronous one there).
+// `work` and what it owns are destroyed before the ticket goes, so ~Client waits for them.
+void RunDetached(InFlightCalls* calls, std::function<void()> work) {
+  auto ticket = std::make_shared<InFlightCalls::Ticket>(calls);
+  std::thread([ticket, work = std::move(work)]() mutable {
+    work();
+    work = nullptr;
+    ticket.reset();  // last: ~Client may proceed
+  }).detach();
+}
+
+// The answer to a one-chunk async call, read through the same plan as the synchronous path.
+template <typename Plan, typename Resp, typename Done>
+void FinishOneChunk(const grpc::Status& s, const char* method, Plan& plan, Resp& resp, Done& done) {
+  if (!s.ok()) {
+    done(FromGrpc(s, method));
+    return;
+  }
+  plan.Reset();
+  if (absl::Status taken = plan.Take(0, resp); !taken.ok()) {
+    done(taken);
+  } else {
+    done(plan.Result());
+  }
+}
+
+}  // namespace
+
 void Client::CompressAsync(absl::string_view spec, absl::Span<const io::NamedTensor> tensors,
                            CompressCallback done) {
   absl::StatusOr<CompressPlan> plan = CompressPlan::Make(tensors, options_);
@@ -784,16 +814,10 @@ void Client::CompressAsync(absl::string_view spec, absl::Span<const io::NamedTen
     return;
   }
   if (plan->chunks() > 1) {
-    // A stream: the synchronous call on a thread of its own, with copies of the tensors.
-    auto ticket = std::make_shared<InFlightCalls::Ticket>(&impl_->async_calls);
-    std::thread([this, ticket, spec = std::string(spec),
-                 copy = io::KvCache(tensors.begin(), tensors.end()),
-                 done = std::move(done)]() mutable {
-      done(Compress(spec, copy));
-      done = nullptr;
-      copy.clear();
-      ticket.reset();  // last: ~Client may proceed
-    }).detach();
+    // A stream: the synchronous call, with copies of the tensors.
+    RunDetached(&impl_->async_calls,
+                [this, spec = std::string(spec), copy = io::KvCache(tensors.begin(), tensors.end()),
+                 done = std::move(done)] { done(Compress(spec, copy)); });
     return;
   }
   pb::CompressRequest req = plan->Request(0, spec, tensors);
@@ -810,16 +834,7 @@ void Client::CompressAsync(absl::string_view spec, absl::Span<const io::NamedTen
       },
       [plan = std::move(*plan), done = std::move(done)](const grpc::Status& s,
                                                         pb::CompressResponse& resp) mutable {
-        if (!s.ok()) {
-          done(FromGrpc(s, "Compress"));
-          return;
-        }
-        plan.Reset();
-        if (absl::Status taken = plan.Take(0, resp); !taken.ok()) {
-          done(taken);
-        } else {
-          done(plan.Result());
-        }
+        FinishOneChunk(s, "Compress", plan, resp, done);
       });
 }
 
@@ -847,20 +862,15 @@ void Client::DecompressAsync(absl::Span<const FrameRef> frames, DecompressCallba
     return;
   }
   if (plan->chunks() > 1) {
-    // A stream: the synchronous call on a thread of its own, with copies of the frames.
-    auto ticket = std::make_shared<InFlightCalls::Ticket>(&impl_->async_calls);
+    // A stream: the synchronous call, with copies of the frames.
     std::vector<std::pair<std::string, std::vector<uint8_t>>> copy;
     for (const FrameRef& f : frames)
       copy.emplace_back(f.name, std::vector<uint8_t>(f.frame.begin(), f.frame.end()));
-    std::thread([this, ticket, copy = std::move(copy), done = std::move(done)]() mutable {
+    RunDetached(&impl_->async_calls, [this, copy = std::move(copy), done = std::move(done)] {
       std::vector<FrameRef> refs;
       for (const auto& [name, bytes] : copy) refs.push_back({name, bytes});
       done(Decompress(absl::MakeConstSpan(refs)));
-      done = nullptr;
-      refs.clear();
-      copy.clear();
-      ticket.reset();  // last: ~Client may proceed
-    }).detach();
+    });
     return;
   }
   pb::DecompressRequest req = plan->Request(0);
@@ -877,16 +887,7 @@ void Client::DecompressAsync(absl::Span<const FrameRef> frames, DecompressCallba
       },
       [plan = std::move(*plan), done = std::move(done)](const grpc::Status& s,
                                                         pb::DecompressResponse& resp) mutable {
-        if (!s.ok()) {
-          done(FromGrpc(s, "Decompress"));
-          return;
-        }
-        plan.Reset();
-        if (absl::Status taken = plan.Take(0, resp); !taken.ok()) {
-          done(taken);
-        } else {
-          done(plan.Result());
-        }
+        FinishOneChunk(s, "Decompress", plan, resp, done);
       });
 }
 
