@@ -38,16 +38,6 @@ double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// The server's resident set in KiB (VmRSS), or -1.
-long RssKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
 // grpc_server_handled_total for `method` and `code`, polled until it reaches `want` (the
 // counter is bumped when the call is done on the server, a moment after the client sees it).
 double WaitForHandled(const ServerProcess& server, const std::string& method,
@@ -370,7 +360,7 @@ TEST_F(FaultTest, FrameClaimingAHugeShapeIsRefusedWithoutAllocating) {
       ParseFrame(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(good.data()), good.size()));
   ASSERT_TRUE(parsed.ok()) << parsed.status();
 
-  const long rss_before = RssKiB(server_->pid());
+  const int64_t rss_before = ProcStatusKiB(server_->pid(), "VmRSS");
   ASSERT_GT(rss_before, 0);
   // Shapes claiming 2 TiB, 2^56 elements' worth and 64 GiB: each re-written with the same
   // payload, so the length and XXH3 checksum are valid and only the sizes are impossible.
@@ -394,7 +384,7 @@ TEST_F(FaultTest, FrameClaimingAHugeShapeIsRefusedWithoutAllocating) {
     EXPECT_FALSE(s.error_message().empty());
   }
   // A decoder that believed the header would have touched gigabytes.
-  const long rss_after = RssKiB(server_->pid());
+  const int64_t rss_after = ProcStatusKiB(server_->pid(), "VmRSS");
   EXPECT_LT(rss_after - rss_before, 64 * 1024) << rss_before << " KiB -> " << rss_after << " KiB";
   ExpectServesGoodRequest(*stub_);
 }

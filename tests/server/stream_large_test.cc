@@ -4,7 +4,6 @@
 // size, not on the cache size. Label `long`; `make test` (and so CI) runs it.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -24,12 +23,8 @@ constexpr bool kSanitized = false;
 
 // Peak resident set of `pid` in bytes (VmHWM), or -1.
 int64_t PeakRss(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  }
-  return -1;
+  const int64_t kib = ProcStatusKiB(pid, "VmHWM");
+  return kib < 0 ? -1 : kib * 1024;
 }
 
 v1::Tensor MetaOf(const Tensor& t, const std::string& name) {

@@ -45,4 +45,7 @@ class ServerProcess {
   std::string metrics_;
 };
 
+// A memory field of /proc/PID/status ("VmRSS", "VmHWM") in KiB, or -1.
+int64_t ProcStatusKiB(pid_t pid, const std::string& field);
+
 }  // namespace kvcomp::testing
