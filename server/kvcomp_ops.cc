@@ -111,11 +111,23 @@ absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressRespons
 
 absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressResponse* response,
                            const OpsOptions& options) {
+  // The limit bounds the whole request (a unary call or one stream chunk), not each frame: many
+  // small frames that each decode to the limit would otherwise multiply it.
+  const uint64_t limit = options.decode_limits.max_decoded_bytes;
+  uint64_t decoded = 0;
   for (int i = 0; i < request.tensors_size(); ++i) {
     if (absl::Status s = CheckCancelled(options); !s.ok()) return s;
     const v1::CompressedTensor& in = request.tensors(i);
-    absl::StatusOr<Tensor> tensor = Decompress(BytesOf(in.frame()), options.decode_limits);
-    if (!tensor.ok()) return Annotate(tensor.status(), TensorLabel(i, in.name()));
+    absl::StatusOr<Tensor> tensor = Decompress(BytesOf(in.frame()), {limit - decoded});
+    if (!tensor.ok()) {
+      if (decoded > 0 && absl::IsResourceExhausted(tensor.status())) {
+        return Annotate(tensor.status(),
+                        absl::StrCat(TensorLabel(i, in.name()), " (the request's earlier tensors ",
+                                     "decode to ", decoded, " of its ", limit, " bytes)"));
+      }
+      return Annotate(tensor.status(), TensorLabel(i, in.name()));
+    }
+    decoded += tensor->bytes.size();
     v1::Tensor* out = response->add_tensors();
     TensorToProto(*tensor, in.name(), out);
     out->set_token_offset(in.token_offset());

@@ -56,8 +56,8 @@ std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_co
   Flag(app, "--max-tensor-elements", config.max_tensor_elements,
        "Largest tensor (elements) Compress and Analyze accept; 0: no limit");
   Flag(app, "--max-decompressed-bytes", config.max_decompressed_bytes,
-       "Largest tensor one frame may decode to, checked before allocating "
-       "(default: --max-message-bytes)");
+       "Most bytes one Decompress call (or stream chunk) may decode to, all its frames "
+       "together, checked before allocating each (default: --max-message-bytes)");
   Flag(app, "--max-concurrent-calls", config.max_concurrent_calls,
        "Calls (unary or streams) served at once; beyond, RESOURCE_EXHAUSTED; 0: no limit")
       ->check(CLI::Range(0, 1 << 20));

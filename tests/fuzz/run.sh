@@ -31,7 +31,9 @@ for t in "${targets[@]}"; do
       "$run/corpus/$t" "$run/seeds/$t" > "$log" 2>&1; then
     status=1
     echo "fuzz: $t FAILED; the input is in $run/artifacts/, the log in $log:"
-    grep -E -A12 'ERROR|check failed|runtime error' "$log" | head -40 || true
+    # libprotobuf logs every invalid UTF-8 string it parses as "ERROR": not the failure.
+    grep -v 'libprotobuf ERROR' "$log" |
+      grep -E -A12 '==ERROR|ERROR: libFuzzer|check failed|runtime error' | head -40 || true
   fi
   execs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log")
   rate=$(awk '/stat::average_exec_per_sec/ {print $2}' "$log")

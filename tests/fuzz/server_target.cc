@@ -72,6 +72,11 @@ void FuzzDecompress(const v1::DecompressRequest& request) {
     return;
   }
   KV_FUZZ_CHECK(response.tensors_size() == request.tensors_size(), "Decompress tensor count");
+  // The decode limit bounds the whole call, so many small frames cannot multiply it.
+  uint64_t decoded = 0;
+  for (const v1::Tensor& t : response.tensors()) decoded += t.raw_contents().size();
+  KV_FUZZ_CHECK(decoded <= kMaxDecodedBytes, "Decompress decoded ", decoded,
+                " bytes, over the limit of ", kMaxDecodedBytes);
 }
 
 void FuzzAnalyze(const v1::AnalyzeRequest& request) {

@@ -30,25 +30,44 @@ TEST(LimitsTest, TensorOverMaxElementsIsResourceExhausted) {
   ExpectServesGoodRequest(*stub);  // 512 elements pass
 }
 
+// A zstd frame of an 8-head tensor of `tokens` tokens x 32 channels of FP16.
+v1::CompressedTensor ZstdFrame(v1::KVCompressor::Stub& stub, int tokens) {
+  v1::CompressRequest request;
+  request.set_codec("zstd(3)");
+  *request.add_tensors() = SyntheticTensor("k", 0, v1::TENSOR_KIND_K, 8, tokens);
+  v1::CompressResponse compressed;
+  grpc::ClientContext context;
+  EXPECT_TRUE(stub.Compress(&context, request, &compressed).ok());
+  return compressed.tensors_size() == 1 ? compressed.tensors(0) : v1::CompressedTensor();
+}
+
+grpc::Status DecompressFrames(v1::KVCompressor::Stub& stub, const v1::CompressedTensor& frame,
+                              int copies) {
+  v1::DecompressRequest request;
+  for (int i = 0; i < copies; ++i) *request.add_tensors() = frame;
+  v1::DecompressResponse response;
+  grpc::ClientContext context;
+  return stub.Decompress(&context, request, &response);
+}
+
 TEST(LimitsTest, FrameOverMaxDecompressedBytesIsRefusedBeforeDecoding) {
   auto server = ServerProcess::Start({"--max-decompressed-bytes", "262144"});
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = v1::KVCompressor::NewStub(UnlimitedChannel((*server)->address()));
-  v1::CompressRequest request;
-  request.set_codec("zstd(3)");
-  *request.add_tensors() = SyntheticTensor("k", 0, v1::TENSOR_KIND_K, 8, 4096);  // 512 KiB
-  v1::CompressResponse compressed;
-  grpc::ClientContext c1;
-  ASSERT_TRUE(stub->Compress(&c1, request, &compressed).ok());
-  ASSERT_LT(compressed.tensors(0).frame().size(), 262144u);  // small on the wire...
-
-  v1::DecompressRequest back_request;
-  *back_request.add_tensors() = compressed.tensors(0);
-  v1::DecompressResponse back;
-  grpc::ClientContext c2;
-  grpc::Status s = stub->Decompress(&c2, back_request, &back);  // ...a bomb once decoded
+  const v1::CompressedTensor big = ZstdFrame(*stub, 4096);  // 512 KiB
+  ASSERT_LT(big.frame().size(), 262144u);                   // small on the wire...
+  grpc::Status s = DecompressFrames(*stub, big, 1);         // ...a bomb once decoded
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(s.error_message(), HasSubstr("over the limit of 262144"));
+
+  // The limit is the call's, not each frame's: frames of 128 KiB each pass a per-frame check
+  // of 256 KiB, but four together would decode to twice the limit.
+  const v1::CompressedTensor small = ZstdFrame(*stub, 1024);
+  EXPECT_TRUE(DecompressFrames(*stub, small, 2).ok());  // 256 KiB: at the limit
+  s = DecompressFrames(*stub, small, 4);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("tensor 2"));
+  EXPECT_THAT(s.error_message(), HasSubstr("earlier tensors decode to 262144 of its 262144"));
   ExpectServesGoodRequest(*stub);
 }
 
