@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -707,6 +708,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
   // Connections of its own: a Client's calls (and retries) never wait on another Client's
   // reconnect backoff towards the same target.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // The channel reconnects on the retry policy's clock: with gRPC's default (1 s growing to
+  // 120 s), a restarted server stayed unreachable for many retries after it was back.
+  const auto ms = [](absl::Duration d) {
+    return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, INT_MAX));
+  };
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, ms(options.retry.initial_backoff));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, ms(options.retry.max_backoff));
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, ms(options.retry.max_backoff));
   if (const std::string& lb = options.load_balancing_policy; !lb.empty()) {
     if (lb != "pick_first" && lb != "round_robin") {
       return absl::InvalidArgumentError(

@@ -45,7 +45,8 @@ namespace kvcomp::client {
 // Retries on UNAVAILABLE (the server is unreachable, restarting or draining). Attempt n
 // (n >= 1) waits min(initial_backoff * multiplier^(n-1), max_backoff), scaled by a uniform
 // random factor in [1 - jitter, 1 + jitter], before it starts. Each attempt has the full
-// ClientOptions::timeout.
+// ClientOptions::timeout. The channel's reconnect backoff runs from initial_backoff to
+// max_backoff too, so a retry after a server restart finds the new server.
 struct RetryPolicy {
   int max_attempts = 4;  // 1: no retry
   absl::Duration initial_backoff = absl::Milliseconds(100);

@@ -2,6 +2,7 @@
 #include "kvcomp_client.h"
 
 #include <future>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -380,6 +381,36 @@ TEST_F(ClientTest, OnlyUnavailableIsRetriedWithBackoff) {
   ClientOptions bad;
   bad.retry.jitter = 2;
   EXPECT_EQ(Client::Connect(address, bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A rollout: the server goes away and a new one comes up on the same address while a call is
+// retrying. The early attempts find nothing listening; a later one reaches the new server,
+// which handles the call exactly once.
+TEST_F(ClientTest, RetrySucceedsAcrossAServerRestart) {
+  const io::KvCache cache = MakeCache(DType::kFP16, 1, 2, 16, 8, 3);
+  ClientOptions o;
+  o.retry.max_attempts = 30;
+  o.retry.initial_backoff = absl::Milliseconds(100);
+  o.retry.max_backoff = absl::Seconds(1);
+  auto c = Client::Connect(server_->address(), o);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Compress("zstd(3)", cache).ok());  // connected to the first server
+
+  const std::string address = server_->address();
+  ASSERT_TRUE(server_->Stop().ok());
+  absl::StatusOr<std::unique_ptr<ServerProcess>> restarted;
+  std::thread restart([&] {
+    absl::SleepFor(absl::Seconds(1));
+    restarted = ServerProcess::Start({"--listen", address});
+  });
+  auto r = (*c)->Compress("zstd(3)", cache);
+  restart.join();
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto back = (*c)->Decompress(r->Frames());
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSameCache(*back, cache);
+  EXPECT_EQ(HandledCompress((*restarted)->metrics_address(), "OK"), 1);
 }
 
 TEST_F(ClientTest, TlsOptions) {

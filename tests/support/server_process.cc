@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -56,8 +57,12 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   }
   const std::string ready_file = dir_template + "/ready";
 
-  std::vector<std::string> args = {BinaryPath(),  "--listen",     "127.0.0.1:0", "--metrics",
-                                   "127.0.0.1:0", "--ready-file", ready_file};
+  std::vector<std::string> args = {BinaryPath(), "--metrics", "127.0.0.1:0", "--ready-file",
+                                   ready_file};
+  // A given --listen (a restart on a known port) replaces the ephemeral one.
+  if (std::find(extra_args.begin(), extra_args.end(), "--listen") == extra_args.end()) {
+    args.insert(args.end(), {"--listen", "127.0.0.1:0"});
+  }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

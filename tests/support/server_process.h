@@ -17,8 +17,9 @@ class ServerProcess {
   static std::string BinaryPath();
 
   // Runs the server with `--listen 127.0.0.1:0 --metrics 127.0.0.1:0 --ready-file <tmp>`
-  // plus `extra_args`, and waits (up to `timeout_seconds`) for the ready file. Fails if the
-  // process exits first or the file never appears.
+  // plus `extra_args` (a `--listen` among them replaces the first), and waits (up to
+  // `timeout_seconds`) for the ready file. Fails if the process exits first or the file never
+  // appears.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::vector<std::string>& extra_args = {}, double timeout_seconds = 30);
 
