@@ -27,6 +27,7 @@ constexpr const char* kPresetPatterns[] = {
     "$P(k=$L,v=$Y)",
     "$P(0=$L,default=$Y)",
     "$P($L)",
+    "$P(sink=2,recent=4,$Y)",
     "$P",
 };
 

@@ -82,6 +82,14 @@ const std::vector<Recipe>& Curated() {
       {"planes_xor_cm_k_fp16", "planes+xor+cm", "story_prose", 1, Kind::kKey, DType::kFP16},
       {"lossless_v_fp16", "lossless", "story_prose", 0, Kind::kValue, DType::kFP16},
       {"lossless_max_k_fp16", "lossless-max", "story_prose", 1, Kind::kKey, DType::kFP16},
+      {"gear_rans_k_fp16", "gear+rans", "story_prose", 0, Kind::kKey, DType::kFP16},
+      {"planes_rans_v_bf16", "planes+rans", "story_prose", 1, Kind::kValue, DType::kBF16},
+      {"reorder_planes_zstd_k_fp16", "reorder+planes+zstd(3)", "story_prose", 1, Kind::kKey,
+       DType::kFP16},
+      {"protect_quant_k_fp16", "protect(sink=2,recent=8)+quant(bits=8)+zstd(3)", "story_prose", 0,
+       Kind::kKey, DType::kFP16},
+      {"protected_bounded_k_fp16", "protected(sink=2,recent=8,bounded(cos=0.999))", "story_prose",
+       0, Kind::kKey, DType::kFP16},
   };
   return *recipes;
 }

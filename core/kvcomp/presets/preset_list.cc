@@ -9,11 +9,13 @@ namespace kvcomp {
 void RegisterBoundedPreset(PresetRegistry& r);
 void RegisterRoutingPresets(PresetRegistry& r);
 void RegisterLosslessPresets(PresetRegistry& r);
+void RegisterProtectedPreset(PresetRegistry& r);
 
 void RegisterAllPresets(PresetRegistry& r) {
   RegisterBoundedPreset(r);
   RegisterRoutingPresets(r);
   RegisterLosslessPresets(r);
+  RegisterProtectedPreset(r);
 }
 
 }  // namespace kvcomp

@@ -30,23 +30,25 @@ class BlockNormStage final : public Stage {
   }
 
   absl::StatusOr<std::vector<StreamDesc>> Plan(absl::Span<const StreamDesc> in) const override {
-    if (in.size() != 1 || !IsFloatType(in[0].type)) {
-      return absl::InvalidArgumentError("blocknorm takes one float stream; put it first");
-    }
-    const uint64_t n = in[0].geom.size();
+    const absl::StatusOr<size_t> f = FindFloatStream("blocknorm", in);
+    if (!f.ok()) return f.status();
+    const StreamDesc& d = in[*f];
+    const uint64_t n = d.geom.size();
     const uint64_t blocks = (n + block() - 1) / block();
     const uint64_t kept = TotalKept(n);
-    return std::vector<StreamDesc>{{ElemType::kU16, in[0].geom},
-                                   {ElemType::kF32, {1, blocks, 1}},
-                                   {ElemType::kU16, {1, kept, 1}},
-                                   {in[0].type, {1, kept, 1}}};
+    return AppendOthers({{ElemType::kU16, d.geom},
+                         {ElemType::kF32, {1, blocks, 1}},
+                         {ElemType::kU16, {1, kept, 1}},
+                         {d.type, {1, kept, 1}}},
+                        in);
   }
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
+    const Stream& src = in[FloatStreamIndex(in)];
     std::vector<float> x;
-    if (absl::Status s = LoadFinite("blocknorm", in[0], &x); !s.ok()) return s;
-    const size_t esize = ElemSize(in[0].desc().type);
-    const uint8_t* raw = in[0].data().data();
+    if (absl::Status s = LoadFinite("blocknorm", src, &x); !s.ok()) return s;
+    const size_t esize = ElemSize(src.desc().type);
+    const uint8_t* raw = src.data().data();
     const float q = static_cast<float>((1 << (bits() - 1)) - 1);
     const uint64_t n = x.size();
     std::vector<uint8_t> codes(n * 2), scales, idx, kept_values;
@@ -88,20 +90,22 @@ class BlockNormStage final : public Stage {
       }
     }
     const uint64_t kept = TotalKept(n);
-    out->push_back(Stream::Own({ElemType::kU16, in[0].desc().geom}, std::move(codes)));
+    out->push_back(Stream::Own({ElemType::kU16, src.desc().geom}, std::move(codes)));
     // Counted before the move: the order in which arguments are evaluated is unspecified (GCC
     // moved `scales` first on x86-64, last on ARM64, so the scales stream had 0 rows on x86).
     const uint64_t blocks = scales.size() / 4;
     out->push_back(Stream::Own({ElemType::kF32, {1, blocks, 1}}, std::move(scales)));
     out->push_back(Stream::Own({ElemType::kU16, {1, kept, 1}}, std::move(idx)));
-    out->push_back(Stream::Own({in[0].desc().type, {1, kept, 1}}, std::move(kept_values)));
+    out->push_back(Stream::Own({src.desc().type, {1, kept, 1}}, std::move(kept_values)));
+    PassOthers(in, out);
     return absl::OkStatus();
   }
 
   absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
                       Streams* decoded) const override {
-    const uint64_t n = want[0].geom.size();
-    const size_t esize = ElemSize(want[0].type);
+    const StreamDesc& d = want[FloatStreamIndex(want)];
+    const uint64_t n = d.geom.size();
+    const size_t esize = ElemSize(d.type);
     const float q = static_cast<float>((1 << (bits() - 1)) - 1);
     const uint8_t* codes = encoded[0].data().data();
     const uint8_t* scales = encoded[1].data().data();
@@ -115,7 +119,7 @@ class BlockNormStage final : public Stage {
       if (!std::isfinite(m) || std::abs(c) > q) return absl::DataLossError("blocknorm: bad code");
       x[i] = static_cast<float>(c) / q * m;
     }
-    std::vector<uint8_t> bytes = StoreAs(want[0].type, x.data(), n);
+    std::vector<uint8_t> bytes = StoreAs(d.type, x.data(), n);
     const uint8_t* idx = encoded[2].data().data();
     const uint8_t* vals = encoded[3].data().data();
     uint64_t kept = 0;
@@ -127,8 +131,8 @@ class BlockNormStage final : public Stage {
         std::memcpy(&bytes[(start + at) * esize], vals + kept * esize, esize);
       }
     }
-    decoded->push_back(Stream::Own(want[0], std::move(bytes)));
-    return absl::OkStatus();
+    decoded->push_back(Stream::Own(d, std::move(bytes)));
+    return RestoreOthers("blocknorm", encoded, 4, want, decoded);
   }
 };
 

@@ -38,31 +38,15 @@ class DedupeStage final : public Stage {
   }
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
-    for (const Stream& s : in) {
-      if (s.desc().opaque()) {
-        out->push_back(PassThrough(s));
-        continue;
-      }
+    return EncodeSplitting(in, out, IsTyped, [out](const Stream& s) {
       EncodeOne(s, out);
-    }
-    return absl::OkStatus();
+      return absl::OkStatus();
+    });
   }
 
   absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
                       Streams* decoded) const override {
-    size_t k = 0;
-    for (const StreamDesc& d : want) {
-      if (d.opaque()) {
-        if (k >= encoded.size()) return Corrupt("dedupe", "missing stream");
-        decoded->push_back(PassThrough(encoded[k++]));
-        continue;
-      }
-      if (k + 1 >= encoded.size()) return Corrupt("dedupe", "missing stream");
-      absl::Status st = DecodeOne(encoded[k], encoded[k + 1], d, decoded);
-      if (!st.ok()) return st;
-      k += 2;
-    }
-    return absl::OkStatus();
+    return DecodeSplitting("dedupe", encoded, want, decoded, IsTyped, DecodeOne);
   }
 
  private:

@@ -4,11 +4,72 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
 
 bool IsFloatType(ElemType type) {
   return type == ElemType::kF16 || type == ElemType::kBF16 || type == ElemType::kF32;
+}
+
+absl::StatusOr<size_t> FindFloatStream(absl::string_view stage, absl::Span<const StreamDesc> in) {
+  size_t found = in.size(), floats = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!in[i].opaque() && IsFloatType(in[i].type)) {
+      ++floats;
+      found = i;
+    }
+  }
+  if (floats != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        stage, " takes one float stream (other streams beside it pass through); put it first"));
+  }
+  return found;
+}
+
+size_t FloatStreamIndex(absl::Span<const StreamDesc> in) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!in[i].opaque() && IsFloatType(in[i].type)) return i;
+  }
+  return 0;
+}
+
+size_t FloatStreamIndex(const Streams& in) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!in[i].desc().opaque() && IsFloatType(in[i].desc().type)) return i;
+  }
+  return 0;
+}
+
+std::vector<StreamDesc> AppendOthers(std::vector<StreamDesc> own, absl::Span<const StreamDesc> in) {
+  const size_t f = FloatStreamIndex(in);
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (i != f) own.push_back(in[i]);
+  }
+  return own;
+}
+
+void PassOthers(const Streams& in, Streams* out) {
+  const size_t f = FloatStreamIndex(in);
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (i != f) out->push_back(stage_util::PassThrough(in[i]));
+  }
+}
+
+absl::Status RestoreOthers(absl::string_view stage, const Streams& encoded, size_t own,
+                           absl::Span<const StreamDesc> want, Streams* decoded) {
+  if (want.size() <= 1) return absl::OkStatus();
+  if (decoded->size() != 1 || encoded.size() != own + want.size() - 1) {
+    return stage_util::Corrupt(stage, "stream count");
+  }
+  const size_t f = FloatStreamIndex(want);
+  Stream value = std::move(decoded->front());
+  decoded->clear();
+  size_t k = own;
+  for (size_t i = 0; i < want.size(); ++i) {
+    decoded->push_back(i == f ? std::move(value) : stage_util::PassThrough(encoded[k++]));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status LoadFinite(absl::string_view stage, const Stream& in, std::vector<float>* out) {

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "kvcomp/stream.h"
 
 namespace kvcomp {
@@ -14,6 +16,25 @@ bool IsFloatType(ElemType type);
 // Widens a F16/BF16/F32 stream. Lossy stages need finite input: NaN or infinity gives
 // INVALID_ARGUMENT naming the stage, pointing the user to a lossless codec.
 absl::Status LoadFinite(absl::string_view stage, const Stream& in, std::vector<float>* out);
+
+// Lossy stages code the one float stream among their inputs. Other streams beside it (side
+// data of an earlier lossless stage, e.g. protect's exact rows or reorder's permutations) pass
+// through unchanged, after the stage's own outputs and in their input order; decoding puts
+// them back in place.
+//
+// The float stream's index, or INVALID_ARGUMENT naming `stage` unless `in` holds exactly one.
+absl::StatusOr<size_t> FindFloatStream(absl::string_view stage, absl::Span<const StreamDesc> in);
+// The first float stream's index, for inputs already checked by FindFloatStream.
+size_t FloatStreamIndex(absl::Span<const StreamDesc> in);
+size_t FloatStreamIndex(const Streams& in);
+// Plan: the stage's own outputs `own`, then the inputs other than the float stream.
+std::vector<StreamDesc> AppendOthers(std::vector<StreamDesc> own, absl::Span<const StreamDesc> in);
+// Encode: appends copies of the inputs other than the float stream.
+void PassOthers(const Streams& in, Streams* out);
+// Decode: `decoded` holds the float stream alone; rebuilds `want`'s order with the streams
+// that follow the stage's `own` outputs in `encoded`.
+absl::Status RestoreOthers(absl::string_view stage, const Streams& encoded, size_t own,
+                           absl::Span<const StreamDesc> want, Streams* decoded);
 
 // Narrows `values` to `type` (F16/BF16/F32) with round to nearest even.
 std::vector<uint8_t> StoreAs(ElemType type, const float* values, size_t count);

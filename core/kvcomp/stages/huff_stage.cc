@@ -416,45 +416,21 @@ class HuffStage final : public Stage {
   }
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
-    for (const Stream& s : in) {
-      if (s.desc().opaque()) {
-        out->push_back(PassThrough(s));
-        continue;
-      }
+    EncodeBytePlanes(in, out, [](size_t b, size_t n, const Stream& s, std::vector<uint8_t>* buf) {
       const size_t es = ElemSize(s.desc().type);
-      const size_t n = (TrimmedSize(s.data()) + es - 1) / es;
-      std::vector<uint8_t> buf;
-      buf.reserve(n * es + 64 * es + 16);  // worst case: every plane raw
-      ByteWriter(&buf).Varint(n);
-      for (size_t b = 0; b < es && n; ++b) {
-        EncodePlane(s.data().data() + (es - 1 - b), es, n, &buf);
-      }
-      out->push_back(Stream::Own(StreamDesc{ElemType::kOpaque, s.desc().geom}, std::move(buf)));
-    }
+      EncodePlane(s.data().data() + (es - 1 - b), es, n, buf);
+    });
     return absl::OkStatus();
   }
 
   absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
                       Streams* decoded) const override {
-    for (size_t i = 0; i < want.size(); ++i) {
-      const StreamDesc& d = want[i];
-      if (d.opaque()) {
-        decoded->push_back(PassThrough(encoded[i]));
-        continue;
-      }
-      const size_t es = ElemSize(d.type);
-      ByteReader br(encoded[i].data());
-      uint64_t n;
-      if (!br.Varint(&n) || n > d.geom.size()) return Corrupt("huff", "element count");
-      std::vector<uint8_t> buf(d.bytes());
-      for (size_t b = 0; b < es && n; ++b) {
-        absl::Status st = DecodePlane(&br, encoded[i].data(), n, buf.data() + (es - 1 - b), es);
-        if (!st.ok()) return st;
-      }
-      if (br.remaining() != 0) return Corrupt("huff", "trailing bytes");
-      decoded->push_back(Stream::Own(d, std::move(buf)));
-    }
-    return absl::OkStatus();
+    return DecodeBytePlanes("huff", encoded, want, decoded,
+                            [](ByteReader* br, absl::Span<const uint8_t> src, size_t b, size_t n,
+                               const StreamDesc& d, uint8_t* bytes) {
+                              const size_t es = ElemSize(d.type);
+                              return DecodePlane(br, src, n, bytes + (es - 1 - b), es);
+                            });
   }
 };
 

@@ -73,17 +73,18 @@ class QuantStage final : public Stage {
   }
 
   absl::StatusOr<std::vector<StreamDesc>> Plan(absl::Span<const StreamDesc> in) const override {
-    if (in.size() != 1 || !IsFloatType(in[0].type)) {
-      return absl::InvalidArgumentError("quant takes one float stream; put it first");
-    }
-    const Geometry params{1, NumGroups(in[0].geom), 2};
-    return std::vector<StreamDesc>{{ElemType::kU16, in[0].geom}, {ElemType::kF32, params}};
+    const absl::StatusOr<size_t> f = FindFloatStream("quant", in);
+    if (!f.ok()) return f.status();
+    const StreamDesc& d = in[*f];
+    const Geometry params{1, NumGroups(d.geom), 2};
+    return AppendOthers({{ElemType::kU16, d.geom}, {ElemType::kF32, params}}, in);
   }
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
+    const Stream& src = in[FloatStreamIndex(in)];
     std::vector<float> x;
-    if (absl::Status s = LoadFinite("quant", in[0], &x); !s.ok()) return s;
-    const Geometry& g = in[0].desc().geom;
+    if (absl::Status s = LoadFinite("quant", src, &x); !s.ok()) return s;
+    const Geometry& g = src.desc().geom;
     const uint64_t groups = NumGroups(g);
     std::vector<float> lo(groups, INFINITY), hi(groups, -INFINITY);
     if (clip() >= 1.0) {
@@ -127,12 +128,14 @@ class QuantStage final : public Stage {
     // bytes (found by fuzz_roundtrip: tests/fuzz/regressions/roundtrip/quant-*).
     if (!params.empty()) std::memcpy(pbytes.data(), params.data(), pbytes.size());
     out->push_back(Stream::Own({ElemType::kF32, {1, groups, 2}}, std::move(pbytes)));
+    PassOthers(in, out);
     return absl::OkStatus();
   }
 
   absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
                       Streams* decoded) const override {
-    const Geometry& g = want[0].geom;
+    const StreamDesc& d = want[FloatStreamIndex(want)];
+    const Geometry& g = d.geom;
     const uint64_t groups = NumGroups(g);
     std::vector<float> params(groups * 2);
     if (!params.empty()) std::memcpy(params.data(), encoded[1].data().data(), params.size() * 4);
@@ -153,8 +156,8 @@ class QuantStage final : public Stage {
       }
     });
     if (max_seen > levels) return absl::DataLossError("quant: code out of range");
-    decoded->push_back(Stream::Own(want[0], StoreAs(want[0].type, x.data(), x.size())));
-    return absl::OkStatus();
+    decoded->push_back(Stream::Own(d, StoreAs(d.type, x.data(), x.size())));
+    return RestoreOthers("quant", encoded, 2, want, decoded);
   }
 
  private:

@@ -14,8 +14,11 @@ void RegisterGearStage(StageRegistry& r);
 void RegisterDedupeStage(StageRegistry& r);
 void RegisterHuffStage(StageRegistry& r);
 void RegisterCmStage(StageRegistry& r);
+void RegisterRansStage(StageRegistry& r);
 void RegisterDeltaStage(StageRegistry& r);  // delta and xor
 void RegisterCastStage(StageRegistry& r);
+void RegisterProtectStage(StageRegistry& r);
+void RegisterReorderStage(StageRegistry& r);
 // Lossy stages (IDs 32-63).
 void RegisterUniformQuantStage(StageRegistry& r);
 void RegisterQuantStage(StageRegistry& r);
@@ -28,8 +31,11 @@ void RegisterAllStages(StageRegistry& r) {
   RegisterDedupeStage(r);
   RegisterHuffStage(r);
   RegisterCmStage(r);
+  RegisterRansStage(r);
   RegisterDeltaStage(r);
   RegisterCastStage(r);
+  RegisterProtectStage(r);
+  RegisterReorderStage(r);
   RegisterUniformQuantStage(r);
   RegisterQuantStage(r);
   RegisterBlockNormStage(r);

@@ -37,6 +37,43 @@ inline absl::Status Corrupt(absl::string_view stage, absl::string_view what) {
   return absl::DataLossError(absl::StrCat(stage, ": corrupt stream: ", what));
 }
 
+inline bool IsTyped(const StreamDesc& d) { return !d.opaque(); }
+
+// Stages that split each stream they take into two (dedupe: rows + row map, reorder: columns
+// + permutation, protect: exact rows + the rest) and pass the others through untouched.
+// `takes(desc)` says which streams split; `one` encodes one such stream, appending its two.
+template <typename Takes, typename EncodeOne>
+absl::Status EncodeSplitting(const Streams& in, Streams* out, Takes takes, EncodeOne one) {
+  for (const Stream& s : in) {
+    if (!takes(s.desc())) {
+      out->push_back(PassThrough(s));
+      continue;
+    }
+    if (absl::Status st = one(s); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+// Inverts EncodeSplitting: `one(first, second, want, decoded)` rebuilds one split stream.
+template <typename Takes, typename DecodeOne>
+absl::Status DecodeSplitting(absl::string_view stage, const Streams& encoded,
+                             absl::Span<const StreamDesc> want, Streams* decoded, Takes takes,
+                             DecodeOne one) {
+  size_t k = 0;
+  for (const StreamDesc& d : want) {
+    const size_t n = takes(d) ? 2 : 1;
+    if (k + n > encoded.size()) return Corrupt(stage, "missing stream");
+    if (n == 1) {
+      decoded->push_back(PassThrough(encoded[k]));
+    } else if (absl::Status st = one(encoded[k], encoded[k + 1], d, decoded); !st.ok()) {
+      return st;
+    }
+    k += n;
+  }
+  if (k != encoded.size()) return Corrupt(stage, "stream count");
+  return absl::OkStatus();
+}
+
 // Number of bytes before the trailing run of zero bytes.
 inline size_t TrimmedSize(absl::Span<const uint8_t> b) {
   size_t n = b.size();
@@ -48,6 +85,55 @@ inline size_t TrimmedSize(absl::Span<const uint8_t> b) {
   }
   while (n > 0 && b[n - 1] == 0) --n;
   return n;
+}
+
+// The byte-plane entropy coders' layout (huff, rans): per typed stream, varint n (elements
+// up to the last non-zero byte; the zero tail is implicit), then its n elements' byte planes,
+// most significant first; opaque streams pass. `plane(b, n, s, &out)` codes plane b of stream
+// s, whose bytes sit at s.data() + (size - 1 - b) with the element size as stride.
+template <typename EncodePlane>
+void EncodeBytePlanes(const Streams& in, Streams* out, EncodePlane plane) {
+  for (const Stream& s : in) {
+    if (s.desc().opaque()) {
+      out->push_back(PassThrough(s));
+      continue;
+    }
+    const size_t es = ElemSize(s.desc().type);
+    const size_t n = (TrimmedSize(s.data()) + es - 1) / es;
+    std::vector<uint8_t> buf;
+    buf.reserve(n * es + 64 * es + 16);  // worst case: every plane raw
+    ByteWriter(&buf).Varint(n);
+    for (size_t b = 0; b < es && n; ++b) plane(b, n, s, &buf);
+    out->push_back(Stream::Own(StreamDesc{ElemType::kOpaque, s.desc().geom}, std::move(buf)));
+  }
+}
+
+// Inverts EncodeBytePlanes: `plane(&reader, coded, b, n, want, bytes)` decodes plane b of n
+// elements into `bytes` (the whole stream, zero-filled) from the reader over `coded`.
+template <typename DecodePlane>
+absl::Status DecodeBytePlanes(absl::string_view stage, const Streams& encoded,
+                              absl::Span<const StreamDesc> want, Streams* decoded,
+                              DecodePlane plane) {
+  for (size_t i = 0; i < want.size(); ++i) {
+    const StreamDesc& d = want[i];
+    if (d.opaque()) {
+      decoded->push_back(PassThrough(encoded[i]));
+      continue;
+    }
+    const size_t es = ElemSize(d.type);
+    ByteReader br(encoded[i].data());
+    uint64_t n;
+    if (!br.Varint(&n) || n > d.geom.size()) return Corrupt(stage, "element count");
+    std::vector<uint8_t> buf(d.bytes());
+    for (size_t b = 0; b < es && n; ++b) {
+      if (absl::Status st = plane(&br, encoded[i].data(), b, n, d, buf.data()); !st.ok()) {
+        return st;
+      }
+    }
+    if (br.remaining() != 0) return Corrupt(stage, "trailing bytes");
+    decoded->push_back(Stream::Own(d, std::move(buf)));
+  }
+  return absl::OkStatus();
 }
 
 inline uint16_t Load16(const uint8_t* p) {

@@ -22,15 +22,15 @@ class UniformQuantStage final : public Stage {
   double step() const { return values()[0]; }
 
   absl::StatusOr<std::vector<StreamDesc>> Plan(absl::Span<const StreamDesc> in) const override {
-    if (in.size() != 1 || !IsFloatType(in[0].type)) {
-      return absl::InvalidArgumentError("uquant takes one float stream; put it first");
-    }
-    return std::vector<StreamDesc>{{ElemType::kU16, in[0].geom}};
+    const absl::StatusOr<size_t> f = FindFloatStream("uquant", in);
+    if (!f.ok()) return f.status();
+    return AppendOthers({{ElemType::kU16, in[*f].geom}}, in);
   }
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
+    const Stream& src = in[FloatStreamIndex(in)];
     std::vector<float> x;
-    if (absl::Status s = LoadFinite("uquant", in[0], &x); !s.ok()) return s;
+    if (absl::Status s = LoadFinite("uquant", src, &x); !s.ok()) return s;
     std::vector<uint8_t> codes(x.size() * 2);
     const float inv = static_cast<float>(1.0 / step());
     // Branch-free, vectorisable: the largest |code| is checked once at the end.
@@ -47,7 +47,8 @@ class UniformQuantStage final : public Stage {
           "uquant: step ", step(), " is too fine for this tensor: codes reach ",
           static_cast<int64_t>(RoundEven(std::min(worst, 4e6f))), ", the limit is ", kMaxCode));
     }
-    out->push_back(Stream::Own({ElemType::kU16, in[0].desc().geom}, std::move(codes)));
+    out->push_back(Stream::Own({ElemType::kU16, src.desc().geom}, std::move(codes)));
+    PassOthers(in, out);
     return absl::OkStatus();
   }
 
@@ -63,8 +64,9 @@ class UniformQuantStage final : public Stage {
       std::memcpy(&z, src + 2 * i, 2);
       x[i] = static_cast<float>(UnZigZag16(z)) * s;
     }
-    decoded->push_back(Stream::Own(want[0], StoreAs(want[0].type, x.data(), n)));
-    return absl::OkStatus();
+    const StreamDesc& d = want[FloatStreamIndex(want)];
+    decoded->push_back(Stream::Own(d, StoreAs(d.type, x.data(), n)));
+    return RestoreOthers("uquant", encoded, 1, want, decoded);
   }
 };
 
