@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
   kvcomp::bench::BenchOptions o;
   o.kv_dir = KVCOMP_SHARED_KV;
   o.rounds = 5;
-  o.specs = {"lossless", "lossless-max", "dedupe+huff", "huff", "gear+zstd(19)"};
+  o.specs = {"lossless", "lossless-max", "dedupe+huff", "huff", "gear+rans", "gear+zstd(19)"};
   if (!kvcomp::bench::ParseBenchArgs(argc, argv, "kvbench", &o)) return 2;
   kvcomp::bench::KeepFreedMemory();
   blosc_init();
