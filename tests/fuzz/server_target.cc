@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fuzz_input.h"
+#include "kvcomp/dtype.h"
 #include "server/kvcomp_ops.h"
 #include "targets.h"
 
@@ -56,7 +57,10 @@ void FuzzCompress(const v1::CompressRequest& request) {
     const v1::Tensor& in = request.tensors(i);
     const v1::Tensor& out = back.tensors(i);
     KV_FUZZ_CHECK(out.raw_contents().size() == in.raw_contents().size(), "tensor ", i, " size");
-    KV_FUZZ_CHECK(out.datatype() == in.datatype(), "tensor ", i, " datatype");
+    // Datatype names parse case-insensitively and come back canonical ("fP16" -> "FP16").
+    const absl::StatusOr<DType> in_dtype = ParseDType(in.datatype());
+    KV_FUZZ_CHECK(in_dtype.ok() && DTypeName(*in_dtype) == out.datatype(), "tensor ", i,
+                  " datatype '", in.datatype(), "' came back as '", out.datatype(), "'");
     if (response.tensors(i).report().lossless()) {
       KV_FUZZ_CHECK(out.raw_contents() == in.raw_contents(), "tensor ", i, " ('", request.codec(),
                     "') lossless but not bit-exact");
