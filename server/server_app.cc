@@ -1,5 +1,6 @@
 #include "server/server_app.h"
 
+#include <malloc.h>
 #include <pthread.h>
 
 #include <chrono>
@@ -19,6 +20,8 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "server/codec_metrics.h"
 #include "server/grpc_metrics.h"
 #include "server/kvcomp_service.h"
@@ -173,7 +176,17 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
         std::chrono::duration<double>(config.shutdown_grace_seconds));
     server->Shutdown(std::chrono::system_clock::now() + grace);
   });
+  // Freed memory goes back to the system every few seconds: calls of many MiB leave free
+  // pages spread over glibc's per-thread arenas, which it keeps (the CI soak saw RSS stay
+  // 70 MiB above its idle level after a round of 16 MiB tensors). A trim walks the arenas in
+  // about a millisecond.
+  absl::Notification stopped;
+  std::thread trimmer([&] {
+    while (!stopped.WaitForNotificationWithTimeout(absl::Seconds(5))) malloc_trim(0);
+  });
   server->Wait();
+  stopped.Notify();
+  trimmer.join();
   signal_thread.join();
   pool.Shutdown();
   spdlog::debug("gRPC server stopped; stopping the metrics endpoint");
