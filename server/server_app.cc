@@ -178,8 +178,7 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   });
   // Freed memory goes back to the system every few seconds: calls of many MiB leave free
   // pages spread over glibc's per-thread arenas, which it keeps (the CI soak saw RSS stay
-  // 70 MiB above its idle level after a round of 16 MiB tensors). A trim walks the arenas in
-  // about a millisecond.
+  // 70 MiB above its idle level after a round of 16 MiB tensors).
   absl::Notification stopped;
   std::thread trimmer([&] {
     while (!stopped.WaitForNotificationWithTimeout(absl::Seconds(5))) malloc_trim(0);
