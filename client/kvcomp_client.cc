@@ -650,10 +650,6 @@ class DecompressPlan {
 
 }  // namespace
 
-size_t TokenAxis(const TensorMeta& m) {
-  return m.shape.size() <= 1 || m.layout == Layout::kTokenMajor ? 0 : m.shape.size() - 2;
-}
-
 void ToProto(const io::NamedTensor& t, pb::Tensor* out) {
   const TensorMeta& m = t.tensor.meta;
   out->set_name(t.name);

@@ -154,10 +154,6 @@ struct FrameRef {
 // call of this library sends it; for callers that build requests themselves (kvcomp load).
 void ToProto(const io::NamedTensor& tensor, v1::Tensor* out);
 
-// The axis a tensor is cut along into token blocks: 0 for token-major and rank-1 tensors,
-// rank - 2 for head-major ones (the rows of GeometryOf).
-size_t TokenAxis(const TensorMeta& meta);
-
 class Client {
  public:
   // `target` is a gRPC target such as "127.0.0.1:50051" (plaintext unless options.tls is

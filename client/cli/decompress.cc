@@ -36,7 +36,7 @@ int RunDecompress(const DecompressFlags& f) {
   for (size_t i = 0; i < tensors.size(); ++i) {
     const std::vector<size_t>& idx = tensors[i];
     TensorMeta m = kvc->headers[idx[0]].header.meta;
-    const size_t axis = client::TokenAxis(m);
+    const size_t axis = TokenAxis(m);
     bool adjacent = true;
     for (size_t j = 1; j < idx.size(); ++j) {
       const TensorMeta& b = kvc->headers[idx[j]].header.meta;

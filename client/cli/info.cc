@@ -39,12 +39,12 @@ int RunInfo(const InfoFlags& f) {
     int64_t offset = 0, total = 0;
     for (size_t i : tensors[t]) {
       const TensorMeta& m = kvc->headers[i].header.meta;
-      total += m.shape.empty() ? 0 : m.shape[client::TokenAxis(m)];
+      total += m.shape.empty() ? 0 : m.shape[TokenAxis(m)];
     }
     for (size_t i : tensors[t]) {
       tensor_of[i] = t;
       const TensorMeta& m = kvc->headers[i].header.meta;
-      const int64_t n = m.shape.empty() ? 0 : m.shape[client::TokenAxis(m)];
+      const int64_t n = m.shape.empty() ? 0 : m.shape[TokenAxis(m)];
       if (tensors[t].size() > 1) tokens[i] = absl::StrCat(offset, "-", offset + n, "/", total);
       offset += n;
     }

@@ -64,6 +64,10 @@ std::string TensorMeta::ShapeString() const {
   return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
 }
 
+size_t TokenAxis(const TensorMeta& m) {
+  return m.shape.size() <= 1 || m.layout == Layout::kTokenMajor ? 0 : m.shape.size() - 2;
+}
+
 Geometry GeometryOf(const TensorMeta& meta) {
   Geometry g;
   const auto& s = meta.shape;

@@ -59,6 +59,9 @@ struct Geometry {
   }
 };
 Geometry GeometryOf(const TensorMeta& meta);
+// The shape axis of the tokens (GeometryOf's rows): 0 for token-major and rank-0/1 tensors,
+// rank - 2 for head-major ones.
+size_t TokenAxis(const TensorMeta& meta);
 
 class TensorView {
  public:

@@ -19,10 +19,7 @@ Tensor SliceTokens(const TensorView& t, const std::vector<std::pair<uint64_t, ui
   for (const auto& b : blocks) rows += b.second;
   Tensor out;
   out.meta = t.meta();
-  const size_t token_axis = t.meta().layout == Layout::kTokenMajor || t.meta().shape.size() == 1
-                                ? 0
-                                : t.meta().shape.size() - 2;
-  out.meta.shape[token_axis] = static_cast<int64_t>(rows);
+  out.meta.shape[TokenAxis(t.meta())] = static_cast<int64_t>(rows);
   out.bytes.reserve(g.planes * rows * row_bytes);
   for (uint64_t p = 0; p < g.planes; ++p) {
     for (const auto& [start, len] : blocks) {

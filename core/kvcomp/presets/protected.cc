@@ -13,13 +13,6 @@
 namespace kvcomp {
 namespace {
 
-// The index of the token dimension in `meta.shape` (see GeometryOf).
-size_t TokenAxis(const TensorMeta& meta) {
-  const size_t r = meta.shape.size();
-  if (r < 2 || meta.layout == Layout::kTokenMajor) return 0;
-  return r - 2;
-}
-
 class ProtectedCodec final : public Codec {
  public:
   ProtectedCodec(std::string spec, std::unique_ptr<Stage> protect, std::unique_ptr<Codec> inner)
