@@ -10,16 +10,13 @@
 //     symbol order, low nibble first), 4 varint segment byte sizes, the 4 segments.
 //   Segment k holds elements [k*q, min(n, (k+1)*q)), q = ceil(n/4), as an LSB-first bit
 //   stream of bit-reversed canonical codes.
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include <array>
 #include <cmath>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stages/byte_planes.h"
 #include "kvcomp/stages/huffman_codes.h"
-#include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
 namespace {
@@ -29,7 +26,7 @@ using huffman::kMaxLen;
 using huffman::kTableBits;
 constexpr uint32_t kTableMask = (1u << kTableBits) - 1;
 
-enum Mode : uint8_t { kRaw = 0, kConst = 1, kHuff = 2 };
+constexpr uint8_t kHuff = 2;  // after byte_planes.h's raw (0) and constant (1)
 
 struct BitSink {
   uint8_t* p;
@@ -114,51 +111,6 @@ void EncodeSegments(const uint8_t* base, size_t n, const uint32_t enc[256], uint
   }
 }
 
-// Strided byte gather/scatter (one plane of interleaved words). Stride 2 is the FP16/BF16 low
-// byte, the hot case, written so that -O2 vectorises it.
-void Gather(const uint8_t* base, size_t stride, size_t n, uint8_t* dst) {
-  if (stride == 2) {
-    size_t i = 0;
-#if defined(__SSE2__)
-    const __m128i lo = _mm_set1_epi16(0x00ff);
-    // i + 16 < n, not <=: the plane may start at base + 1 (the high byte), and the 32-byte
-    // access would then touch one byte past the last element.
-    for (; i + 16 < n; i += 16) {
-      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + 2 * i));
-      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + 2 * i + 16));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
-                       _mm_packus_epi16(_mm_and_si128(a, lo), _mm_and_si128(b, lo)));
-    }
-#endif
-    for (; i < n; ++i) dst[i] = base[2 * i];
-    return;
-  }
-  for (size_t i = 0; i < n; ++i) dst[i] = base[i * stride];
-}
-
-void Scatter(const uint8_t* src, size_t n, uint8_t* base, size_t stride) {
-  if (stride == 2) {
-    size_t i = 0;
-#if defined(__SSE2__)
-    const __m128i hi = _mm_set1_epi16(static_cast<short>(0xff00));
-    const __m128i zero = _mm_setzero_si128();
-    // i + 16 < n, not <=: the plane may start at base + 1 (the high byte), and the 32-byte
-    // access would then touch one byte past the last element.
-    for (; i + 16 < n; i += 16) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-      __m128i* o = reinterpret_cast<__m128i*>(base + 2 * i);
-      const __m128i a = _mm_and_si128(_mm_loadu_si128(o), hi);
-      const __m128i b = _mm_and_si128(_mm_loadu_si128(o + 1), hi);
-      _mm_storeu_si128(o, _mm_or_si128(a, _mm_unpacklo_epi8(v, zero)));
-      _mm_storeu_si128(o + 1, _mm_or_si128(b, _mm_unpackhi_epi8(v, zero)));
-    }
-#endif
-    for (; i < n; ++i) base[2 * i] = src[i];
-    return;
-  }
-  for (size_t i = 0; i < n; ++i) base[i * stride] = src[i];
-}
-
 // Histogram of 64 evenly spaced contiguous chunks covering 1/`frac` of the plane (cache
 // friendly: whole lines, not a strided walk over the tensor).
 void SampleHistogram(const uint8_t* base, size_t stride, size_t n, size_t frac, uint64_t out[256]) {
@@ -189,10 +141,7 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8
     SampleHistogram(base, stride, n, 256, freq);
   }
   if (n >= (1u << 18) && Entropy(freq) > 7.97) {
-    out->push_back(kRaw);
-    const size_t at = out->size();
-    out->resize(at + n);
-    Gather(base, stride, n, out->data() + at);
+    PutRawPlane(base, stride, n, out);
     return;
   }
   Histogram(base, stride, n, freq);
@@ -201,8 +150,7 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8
     if (freq[s]) ++used, last = s;
   }
   if (used == 1) {
-    out->push_back(kConst);
-    out->push_back(static_cast<uint8_t>(last));
+    PutConstPlane(static_cast<uint8_t>(last), out);
     return;
   }
   uint8_t len[256];
@@ -211,10 +159,7 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8
   for (int s = 0; s < 256; ++s) bits += freq[s] * len[s];
   const uint64_t est = 1 + 32 + (used + 1) / 2 + 4 * 3 + bits / 8 + 4;
   if (est >= n) {
-    out->push_back(kRaw);
-    const size_t at = out->size();
-    out->resize(at + n);
-    Gather(base, stride, n, out->data() + at);
+    PutRawPlane(base, stride, n, out);
     return;
   }
   uint16_t code[256];
@@ -335,18 +280,7 @@ absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n
                          size_t stride) {
   uint8_t mode;
   if (!br->U8(&mode)) return Corrupt("huff", "truncated plane");
-  if (mode == kRaw) {
-    absl::Span<const uint8_t> raw;
-    if (!br->Bytes(n, &raw)) return Corrupt("huff", "truncated raw plane");
-    Scatter(raw.data(), n, base, stride);
-    return absl::OkStatus();
-  }
-  if (mode == kConst) {
-    uint8_t v;
-    if (!br->U8(&v)) return Corrupt("huff", "truncated constant plane");
-    for (size_t i = 0; i < n; ++i) base[i * stride] = v;
-    return absl::OkStatus();
-  }
+  if (absl::Status st; DecodePlainPlane("huff", mode, br, n, base, stride, &st)) return st;
   if (mode != kHuff) return Corrupt("huff", "unknown plane mode");
   absl::Span<const uint8_t> bitmap;
   if (!br->Bytes(32, &bitmap)) return Corrupt("huff", "truncated table");

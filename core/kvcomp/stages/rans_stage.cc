@@ -39,7 +39,7 @@
 #include <cmath>
 
 #include "kvcomp/registry.h"
-#include "kvcomp/stages/stage_util.h"
+#include "kvcomp/stages/byte_planes.h"
 
 namespace kvcomp {
 namespace {
@@ -64,7 +64,7 @@ constexpr uint32_t kWeight[32] = {0,    2,    3,     4,     6,     8,     11,   
                                   362,  512,  724,   1024,  1448,  2048,  2896,  4096,
                                   5793, 8192, 11585, 16384, 23170, 32768, 46341, 65536};
 
-enum Mode : uint8_t { kRaw = 0, kConst = 1, kRans = 2 };
+constexpr uint8_t kRans = 2;  // after byte_planes.h's raw (0) and constant (1)
 enum Kind : uint8_t { kChannel = 0, kTopByte = 1 };
 
 // Frequencies from codes, as the format defines them (symbols outside [lo, hi] have code 0
@@ -129,37 +129,6 @@ void TopByteContext(const uint8_t* top, size_t stride, size_t n, int v, const ui
     return;
   }
   for (size_t i = 0; i < n; ++i) ctx[i] = remap[top[i * stride] >> sh];
-}
-
-// Strided byte copies (one plane of interleaved words), with constant strides so that the
-// compiler can vectorise them.
-template <size_t kStride>
-void GatherT(const uint8_t* base, size_t n, uint8_t* dst) {
-  for (size_t i = 0; i < n; ++i) dst[i] = base[i * kStride];
-}
-void Gather(const uint8_t* base, size_t stride, size_t n, uint8_t* dst) {
-  switch (stride) {
-    case 1:
-      return GatherT<1>(base, n, dst);
-    case 2:
-      return GatherT<2>(base, n, dst);
-    default:
-      return GatherT<4>(base, n, dst);
-  }
-}
-template <size_t kStride>
-void ScatterT(const uint8_t* src, size_t n, uint8_t* base) {
-  for (size_t i = 0; i < n; ++i) base[i * kStride] = src[i];
-}
-void Scatter(const uint8_t* src, size_t n, uint8_t* base, size_t stride) {
-  switch (stride) {
-    case 1:
-      return ScatterT<1>(src, n, base);
-    case 2:
-      return ScatterT<2>(src, n, base);
-    default:
-      return ScatterT<4>(src, n, base);
-  }
 }
 
 // ---- encoder ----
@@ -413,15 +382,11 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top_plane, c
     if (levels->h[0][s]) ++used, last = s;
   }
   if (used == 1) {
-    out->push_back(kConst);
-    out->push_back(static_cast<uint8_t>(last));
+    PutConstPlane(static_cast<uint8_t>(last), out);
     return;
   }
   if (best / 8 + 4 * kStates + 8 >= static_cast<double>(n)) {
-    out->push_back(kRaw);
-    const size_t at = out->size();
-    out->resize(at + n);
-    Gather(base, stride, n, out->data() + at);
+    PutRawPlane(base, stride, n, out);
     return;
   }
   const int k = 1 << best_v;
@@ -534,18 +499,7 @@ absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n
                          size_t top_stride) {
   uint8_t mode;
   if (!br->U8(&mode)) return Corrupt("rans", "truncated plane");
-  if (mode == kRaw) {
-    absl::Span<const uint8_t> raw;
-    if (!br->Bytes(n, &raw)) return Corrupt("rans", "truncated raw plane");
-    Scatter(raw.data(), n, base, stride);
-    return absl::OkStatus();
-  }
-  if (mode == kConst) {
-    uint8_t v;
-    if (!br->U8(&v)) return Corrupt("rans", "truncated constant plane");
-    for (size_t i = 0; i < n; ++i) base[i * stride] = v;
-    return absl::OkStatus();
-  }
+  if (absl::Status st; DecodePlainPlane("rans", mode, br, n, base, stride, &st)) return st;
   if (mode != kRans) return Corrupt("rans", "unknown plane mode");
   uint8_t cb, sb;
   if (!br->U8(&cb) || !br->U8(&sb)) return Corrupt("rans", "truncated context");

@@ -87,55 +87,6 @@ inline size_t TrimmedSize(absl::Span<const uint8_t> b) {
   return n;
 }
 
-// The byte-plane entropy coders' layout (huff, rans): per typed stream, varint n (elements
-// up to the last non-zero byte; the zero tail is implicit), then its n elements' byte planes,
-// most significant first; opaque streams pass. `plane(b, n, s, &out)` codes plane b of stream
-// s, whose bytes sit at s.data() + (size - 1 - b) with the element size as stride.
-template <typename EncodePlane>
-void EncodeBytePlanes(const Streams& in, Streams* out, EncodePlane plane) {
-  for (const Stream& s : in) {
-    if (s.desc().opaque()) {
-      out->push_back(PassThrough(s));
-      continue;
-    }
-    const size_t es = ElemSize(s.desc().type);
-    const size_t n = (TrimmedSize(s.data()) + es - 1) / es;
-    std::vector<uint8_t> buf;
-    buf.reserve(n * es + 64 * es + 16);  // worst case: every plane raw
-    ByteWriter(&buf).Varint(n);
-    for (size_t b = 0; b < es && n; ++b) plane(b, n, s, &buf);
-    out->push_back(Stream::Own(StreamDesc{ElemType::kOpaque, s.desc().geom}, std::move(buf)));
-  }
-}
-
-// Inverts EncodeBytePlanes: `plane(&reader, coded, b, n, want, bytes)` decodes plane b of n
-// elements into `bytes` (the whole stream, zero-filled) from the reader over `coded`.
-template <typename DecodePlane>
-absl::Status DecodeBytePlanes(absl::string_view stage, const Streams& encoded,
-                              absl::Span<const StreamDesc> want, Streams* decoded,
-                              DecodePlane plane) {
-  for (size_t i = 0; i < want.size(); ++i) {
-    const StreamDesc& d = want[i];
-    if (d.opaque()) {
-      decoded->push_back(PassThrough(encoded[i]));
-      continue;
-    }
-    const size_t es = ElemSize(d.type);
-    ByteReader br(encoded[i].data());
-    uint64_t n;
-    if (!br.Varint(&n) || n > d.geom.size()) return Corrupt(stage, "element count");
-    std::vector<uint8_t> buf(d.bytes());
-    for (size_t b = 0; b < es && n; ++b) {
-      if (absl::Status st = plane(&br, encoded[i].data(), b, n, d, buf.data()); !st.ok()) {
-        return st;
-      }
-    }
-    if (br.remaining() != 0) return Corrupt(stage, "trailing bytes");
-    decoded->push_back(Stream::Own(d, std::move(buf)));
-  }
-  return absl::OkStatus();
-}
-
 inline uint16_t Load16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);

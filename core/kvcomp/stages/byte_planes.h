@@ -1,0 +1,146 @@
+// What the byte-plane entropy coders (huff, rans) share: their per-stream layout, strided
+// plane copies, and the two plane modes every such coder falls back to (raw, constant).
+#pragma once
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <cstdint>
+#include <vector>
+
+#include "kvcomp/stages/stage_util.h"
+
+namespace kvcomp::stage_util {
+
+// Strided byte gather/scatter (one plane of interleaved words). Stride 2 is the FP16/BF16 low
+// byte, the hot case, written so that -O2 vectorises it.
+inline void Gather(const uint8_t* base, size_t stride, size_t n, uint8_t* dst) {
+  if (stride == 2) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i lo = _mm_set1_epi16(0x00ff);
+    // i + 16 < n, not <=: the plane may start at base + 1 (the high byte), and the 32-byte
+    // access would then touch one byte past the last element.
+    for (; i + 16 < n; i += 16) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + 2 * i));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + 2 * i + 16));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                       _mm_packus_epi16(_mm_and_si128(a, lo), _mm_and_si128(b, lo)));
+    }
+#endif
+    for (; i < n; ++i) dst[i] = base[2 * i];
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) dst[i] = base[i * stride];
+}
+
+inline void Scatter(const uint8_t* src, size_t n, uint8_t* base, size_t stride) {
+  if (stride == 2) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i hi = _mm_set1_epi16(static_cast<short>(0xff00));
+    const __m128i zero = _mm_setzero_si128();
+    // i + 16 < n, not <=: the plane may start at base + 1 (the high byte), and the 32-byte
+    // access would then touch one byte past the last element.
+    for (; i + 16 < n; i += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+      __m128i* o = reinterpret_cast<__m128i*>(base + 2 * i);
+      const __m128i a = _mm_and_si128(_mm_loadu_si128(o), hi);
+      const __m128i b = _mm_and_si128(_mm_loadu_si128(o + 1), hi);
+      _mm_storeu_si128(o, _mm_or_si128(a, _mm_unpacklo_epi8(v, zero)));
+      _mm_storeu_si128(o + 1, _mm_or_si128(b, _mm_unpackhi_epi8(v, zero)));
+    }
+#endif
+    for (; i < n; ++i) base[2 * i] = src[i];
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) base[i * stride] = src[i];
+}
+
+// Plane modes 0 and 1 of every byte-plane coder; its own modes start at 2.
+inline constexpr uint8_t kPlaneRaw = 0;    // n bytes as they are
+inline constexpr uint8_t kPlaneConst = 1;  // one byte, repeated n times
+
+inline void PutRawPlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8_t>* out) {
+  out->push_back(kPlaneRaw);
+  const size_t at = out->size();
+  out->resize(at + n);
+  Gather(base, stride, n, out->data() + at);
+}
+
+inline void PutConstPlane(uint8_t v, std::vector<uint8_t>* out) {
+  out->push_back(kPlaneConst);
+  out->push_back(v);
+}
+
+// Decodes a raw or constant plane into `base`; false, reading nothing more, for other modes.
+inline bool DecodePlainPlane(absl::string_view stage, uint8_t mode, ByteReader* br, size_t n,
+                             uint8_t* base, size_t stride, absl::Status* status) {
+  if (mode == kPlaneRaw) {
+    absl::Span<const uint8_t> raw;
+    *status = br->Bytes(n, &raw) ? absl::OkStatus() : Corrupt(stage, "truncated raw plane");
+    if (status->ok()) Scatter(raw.data(), n, base, stride);
+    return true;
+  }
+  if (mode == kPlaneConst) {
+    uint8_t v;
+    *status = br->U8(&v) ? absl::OkStatus() : Corrupt(stage, "truncated constant plane");
+    if (status->ok()) {
+      for (size_t i = 0; i < n; ++i) base[i * stride] = v;
+    }
+    return true;
+  }
+  return false;
+}
+
+// The byte-plane entropy coders' layout (huff, rans): per typed stream, varint n (elements
+// up to the last non-zero byte; the zero tail is implicit), then its n elements' byte planes,
+// most significant first; opaque streams pass. `plane(b, n, s, &out)` codes plane b of stream
+// s, whose bytes sit at s.data() + (size - 1 - b) with the element size as stride.
+template <typename EncodePlane>
+void EncodeBytePlanes(const Streams& in, Streams* out, EncodePlane plane) {
+  for (const Stream& s : in) {
+    if (s.desc().opaque()) {
+      out->push_back(PassThrough(s));
+      continue;
+    }
+    const size_t es = ElemSize(s.desc().type);
+    const size_t n = (TrimmedSize(s.data()) + es - 1) / es;
+    std::vector<uint8_t> buf;
+    buf.reserve(n * es + 64 * es + 16);  // worst case: every plane raw
+    ByteWriter(&buf).Varint(n);
+    for (size_t b = 0; b < es && n; ++b) plane(b, n, s, &buf);
+    out->push_back(Stream::Own(StreamDesc{ElemType::kOpaque, s.desc().geom}, std::move(buf)));
+  }
+}
+
+// Inverts EncodeBytePlanes: `plane(&reader, coded, b, n, want, bytes)` decodes plane b of n
+// elements into `bytes` (the whole stream, zero-filled) from the reader over `coded`.
+template <typename DecodePlane>
+absl::Status DecodeBytePlanes(absl::string_view stage, const Streams& encoded,
+                              absl::Span<const StreamDesc> want, Streams* decoded,
+                              DecodePlane plane) {
+  for (size_t i = 0; i < want.size(); ++i) {
+    const StreamDesc& d = want[i];
+    if (d.opaque()) {
+      decoded->push_back(PassThrough(encoded[i]));
+      continue;
+    }
+    const size_t es = ElemSize(d.type);
+    ByteReader br(encoded[i].data());
+    uint64_t n;
+    if (!br.Varint(&n) || n > d.geom.size()) return Corrupt(stage, "element count");
+    std::vector<uint8_t> buf(d.bytes());
+    for (size_t b = 0; b < es && n; ++b) {
+      if (absl::Status st = plane(&br, encoded[i].data(), b, n, d, buf.data()); !st.ok()) {
+        return st;
+      }
+    }
+    if (br.remaining() != 0) return Corrupt(stage, "trailing bytes");
+    decoded->push_back(Stream::Own(d, std::move(buf)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kvcomp::stage_util
