@@ -42,6 +42,24 @@ TEST(HuffStageTest, LargeSkewedPlanesUseTheFastPaths) {
   EXPECT_LT(out->frame.size(), t.bytes.size() * 6 / 10);
 }
 
+TEST(HuffStageTest, SegmentsOfVeryDifferentDensityAreCodedInPlace) {
+  // The four segments are coded side by side straight into the frame. Here the first quarter
+  // of the high plane takes short codes and the rest long ones, so the first writer nears
+  // its end symbols before the others, and none may spill into its neighbour.
+  for (const int64_t n : {int64_t{1} << 18, (int64_t{1} << 18) + 3, int64_t{4001}}) {
+    for (const DType dt : {DType::kFP16, DType::kFP32}) {
+      Tensor t = testing::RandomBitsTensor(dt, {1, n, 1}, 11);
+      const size_t es = DTypeSize(dt);
+      const size_t quarter = static_cast<size_t>(n + 3) / 4;
+      for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
+        uint8_t& hi = t.bytes[i * es + es - 1];
+        hi = i < quarter ? 0x3c : static_cast<uint8_t>(hi % 200);
+      }
+      testing::ExpectRoundTrip("huff", t, "segments of different density");
+    }
+  }
+}
+
 TEST(HuffStageTest, CorruptionIsSafe) {
   testing::ExpectCorruptionIsSafe("huff", testing::SpecialsTensor(DType::kFP16, {2, 200, 8}, 3));
   if (testing::HaveSharedKv()) {

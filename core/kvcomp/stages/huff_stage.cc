@@ -71,9 +71,38 @@ void Histogram(const uint8_t* base, size_t stride, size_t n, uint64_t out[256]) 
   for (int s = 0; s < 256; ++s) out[s] = uint64_t{h[0][s]} + h[1][s] + h[2][s] + h[3][s];
 }
 
+// Histograms of the four segments (see the format above), walked in lockstep. Each segment
+// counts its even and odd elements in separate tables: runs of one value are common (the
+// exponent byte), and one table would make each increment wait on the one before.
+void SegmentHistograms(const uint8_t* base, size_t stride, size_t n, uint64_t out[4][256]) {
+  const size_t q = (n + 3) / 4;
+  uint32_t h[8][256] = {};
+  const uint8_t* s[4];
+  size_t m[4];
+  for (int k = 0; k < 4; ++k) {
+    const size_t start = std::min(n, k * q);
+    m[k] = std::min(q, n - start);
+    s[k] = base + start * stride;
+  }
+  const size_t pairs = m[3] / 2;
+  const uint8_t *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3];
+  for (size_t i = 0; i < 2 * pairs; i += 2) {
+    const size_t a = i * stride, b = a + stride;
+    ++h[0][s0[a]], ++h[1][s0[b]], ++h[2][s1[a]], ++h[3][s1[b]];
+    ++h[4][s2[a]], ++h[5][s2[b]], ++h[6][s3[a]], ++h[7][s3[b]];
+  }
+  for (int k = 0; k < 4; ++k) {
+    for (size_t i = 2 * pairs; i < m[k]; ++i) ++h[2 * k][s[k][i * stride]];
+    for (int v = 0; v < 256; ++v) out[k][v] = uint64_t{h[2 * k][v]} + h[2 * k + 1][v];
+  }
+}
+
+// Codes the four segments straight into their places in `dst` (segment k ends at end[k]).
+// The writers store 8 bytes at a time, which near a segment's end would overwrite the start
+// of the next one, so each finishes its last symbols in a local buffer.
 template <size_t kStride>
-void EncodeSegments(const uint8_t* base, size_t n, const uint32_t enc[256], uint8_t* scratch,
-                    size_t seg_cap, size_t sizes[4]) {
+void EncodeSegments(const uint8_t* base, size_t n, const uint32_t enc[256], uint8_t* dst,
+                    const size_t end[4]) {
   const size_t q = (n + 3) / 4;
   size_t m[4];
   const uint8_t* src[4];
@@ -82,9 +111,12 @@ void EncodeSegments(const uint8_t* base, size_t n, const uint32_t enc[256], uint
     m[k] = std::min(q, n - start);
     src[k] = base + start * kStride;
   }
-  BitSink w0{scratch}, w1{scratch + seg_cap}, w2{scratch + 2 * seg_cap}, w3{scratch + 3 * seg_cap};
+  BitSink w0{dst}, w1{dst + end[0]}, w2{dst + end[1]}, w3{dst + end[2]};
   const uint8_t *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3];
-  const size_t common = m[3] & ~size_t{3};
+  // A block of 16 symbols writes at most 16 * 11 bits plus an 8-byte store.
+  constexpr size_t kBlock = 16, kRoom = kBlock * kMaxLen / 8 + 16;
+  auto room = [&](const BitSink& w, int k) { return w.p + kRoom <= dst + end[k]; };
+  size_t i = 0;
   // Four symbols per writer between flushes: at most 7 + 4 * 11 bits in the accumulator.
 #define KV_HUFF_PUT4(w, s)    \
   w.Put(enc[s[0]]);           \
@@ -93,21 +125,28 @@ void EncodeSegments(const uint8_t* base, size_t n, const uint32_t enc[256], uint
   w.Put(enc[s[3 * kStride]]); \
   w.Flush();                  \
   s += 4 * kStride
-  for (size_t i = 0; i < common; i += 4) {
-    KV_HUFF_PUT4(w0, s0);
-    KV_HUFF_PUT4(w1, s1);
-    KV_HUFF_PUT4(w2, s2);
-    KV_HUFF_PUT4(w3, s3);
+  for (; i + kBlock <= m[3] && room(w0, 0) && room(w1, 1) && room(w2, 2) && room(w3, 3);
+       i += kBlock) {
+    for (size_t j = 0; j < kBlock; j += 4) {
+      KV_HUFF_PUT4(w0, s0);
+      KV_HUFF_PUT4(w1, s1);
+      KV_HUFF_PUT4(w2, s2);
+      KV_HUFF_PUT4(w3, s3);
+    }
   }
 #undef KV_HUFF_PUT4
+  // Once any writer is within kRoom bytes of its end, it has under 8 * kRoom bits, so fewer
+  // than 8 * kRoom symbols, left; every segment has at most 3 more symbols than the last.
   BitSink* w[4] = {&w0, &w1, &w2, &w3};
   for (int k = 0; k < 4; ++k) {
-    for (size_t i = common; i < m[k]; ++i) {
-      w[k]->Put(enc[src[k][i * kStride]]);
-      w[k]->Flush();
+    uint8_t tail[(8 * kRoom + kBlock) * kMaxLen / 8 + 16];
+    BitSink t{tail, w[k]->acc, w[k]->nb};
+    for (size_t j = i; j < m[k]; ++j) {
+      t.Put(enc[src[k][j * kStride]]);
+      t.Flush();
     }
-    w[k]->Finish();
-    sizes[k] = static_cast<size_t>(w[k]->p - (scratch + k * seg_cap));
+    t.Finish();
+    std::memcpy(w[k]->p, tail, static_cast<size_t>(t.p - tail));
   }
 }
 
@@ -144,7 +183,11 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8
     PutRawPlane(base, stride, n, out);
     return;
   }
-  Histogram(base, stride, n, freq);
+  uint64_t seg_freq[4][256];
+  SegmentHistograms(base, stride, n, seg_freq);
+  for (int s = 0; s < 256; ++s) {
+    freq[s] = seg_freq[0][s] + seg_freq[1][s] + seg_freq[2][s] + seg_freq[3][s];
+  }
   int used = 0, last = 0;
   for (int s = 0; s < 256; ++s) {
     if (freq[s]) ++used, last = s;
@@ -181,27 +224,29 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8
       out->back() |= static_cast<uint8_t>(len[s] << 4);
     half ^= 1;
   }
-  const size_t q = (n + 3) / 4;
-  const size_t seg_cap = (q * kMaxLen + 7) / 8 + 16;
-  thread_local std::vector<uint8_t> scratch;
-  if (scratch.size() < 4 * seg_cap) scratch.resize(4 * seg_cap);
-  size_t sizes[4];
+  // Segment sizes are known exactly before coding (the writers end on whole bytes), so the
+  // segments are coded in place, after their sizes.
+  ByteWriter bw(out);
+  size_t end[4], total = 0;
+  for (int k = 0; k < 4; ++k) {
+    uint64_t seg_bits = 0;
+    for (int s = 0; s < 256; ++s) seg_bits += seg_freq[k][s] * len[s];
+    bw.Varint((seg_bits + 7) / 8);
+    total += (seg_bits + 7) / 8;
+    end[k] = total;
+  }
+  const size_t at = out->size();
+  out->resize(at + total);
   switch (stride) {
     case 1:
-      EncodeSegments<1>(base, n, enc, scratch.data(), seg_cap, sizes);
+      EncodeSegments<1>(base, n, enc, out->data() + at, end);
       break;
     case 2:
-      EncodeSegments<2>(base, n, enc, scratch.data(), seg_cap, sizes);
+      EncodeSegments<2>(base, n, enc, out->data() + at, end);
       break;
     default:
-      EncodeSegments<4>(base, n, enc, scratch.data(), seg_cap, sizes);
+      EncodeSegments<4>(base, n, enc, out->data() + at, end);
       break;
-  }
-  ByteWriter bw(out);
-  for (int k = 0; k < 4; ++k) bw.Varint(sizes[k]);
-  for (int k = 0; k < 4; ++k) {
-    const uint8_t* s = scratch.data() + k * seg_cap;
-    out->insert(out->end(), s, s + sizes[k]);
   }
 }
 
@@ -216,8 +261,17 @@ inline uint64_t PeekSafe(const uint8_t* in, size_t size, uint64_t pos) {
   return v >> (pos & 7);
 }
 
+// Up to two symbols per lookup of kTableBits bits, split by field so that the hot loop needs
+// no shifts and masks to take an entry apart: the symbols (second in the high byte), how far
+// the output moves (symbols x stride) and how many bits they use.
+struct DecodeTable {
+  std::array<uint16_t, 1u << kTableBits> syms;
+  std::array<uint8_t, 1u << kTableBits> advance;
+  std::array<uint8_t, 1u << kTableBits> bits;
+};
+
 template <size_t kStride>
-absl::Status DecodeSegments(const uint16_t* single, const uint32_t* multi,
+absl::Status DecodeSegments(const uint16_t* single, const DecodeTable& multi,
                             const uint8_t* const seg_in[4], const size_t seg_size[4], size_t n,
                             uint8_t* base) {
   const size_t q = (n + 3) / 4;
@@ -229,31 +283,48 @@ absl::Status DecodeSegments(const uint16_t* single, const uint32_t* multi,
     left[k] = std::min(q, n - start);
     o[k] = base + start * kStride;
   }
+  // A group is one 8-byte load and four lookups per segment: at least 57 bits are loaded and
+  // four lookups consume at most 48. Each symbol then waits only on a lookup and a shift, and
+  // each group on one load. A group moves the output at most 8 elements (a lookup writes two
+  // even when it decodes one).
+  constexpr uint64_t kGroupBits = 4 * kTableBits;
   for (;;) {
-    size_t steps = SIZE_MAX;
+    size_t groups = SIZE_MAX;
     for (int k = 0; k < 4; ++k) {
       const uint64_t safe_bits = seg_size[k] >= 8 ? (seg_size[k] - 8) * 8 : 0;
-      const size_t by_in = pos[k] < safe_bits ? (safe_bits - pos[k]) / kTableBits : 0;
-      steps = std::min({steps, by_in, left[k] / 2});
+      const size_t by_in = pos[k] < safe_bits ? (safe_bits - pos[k]) / kGroupBits : 0;
+      groups = std::min({groups, by_in, left[k] / 8});
     }
-    if (steps < 4) break;
+    if (groups < 2) break;
     uint8_t *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
     uint64_t p0 = pos[0], p1 = pos[1], p2 = pos[2], p3 = pos[3];
     const uint8_t *i0 = seg_in[0], *i1 = seg_in[1], *i2 = seg_in[2], *i3 = seg_in[3];
-#define KV_HUFF_STEP(o, p, in)                                                 \
-  {                                                                            \
-    const uint32_t e = multi[(Load64(in + (p >> 3)) >> (p & 7)) & kTableMask]; \
-    o[0] = static_cast<uint8_t>(e);                                            \
-    o[kStride] = static_cast<uint8_t>(e >> 8);                                 \
-    o += (e >> 16) & 0xff;                                                     \
-    p += e >> 24;                                                              \
+#define KV_HUFF_STEP(o, p, bits)                  \
+  {                                               \
+    const uint32_t i = bits & kTableMask;         \
+    const uint16_t syms = multi.syms[i];          \
+    o[0] = static_cast<uint8_t>(syms);            \
+    o[kStride] = static_cast<uint8_t>(syms >> 8); \
+    o += multi.advance[i];                        \
+    const unsigned used = multi.bits[i];          \
+    bits >>= used;                                \
+    p += used;                                    \
   }
-    for (size_t s = 0; s < steps; ++s) {
-      KV_HUFF_STEP(o0, p0, i0);
-      KV_HUFF_STEP(o1, p1, i1);
-      KV_HUFF_STEP(o2, p2, i2);
-      KV_HUFF_STEP(o3, p3, i3);
+#define KV_HUFF_GROUP(o, p, in)                       \
+  {                                                   \
+    uint64_t bits = Load64(in + (p >> 3)) >> (p & 7); \
+    KV_HUFF_STEP(o, p, bits)                          \
+    KV_HUFF_STEP(o, p, bits)                          \
+    KV_HUFF_STEP(o, p, bits)                          \
+    KV_HUFF_STEP(o, p, bits)                          \
+  }
+    for (size_t g = 0; g < groups; ++g) {
+      KV_HUFF_GROUP(o0, p0, i0);
+      KV_HUFF_GROUP(o1, p1, i1);
+      KV_HUFF_GROUP(o2, p2, i2);
+      KV_HUFF_GROUP(o3, p3, i3);
     }
+#undef KV_HUFF_GROUP
 #undef KV_HUFF_STEP
     uint8_t* const on[4] = {o0, o1, o2, o3};
     const uint64_t pn[4] = {p0, p1, p2, p3};
@@ -315,29 +386,29 @@ absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n
   }
   // Decode tables: single symbol, and up to two symbols per lookup.
   thread_local std::array<uint16_t, 1u << kTableBits> single;
-  thread_local std::array<uint32_t, 1u << kTableBits> multi;
+  thread_local DecodeTable multi;
   for (int s = 0; s < 256; ++s) {
     if (!len[s]) continue;
     for (uint32_t i = code[s]; i <= kTableMask; i += 1u << len[s]) {
       single[i] = static_cast<uint16_t>(s | (len[s] << 8));
     }
   }
+  const auto st = static_cast<uint8_t>(stride);
   for (uint32_t i = 0; i <= kTableMask; ++i) {
     const uint32_t e1 = single[i], l1 = e1 >> 8;
     const uint32_t e2 = single[i >> l1], l2 = e2 >> 8;
-    // Bits 16..23: how far the output pointer moves (symbols x stride).
-    const uint32_t st = static_cast<uint32_t>(stride);
-    multi[i] = l1 + l2 <= kTableBits
-                   ? (e1 & 0xff) | ((e2 & 0xff) << 8) | ((2u * st) << 16) | ((l1 + l2) << 24)
-                   : (e1 & 0xff) | (st << 16) | (l1 << 24);
+    const bool two = l1 + l2 <= kTableBits;
+    multi.syms[i] = static_cast<uint16_t>((e1 & 0xff) | (two ? (e2 & 0xff) << 8 : 0));
+    multi.advance[i] = two ? 2 * st : st;
+    multi.bits[i] = static_cast<uint8_t>(two ? l1 + l2 : l1);
   }
   switch (stride) {
     case 1:
-      return DecodeSegments<1>(single.data(), multi.data(), seg_in, seg_size, n, base);
+      return DecodeSegments<1>(single.data(), multi, seg_in, seg_size, n, base);
     case 2:
-      return DecodeSegments<2>(single.data(), multi.data(), seg_in, seg_size, n, base);
+      return DecodeSegments<2>(single.data(), multi, seg_in, seg_size, n, base);
     default:
-      return DecodeSegments<4>(single.data(), multi.data(), seg_in, seg_size, n, base);
+      return DecodeSegments<4>(single.data(), multi, seg_in, seg_size, n, base);
   }
 }
 
