@@ -90,23 +90,31 @@ absl::Status LoadFinite(absl::string_view stage, const Stream& in, std::vector<f
   return absl::OkStatus();
 }
 
+void NarrowChunk(ElemType type, const float* chunk, size_t m, uint8_t* out) {
+  if (type == ElemType::kF32) {
+    std::memcpy(out, chunk, m * 4);
+    return;
+  }
+  uint16_t half[kFloatChunk];
+  if (type == ElemType::kF16) {
+    FloatToHalf(chunk, half, m);
+  } else {
+    FloatToBf16(chunk, half, m);
+  }
+  std::memcpy(out, half, m * 2);
+}
+
 std::vector<uint8_t> StoreAs(ElemType type, const float* values, size_t count) {
-  std::vector<uint8_t> out(count * ElemSize(type));
   // An empty tensor's buffers may be null, and memcpy from null is undefined even for 0 bytes
   // (found by fuzz_stage_decode: tests/fuzz/regressions/stage_decode/).
-  if (count == 0) return out;
   if (type == ElemType::kF32) {
-    std::memcpy(out.data(), values, out.size());
-  } else {
-    std::vector<uint16_t> half(count);
-    if (type == ElemType::kF16) {
-      FloatToHalf(values, half.data(), count);
-    } else {
-      FloatToBf16(values, half.data(), count);
-    }
-    std::memcpy(out.data(), half.data(), out.size());
+    std::vector<uint8_t> out(count * 4);
+    if (count) std::memcpy(out.data(), values, out.size());
+    return out;
   }
-  return out;
+  return StoreChunked(type, count, [values](size_t first, size_t m, float* dst) {
+    std::memcpy(dst, values + first, m * 4);
+  });
 }
 
 }  // namespace kvcomp

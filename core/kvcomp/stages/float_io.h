@@ -36,7 +36,25 @@ void PassOthers(const Streams& in, Streams* out);
 absl::Status RestoreOthers(absl::string_view stage, const Streams& encoded, size_t own,
                            absl::Span<const StreamDesc> want, Streams* decoded);
 
-// Narrows `values` to `type` (F16/BF16/F32) with round to nearest even.
+// Narrows `count` float values to `type` (F16/BF16/F32) with round to nearest even. They are
+// made and narrowed an L1-sized chunk at a time: `fill(first, m, dst)` writes values
+// [first, first + m) to dst. A decoder that makes its values this way needs no tensor-sized
+// float buffer, whose page faults and zero-fill cost more than the decoding itself.
+void NarrowChunk(ElemType type, const float* chunk, size_t m, uint8_t* out);
+inline constexpr size_t kFloatChunk = 4096;
+template <typename Fill>
+std::vector<uint8_t> StoreChunked(ElemType type, size_t count, Fill fill) {
+  std::vector<uint8_t> out(count * ElemSize(type));
+  float chunk[kFloatChunk];
+  for (size_t i = 0; i < count; i += kFloatChunk) {
+    const size_t m = count - i < kFloatChunk ? count - i : kFloatChunk;
+    fill(i, m, chunk);
+    NarrowChunk(type, chunk, m, out.data() + i * ElemSize(type));
+  }
+  return out;
+}
+
+// StoreChunked from values already in memory.
 std::vector<uint8_t> StoreAs(ElemType type, const float* values, size_t count);
 
 // Round to nearest, ties to even, for |v| < 2^22: adding and subtracting 1.5 x 2^23 leaves

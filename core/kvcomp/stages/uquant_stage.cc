@@ -56,16 +56,17 @@ class UniformQuantStage final : public Stage {
                       Streams* decoded) const override {
     const auto& codes = encoded[0];
     const size_t n = codes.data().size() / 2;
-    std::vector<float> x(n);
     const float s = static_cast<float>(step());
     const uint8_t* src = codes.data().data();  // may be unaligned: a view into the frame
-    for (size_t i = 0; i < n; ++i) {
-      uint16_t z;
-      std::memcpy(&z, src + 2 * i, 2);
-      x[i] = static_cast<float>(UnZigZag16(z)) * s;
-    }
     const StreamDesc& d = want[FloatStreamIndex(want)];
-    decoded->push_back(Stream::Own(d, StoreAs(d.type, x.data(), n)));
+    decoded->push_back(
+        Stream::Own(d, StoreChunked(d.type, n, [src, s](size_t first, size_t m, float* x) {
+                      for (size_t i = 0; i < m; ++i) {
+                        uint16_t z;
+                        std::memcpy(&z, src + 2 * (first + i), 2);
+                        x[i] = static_cast<float>(UnZigZag16(z)) * s;
+                      }
+                    })));
     return RestoreOthers("uquant", encoded, 1, want, decoded);
   }
 };
