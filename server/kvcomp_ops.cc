@@ -23,7 +23,10 @@ double SecondsSince(Clock::time_point start) {
 
 absl::Status CheckCancelled(const OpsOptions& options) {
   if (options.cancelled && options.cancelled()) {
-    return absl::CancelledError("call cancelled or past its deadline");
+    if (options.past_deadline && options.past_deadline()) {
+      return absl::DeadlineExceededError("call past its deadline");
+    }
+    return absl::CancelledError("call cancelled by the client");
   }
   return absl::OkStatus();
 }

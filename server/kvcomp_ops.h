@@ -31,8 +31,10 @@ struct OpsOptions {
   // Largest tensor (elements) Compress and Analyze accept; 0: no limit.
   uint64_t max_tensor_elements = 0;
   CodecObserver* observer = nullptr;  // optional
-  // Polled between tensors; when it returns true the call stops with CANCELLED.
+  // Polled between tensors; when it returns true the call stops, with DEADLINE_EXCEEDED when
+  // `past_deadline` says the call's deadline has passed, else CANCELLED (the client gave up).
   std::function<bool()> cancelled;
+  std::function<bool()> past_deadline;
 };
 
 // The codec family of a spec: the name of its first stage or preset ("zstd" for "zstd(3)",

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "server/tensor_convert.h"
 
@@ -90,6 +92,7 @@ OpsOptions KVCompressorService::OpsFor(grpc::CallbackServerContext* context) con
   ops.max_tensor_elements = options_.max_tensor_elements;
   ops.observer = options_.observer;
   ops.cancelled = [context] { return context->IsCancelled(); };
+  ops.past_deadline = [context] { return context->deadline() <= std::chrono::system_clock::now(); };
   return ops;
 }
 
