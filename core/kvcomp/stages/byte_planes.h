@@ -84,7 +84,7 @@ inline bool DecodePlainPlane(absl::string_view stage, uint8_t mode, ByteReader* 
     return true;
   }
   if (mode == kPlaneConst) {
-    uint8_t v;
+    uint8_t v = 0;
     *status = br->U8(&v) ? absl::OkStatus() : Corrupt(stage, "truncated constant plane");
     if (status->ok()) {
       for (size_t i = 0; i < n; ++i) base[i * stride] = v;

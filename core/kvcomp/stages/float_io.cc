@@ -1,5 +1,6 @@
 #include "kvcomp/stages/float_io.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -72,22 +73,37 @@ absl::Status RestoreOthers(absl::string_view stage, const Streams& encoded, size
   return absl::OkStatus();
 }
 
-absl::Status LoadFinite(absl::string_view stage, const Stream& in, std::vector<float>* out) {
-  const size_t n = in.data().size() / ElemSize(in.desc().type);
-  out->resize(n);
+absl::Status ForEachFiniteChunk(absl::string_view stage, const Stream& in,
+                                const std::function<void(size_t, size_t, const float*)>& fn) {
+  const size_t es = ElemSize(in.desc().type);
+  const size_t n = in.data().size() / es;
   const DType dtype = in.desc().type == ElemType::kF32   ? DType::kFP32
                       : in.desc().type == ElemType::kF16 ? DType::kFP16
                                                          : DType::kBF16;
-  ToFloat(dtype, in.data().data(), out->data(), n);
-  for (size_t i = 0; i < n; ++i) {
-    if (!std::isfinite((*out)[i])) {
+  float chunk[kFloatChunk];
+  for (size_t first = 0; first < n; first += kFloatChunk) {
+    const size_t m = std::min(kFloatChunk, n - first);
+    ToFloat(dtype, in.data().data() + first * es, chunk, m);
+    bool finite = true;  // one branch per chunk, so that the check vectorises
+    for (size_t i = 0; i < m; ++i) finite &= std::isfinite(chunk[i]);
+    if (!finite) {
+      const size_t bad = static_cast<size_t>(
+          std::find_if(chunk, chunk + m, [](float v) { return !std::isfinite(v); }) - chunk);
       return absl::InvalidArgumentError(
-          absl::StrCat(stage, ": element ", i,
+          absl::StrCat(stage, ": element ", first + bad,
                        " is not finite; lossy codecs need finite "
                        "values (use a lossless codec for this tensor)"));
     }
+    fn(first, m, chunk);
   }
   return absl::OkStatus();
+}
+
+absl::Status LoadFinite(absl::string_view stage, const Stream& in, std::vector<float>* out) {
+  out->resize(in.data().size() / ElemSize(in.desc().type));
+  return ForEachFiniteChunk(stage, in, [out](size_t first, size_t m, const float* x) {
+    std::memcpy(out->data() + first, x, m * sizeof(float));
+  });
 }
 
 void NarrowChunk(ElemType type, const float* chunk, size_t m, uint8_t* out) {

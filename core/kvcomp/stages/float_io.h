@@ -2,6 +2,7 @@
 // rounding, so every quantiser works in one precision whatever the tensor's dtype.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -16,6 +17,11 @@ bool IsFloatType(ElemType type);
 // Widens a F16/BF16/F32 stream. Lossy stages need finite input: NaN or infinity gives
 // INVALID_ARGUMENT naming the stage, pointing the user to a lossless codec.
 absl::Status LoadFinite(absl::string_view stage, const Stream& in, std::vector<float>* out);
+
+// LoadFinite an L1-sized chunk at a time, for stages that need no tensor-sized float copy:
+// `fn(first, m, x)` gets values [first, first + m), all finite.
+absl::Status ForEachFiniteChunk(absl::string_view stage, const Stream& in,
+                                const std::function<void(size_t, size_t, const float*)>& fn);
 
 // Lossy stages code the one float stream among their inputs. Other streams beside it (side
 // data of an earlier lossless stage, e.g. protect's exact rows or reorder's permutations) pass

@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "kvcomp/registry.h"
 #include "kvcomp/stages/float_io.h"
+#include "kvcomp/stages/stage_util.h"
+#include "kvcomp/status_macros.h"
 
 namespace kvcomp {
 namespace {
@@ -29,19 +31,24 @@ class UniformQuantStage final : public Stage {
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
     const Stream& src = in[FloatStreamIndex(in)];
-    std::vector<float> x;
-    if (absl::Status s = LoadFinite("uquant", src, &x); !s.ok()) return s;
-    std::vector<uint8_t> codes(x.size() * 2);
+    std::vector<uint8_t> codes(src.data().size() / ElemSize(src.desc().type) * 2);
     const float inv = static_cast<float>(1.0 / step());
-    // Branch-free, vectorisable: the largest |code| is checked once at the end.
+    // Branch-free and vectorisable (locals, and a max written as maxps computes it): the
+    // largest |code| is checked once at the end.
     float worst = 0;
-    uint16_t* z = reinterpret_cast<uint16_t*>(codes.data());
-    for (size_t i = 0; i < x.size(); ++i) {
-      const float v = x[i] * inv;
-      worst = std::max(worst, std::fabs(v));
-      const int32_t q = static_cast<int32_t>(RoundEven(std::clamp(v, -4e6f, 4e6f)));
-      z[i] = ZigZag16(q);
-    }
+    KV_RETURN_IF_ERROR(
+        ForEachFiniteChunk("uquant", src, [&](size_t first, size_t m, const float* x) {
+          uint8_t* z = codes.data() + 2 * first;
+          const float k = inv;
+          float w = worst;
+          for (size_t i = 0; i < m; ++i) {
+            const float v = x[i] * k, a = std::fabs(v);
+            w = a > w ? a : w;
+            const int32_t q = static_cast<int32_t>(RoundEven(std::clamp(v, -4e6f, 4e6f)));
+            stage_util::Store16(z + 2 * i, ZigZag16(q));
+          }
+          worst = w;
+        }));
     if (RoundEven(worst) > kMaxCode) {
       return absl::InvalidArgumentError(absl::StrCat(
           "uquant: step ", step(), " is too fine for this tensor: codes reach ",
