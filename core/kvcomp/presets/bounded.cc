@@ -32,17 +32,18 @@ constexpr uint64_t kSampleBlock = 1 << 10;
 constexpr const char* kDefaultCoder = "planes+zstd(1)";
 constexpr const char* kDefaultFallback = "zstd(19)";
 
-// Rounds through the tensor's dtype, as the decoder's output does.
-float RoundTo(DType dtype, float v) {
-  switch (dtype) {
-    case DType::kFP16:
-      return HalfBitsToFloat(FloatToHalfBits(v));
-    case DType::kBF16:
-      return Bf16BitsToFloat(FloatToBf16Bits(v));
-    case DType::kFP32:
-      break;
+// Rounds `v` through the tensor's dtype, as the decoder's output does (the batch conversions
+// round to nearest even, like the decoder's).
+void RoundTo(DType dtype, std::vector<float>* v) {
+  if (dtype == DType::kFP32) return;
+  std::vector<uint16_t> bits(v->size());
+  if (dtype == DType::kFP16) {
+    FloatToHalf(v->data(), bits.data(), v->size());
+    HalfToFloat(bits.data(), v->data(), v->size());
+  } else {
+    FloatToBf16(v->data(), bits.data(), v->size());
+    Bf16ToFloat(bits.data(), v->data(), v->size());
   }
-  return v;
 }
 
 // Up to kSearchSample values of `x`, in evenly spaced contiguous blocks.
@@ -64,9 +65,8 @@ ErrorStats SimulateError(DType dtype, const std::vector<float>& x, double step) 
   const float inv = static_cast<float>(1.0 / step);
   const float s = static_cast<float>(step);
   std::vector<float> y(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    y[i] = RoundTo(dtype, static_cast<float>(RoundEven(x[i] * inv)) * s);
-  }
+  for (size_t i = 0; i < x.size(); ++i) y[i] = static_cast<float>(RoundEven(x[i] * inv)) * s;
+  RoundTo(dtype, &y);
   TensorMeta meta;
   meta.dtype = DType::kFP32;
   meta.shape = {static_cast<int64_t>(x.size())};

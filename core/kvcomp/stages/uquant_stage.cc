@@ -33,26 +33,32 @@ class UniformQuantStage final : public Stage {
     const Stream& src = in[FloatStreamIndex(in)];
     std::vector<uint8_t> codes(src.data().size() / ElemSize(src.desc().type) * 2);
     const float inv = static_cast<float>(1.0 / step());
-    // Branch-free and vectorisable (locals, and a max written as maxps computes it): the
-    // largest |code| is checked once at the end.
-    float worst = 0;
+    // Branch-free and vectorisable: the loops hold no float reduction (which GCC keeps scalar
+    // without -ffast-math), codes out of range are found with an integer OR, and the clamp
+    // (only there to keep the conversion defined) sits apart from the zigzag, or GCC turns the
+    // clamped cases into branches.
+    int64_t worst = 0;  // largest |code| of a chunk with codes out of range
     KV_RETURN_IF_ERROR(
         ForEachFiniteChunk("uquant", src, [&](size_t first, size_t m, const float* x) {
-          uint8_t* z = codes.data() + 2 * first;
           const float k = inv;
-          float w = worst;
+          int32_t q[kFloatChunk];
           for (size_t i = 0; i < m; ++i) {
-            const float v = x[i] * k, a = std::fabs(v);
-            w = a > w ? a : w;
-            const int32_t q = static_cast<int32_t>(RoundEven(std::clamp(v, -4e6f, 4e6f)));
-            stage_util::Store16(z + 2 * i, ZigZag16(q));
+            q[i] = static_cast<int32_t>(RoundEven(std::min(std::max(x[i] * k, -4e6f), 4e6f)));
           }
-          worst = w;
+          uint8_t* z = codes.data() + 2 * first;
+          uint32_t out_of_range = 0;
+          for (size_t i = 0; i < m; ++i) {
+            out_of_range |= static_cast<uint32_t>(q[i] + kMaxCode) > 2 * kMaxCode;
+            stage_util::Store16(z + 2 * i, ZigZag16(q[i]));
+          }
+          for (size_t i = 0; out_of_range && i < m; ++i) {
+            worst = std::max<int64_t>(worst, std::abs(q[i]));
+          }
         }));
-    if (RoundEven(worst) > kMaxCode) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "uquant: step ", step(), " is too fine for this tensor: codes reach ",
-          static_cast<int64_t>(RoundEven(std::min(worst, 4e6f))), ", the limit is ", kMaxCode));
+    if (worst > kMaxCode) {
+      return absl::InvalidArgumentError(absl::StrCat("uquant: step ", step(),
+                                                     " is too fine for this tensor: codes reach ",
+                                                     worst, ", the limit is ", kMaxCode));
     }
     out->push_back(Stream::Own({ElemType::kU16, src.desc().geom}, std::move(codes)));
     PassOthers(in, out);
