@@ -270,4 +270,14 @@ void ToFloat(DType dtype, const uint8_t* in, float* out, size_t count) {
   }
 }
 
+bool AllFinite(const float* v, size_t count) {
+  uint32_t nonfinite = 0;
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &v[i], 4);
+    nonfinite |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return nonfinite == 0;
+}
+
 }  // namespace kvcomp

@@ -19,17 +19,7 @@ ErrorStats MeasureError(const TensorView& original, const TensorView& decoded) {
     const size_t m = static_cast<size_t>(std::min<uint64_t>(kChunk, n - base));
     ToFloat(original.meta().dtype, original.bytes().data() + base * xs, x, m);
     ToFloat(decoded.meta().dtype, decoded.bytes().data() + base * ys, y, m);
-    // Exponent all ones (infinity, NaN), tested on the bits: a vectorisable OR, no branch per
-    // element.
-    uint32_t nonfinite = 0;
-    for (size_t i = 0; i < m; ++i) {
-      uint32_t a, b;
-      std::memcpy(&a, &x[i], 4);
-      std::memcpy(&b, &y[i], 4);
-      nonfinite |= static_cast<uint32_t>((a & 0x7f800000u) == 0x7f800000u) |
-                   static_cast<uint32_t>((b & 0x7f800000u) == 0x7f800000u);
-    }
-    if (nonfinite) {
+    if (!AllFinite(x, m) || !AllFinite(y, m)) {
       // Rare: set non-finite pairs aside (counting mismatches) and zero them out of the sums.
       for (size_t i = 0; i < m; ++i) {
         if (std::isfinite(x[i]) && std::isfinite(y[i])) continue;

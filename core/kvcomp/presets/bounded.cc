@@ -46,17 +46,46 @@ void RoundTo(DType dtype, std::vector<float>* v) {
   }
 }
 
-// Up to kSearchSample values of `x`, in evenly spaced contiguous blocks.
-std::vector<float> SearchSample(const std::vector<float>& x) {
-  if (x.size() <= kSearchSample) return x;
-  std::vector<float> sample;
-  sample.reserve(kSearchSample);
+// Up to kSearchSample values of the tensor, widened to float, in evenly spaced contiguous
+// blocks.
+std::vector<float> SearchSample(const TensorView& t) {
+  const uint64_t n = t.meta().NumElements();
+  const DType dtype = t.meta().dtype;
+  const size_t es = DTypeSize(dtype);
+  std::vector<float> sample(std::min(n, kSearchSample));
+  if (n <= kSearchSample) {
+    ToFloat(dtype, t.bytes().data(), sample.data(), n);
+    return sample;
+  }
   const uint64_t blocks = kSearchSample / kSampleBlock;
   for (uint64_t b = 0; b < blocks; ++b) {
-    const uint64_t start = b * (x.size() - kSampleBlock) / (blocks - 1);
-    sample.insert(sample.end(), x.begin() + start, x.begin() + start + kSampleBlock);
+    const uint64_t start = b * (n - kSampleBlock) / (blocks - 1);
+    ToFloat(dtype, t.bytes().data() + start * es, sample.data() + b * kSampleBlock, kSampleBlock);
   }
   return sample;
+}
+
+// max |x| over the tensor, or NaN when it holds a non-finite value; an L1-sized chunk at a
+// time (the search needs no tensor-sized float copy).
+double MaxAbsOrNan(const TensorView& t) {
+  const uint64_t n = t.meta().NumElements();
+  const size_t es = DTypeSize(t.meta().dtype);
+  constexpr size_t kChunk = 4096, kLanes = 8;
+  float x[kChunk + kLanes];
+  float peak[kLanes] = {};  // one max per lane, which vectorises (one running max does not)
+  for (uint64_t first = 0; first < n; first += kChunk) {
+    const size_t m = static_cast<size_t>(std::min<uint64_t>(kChunk, n - first));
+    ToFloat(t.meta().dtype, t.bytes().data() + first * es, x, m);
+    if (!AllFinite(x, m)) return NAN;
+    std::fill(x + m, x + m + kLanes, 0.0f);  // pad: zeros leave every max as it is
+    for (size_t i = 0; i < m; i += kLanes) {
+      for (size_t k = 0; k < kLanes; ++k) {
+        const float a = std::fabs(x[i + k]);
+        peak[k] = a > peak[k] ? a : peak[k];
+      }
+    }
+  }
+  return *std::max_element(peak, peak + kLanes);
 }
 
 // The error uquant(step) would leave on `x` (as the decoder computes it: the same float
@@ -89,14 +118,8 @@ class BoundedCodec final : public Codec {
 
   absl::StatusOr<CompressedTensor> Compress(const TensorView& tensor) const override {
     const uint64_t n = tensor.meta().NumElements();
-    std::vector<float> x(n);
-    ToFloat(tensor.meta().dtype, tensor.bytes().data(), x.data(), n);
-    double max_abs = 0;
-    bool finite = true;
-    for (float v : x) {
-      finite = finite && std::isfinite(v);
-      max_abs = std::max(max_abs, static_cast<double>(std::fabs(v)));
-    }
+    const double max_abs = MaxAbsOrNan(tensor);
+    const bool finite = !std::isnan(max_abs);
     // The search stays inside uquant's step range, which the stage enforces; a tensor whose
     // codes overflow even at the largest step goes to the fallback (found by fuzz_roundtrip,
     // tests/fuzz/regressions/roundtrip/bounded-step-*).
@@ -106,7 +129,7 @@ class BoundedCodec final : public Codec {
       double lo = std::max(max_abs / kMaxCode, step_range.min);
       double hi = std::clamp(2 * max_abs, step_range.min, step_range.max);
       const DType dtype = tensor.meta().dtype;
-      const std::vector<float> sample = SearchSample(x);
+      const std::vector<float> sample = SearchSample(tensor);
       if (bounds_.Pass(SimulateError(dtype, sample, lo))) {
         if (bounds_.Pass(SimulateError(dtype, sample, hi))) lo = hi;
         for (int i = 0; i < kSearchSteps && lo < hi; ++i) {

@@ -84,9 +84,7 @@ absl::Status ForEachFiniteChunk(absl::string_view stage, const Stream& in,
   for (size_t first = 0; first < n; first += kFloatChunk) {
     const size_t m = std::min(kFloatChunk, n - first);
     ToFloat(dtype, in.data().data() + first * es, chunk, m);
-    bool finite = true;  // one branch per chunk, so that the check vectorises
-    for (size_t i = 0; i < m; ++i) finite &= std::isfinite(chunk[i]);
-    if (!finite) {
+    if (!AllFinite(chunk, m)) {
       const size_t bad = static_cast<size_t>(
           std::find_if(chunk, chunk + m, [](float v) { return !std::isfinite(v); }) - chunk);
       return absl::InvalidArgumentError(
