@@ -68,23 +68,23 @@ std::vector<float> SearchSample(const TensorView& t) {
 // max |x| over the tensor, or NaN when it holds a non-finite value; an L1-sized chunk at a
 // time (the search needs no tensor-sized float copy).
 double MaxAbsOrNan(const TensorView& t) {
-  const uint64_t n = t.meta().NumElements();
-  const size_t es = DTypeSize(t.meta().dtype);
-  constexpr size_t kChunk = 4096, kLanes = 8;
-  float x[kChunk + kLanes];
-  float peak[kLanes] = {};  // one max per lane, which vectorises (one running max does not)
-  for (uint64_t first = 0; first < n; first += kChunk) {
-    const size_t m = static_cast<size_t>(std::min<uint64_t>(kChunk, n - first));
-    ToFloat(t.meta().dtype, t.bytes().data() + first * es, x, m);
-    if (!AllFinite(x, m)) return NAN;
-    std::fill(x + m, x + m + kLanes, 0.0f);  // pad: zeros leave every max as it is
-    for (size_t i = 0; i < m; i += kLanes) {
-      for (size_t k = 0; k < kLanes; ++k) {
-        const float a = std::fabs(x[i + k]);
-        peak[k] = a > peak[k] ? a : peak[k];
-      }
-    }
-  }
+  constexpr size_t kLanes = 8;
+  float peak[kLanes] = {};
+  const absl::Status finite = ForEachFiniteChunk(
+      "bounded", t.meta().dtype, t.bytes(), [&peak](size_t, size_t m, const float* x) {
+        float p[kLanes];  // one max per lane, which vectorises (one running max does not)
+        std::copy(peak, peak + kLanes, p);
+        size_t i = 0;
+        for (; i + kLanes <= m; i += kLanes) {
+          for (size_t k = 0; k < kLanes; ++k) {
+            const float a = std::fabs(x[i + k]);
+            p[k] = a > p[k] ? a : p[k];
+          }
+        }
+        for (; i < m; ++i) p[0] = std::max(p[0], std::fabs(x[i]));
+        std::copy(p, p + kLanes, peak);
+      });
+  if (!finite.ok()) return NAN;
   return *std::max_element(peak, peak + kLanes);
 }
 

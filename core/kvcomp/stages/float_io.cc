@@ -73,17 +73,15 @@ absl::Status RestoreOthers(absl::string_view stage, const Streams& encoded, size
   return absl::OkStatus();
 }
 
-absl::Status ForEachFiniteChunk(absl::string_view stage, const Stream& in,
+absl::Status ForEachFiniteChunk(absl::string_view stage, DType dtype,
+                                absl::Span<const uint8_t> bytes,
                                 const std::function<void(size_t, size_t, const float*)>& fn) {
-  const size_t es = ElemSize(in.desc().type);
-  const size_t n = in.data().size() / es;
-  const DType dtype = in.desc().type == ElemType::kF32   ? DType::kFP32
-                      : in.desc().type == ElemType::kF16 ? DType::kFP16
-                                                         : DType::kBF16;
+  const size_t es = DTypeSize(dtype);
+  const size_t n = bytes.size() / es;
   float chunk[kFloatChunk];
   for (size_t first = 0; first < n; first += kFloatChunk) {
     const size_t m = std::min(kFloatChunk, n - first);
-    ToFloat(dtype, in.data().data() + first * es, chunk, m);
+    ToFloat(dtype, bytes.data() + first * es, chunk, m);
     if (!AllFinite(chunk, m)) {
       const size_t bad = static_cast<size_t>(
           std::find_if(chunk, chunk + m, [](float v) { return !std::isfinite(v); }) - chunk);
@@ -95,6 +93,14 @@ absl::Status ForEachFiniteChunk(absl::string_view stage, const Stream& in,
     fn(first, m, chunk);
   }
   return absl::OkStatus();
+}
+
+absl::Status ForEachFiniteChunk(absl::string_view stage, const Stream& in,
+                                const std::function<void(size_t, size_t, const float*)>& fn) {
+  const DType dtype = in.desc().type == ElemType::kF32   ? DType::kFP32
+                      : in.desc().type == ElemType::kF16 ? DType::kFP16
+                                                         : DType::kBF16;
+  return ForEachFiniteChunk(stage, dtype, in.data(), fn);
 }
 
 absl::Status LoadFinite(absl::string_view stage, const Stream& in, std::vector<float>* out) {
@@ -119,13 +125,6 @@ void NarrowChunk(ElemType type, const float* chunk, size_t m, uint8_t* out) {
 }
 
 std::vector<uint8_t> StoreAs(ElemType type, const float* values, size_t count) {
-  // An empty tensor's buffers may be null, and memcpy from null is undefined even for 0 bytes
-  // (found by fuzz_stage_decode: tests/fuzz/regressions/stage_decode/).
-  if (type == ElemType::kF32) {
-    std::vector<uint8_t> out(count * 4);
-    if (count) std::memcpy(out.data(), values, out.size());
-    return out;
-  }
   return StoreChunked(type, count, [values](size_t first, size_t m, float* dst) {
     std::memcpy(dst, values + first, m * 4);
   });

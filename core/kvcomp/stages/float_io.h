@@ -18,9 +18,13 @@ bool IsFloatType(ElemType type);
 // INVALID_ARGUMENT naming the stage, pointing the user to a lossless codec.
 absl::Status LoadFinite(absl::string_view stage, const Stream& in, std::vector<float>* out);
 
-// LoadFinite an L1-sized chunk at a time, for stages that need no tensor-sized float copy:
-// `fn(first, m, x)` gets values [first, first + m), all finite.
+// LoadFinite an L1-sized chunk at a time, for code that needs no tensor-sized float copy:
+// `fn(first, m, x)` gets values [first, first + m), all finite. Over a float stream, or over
+// `bytes` holding values of `dtype`.
 absl::Status ForEachFiniteChunk(absl::string_view stage, const Stream& in,
+                                const std::function<void(size_t, size_t, const float*)>& fn);
+absl::Status ForEachFiniteChunk(absl::string_view stage, DType dtype,
+                                absl::Span<const uint8_t> bytes,
                                 const std::function<void(size_t, size_t, const float*)>& fn);
 
 // Lossy stages code the one float stream among their inputs. Other streams beside it (side

@@ -71,19 +71,28 @@ void Histogram(const uint8_t* base, size_t stride, size_t n, uint64_t out[256]) 
   for (int s = 0; s < 256; ++s) out[s] = uint64_t{h[0][s]} + h[1][s] + h[2][s] + h[3][s];
 }
 
+// The four segments of a plane of n elements (see the format above): segment k holds
+// elements [start[k], start[k] + count[k]); the last may hold up to 3 fewer than the others.
+struct Segments {
+  size_t start[4], count[4];
+  explicit Segments(size_t n) {
+    const size_t q = (n + 3) / 4;
+    for (int k = 0; k < 4; ++k) {
+      start[k] = std::min(n, k * q);
+      count[k] = std::min(q, n - start[k]);
+    }
+  }
+};
+
 // Histograms of the four segments (see the format above), walked in lockstep. Each segment
 // counts its even and odd elements in separate tables: runs of one value are common (the
 // exponent byte), and one table would make each increment wait on the one before.
 void SegmentHistograms(const uint8_t* base, size_t stride, size_t n, uint64_t out[4][256]) {
-  const size_t q = (n + 3) / 4;
+  const Segments seg(n);
+  const size_t* m = seg.count;
   uint32_t h[8][256] = {};
   const uint8_t* s[4];
-  size_t m[4];
-  for (int k = 0; k < 4; ++k) {
-    const size_t start = std::min(n, k * q);
-    m[k] = std::min(q, n - start);
-    s[k] = base + start * stride;
-  }
+  for (int k = 0; k < 4; ++k) s[k] = base + seg.start[k] * stride;
   const size_t pairs = m[3] / 2;
   const uint8_t *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3];
   for (size_t i = 0; i < 2 * pairs; i += 2) {
@@ -103,14 +112,10 @@ void SegmentHistograms(const uint8_t* base, size_t stride, size_t n, uint64_t ou
 template <size_t kStride>
 void EncodeSegments(const uint8_t* base, size_t n, const uint32_t enc[256], uint8_t* dst,
                     const size_t end[4]) {
-  const size_t q = (n + 3) / 4;
-  size_t m[4];
+  const Segments seg(n);
+  const size_t* m = seg.count;
   const uint8_t* src[4];
-  for (int k = 0; k < 4; ++k) {
-    const size_t start = std::min(n, k * q);
-    m[k] = std::min(q, n - start);
-    src[k] = base + start * kStride;
-  }
+  for (int k = 0; k < 4; ++k) src[k] = base + seg.start[k] * kStride;
   BitSink w0{dst}, w1{dst + end[0]}, w2{dst + end[1]}, w3{dst + end[2]};
   const uint8_t *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3];
   // A block of 16 symbols writes at most 16 * 11 bits plus an 8-byte store.
@@ -198,8 +203,11 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8
   }
   uint8_t len[256];
   huffman::BuildLengths(freq, len);
-  uint64_t bits = 0;
-  for (int s = 0; s < 256; ++s) bits += freq[s] * len[s];
+  uint64_t seg_bits[4] = {}, bits = 0;
+  for (int k = 0; k < 4; ++k) {
+    for (int s = 0; s < 256; ++s) seg_bits[k] += seg_freq[k][s] * len[s];
+    bits += seg_bits[k];
+  }
   const uint64_t est = 1 + 32 + (used + 1) / 2 + 4 * 3 + bits / 8 + 4;
   if (est >= n) {
     PutRawPlane(base, stride, n, out);
@@ -229,10 +237,8 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8
   ByteWriter bw(out);
   size_t end[4], total = 0;
   for (int k = 0; k < 4; ++k) {
-    uint64_t seg_bits = 0;
-    for (int s = 0; s < 256; ++s) seg_bits += seg_freq[k][s] * len[s];
-    bw.Varint((seg_bits + 7) / 8);
-    total += (seg_bits + 7) / 8;
+    bw.Varint((seg_bits[k] + 7) / 8);
+    total += (seg_bits[k] + 7) / 8;
     end[k] = total;
   }
   const size_t at = out->size();
@@ -274,14 +280,13 @@ template <size_t kStride>
 absl::Status DecodeSegments(const uint16_t* single, const DecodeTable& multi,
                             const uint8_t* const seg_in[4], const size_t seg_size[4], size_t n,
                             uint8_t* base) {
-  const size_t q = (n + 3) / 4;
+  const Segments seg(n);
   uint8_t* o[4];
   size_t left[4];
   uint64_t pos[4] = {0, 0, 0, 0};
   for (int k = 0; k < 4; ++k) {
-    const size_t start = std::min(n, k * q);
-    left[k] = std::min(q, n - start);
-    o[k] = base + start * kStride;
+    left[k] = seg.count[k];
+    o[k] = base + seg.start[k] * kStride;
   }
   // A group is one 8-byte load and four lookups per segment: at least 57 bits are loaded and
   // four lookups consume at most 48. Each symbol then waits only on a lookup and a shift, and
