@@ -201,6 +201,17 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8
     PutConstPlane(static_cast<uint8_t>(last), out);
     return;
   }
+  // Coded size: mode, bitmap, lengths, segment sizes (estimated), bits, write slack.
+  const auto coded_size = [used](uint64_t bits) {
+    return 1 + 32 + (used + 1) / 2 + 4 * 3 + bits / 8 + 4;
+  };
+  // No prefix code beats the entropy, so a plane that even the entropy would not shrink is
+  // raw without building one (the tree and its sort are most of a small plane's cost).
+  const double entropy_bits = Entropy(freq) * static_cast<double>(n) * (1 - 1e-9);
+  if (coded_size(static_cast<uint64_t>(entropy_bits)) >= n) {
+    PutRawPlane(base, stride, n, out);
+    return;
+  }
   uint8_t len[256];
   huffman::BuildLengths(freq, len);
   uint64_t seg_bits[4] = {}, bits = 0;
@@ -208,8 +219,7 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8
     for (int s = 0; s < 256; ++s) seg_bits[k] += seg_freq[k][s] * len[s];
     bits += seg_bits[k];
   }
-  const uint64_t est = 1 + 32 + (used + 1) / 2 + 4 * 3 + bits / 8 + 4;
-  if (est >= n) {
+  if (coded_size(bits) >= n) {
     PutRawPlane(base, stride, n, out);
     return;
   }
@@ -389,23 +399,40 @@ absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n
     seg_in[k] = body.data() + off;
     off += seg_size[k];
   }
-  // Decode tables: single symbol, and up to two symbols per lookup.
-  thread_local std::array<uint16_t, 1u << kTableBits> single;
-  thread_local DecodeTable multi;
-  for (int s = 0; s < 256; ++s) {
-    if (!len[s]) continue;
-    for (uint32_t i = code[s]; i <= kTableMask; i += 1u << len[s]) {
-      single[i] = static_cast<uint16_t>(s | (len[s] << 8));
+  // Decode tables: single symbol, and up to two symbols per lookup. Filled code by code (a
+  // code of length l owns every 2^l-th entry), pairs over singles, second codes shortest
+  // first: one store per entry written, where a pass over the entries took two dependent
+  // lookups each. On a 32 KiB tensor the tables cost as much as decoding the plane.
+  uint8_t by_len[256];  // the used symbols, shortest code first
+  {
+    int first[kMaxLen + 2] = {};  // where codes of length l start in by_len
+    for (int s = 0; s < 256; ++s) {
+      if (len[s]) ++first[len[s] + 1];
+    }
+    for (int l = 1; l <= kMaxLen; ++l) first[l + 1] += first[l];
+    for (int s = 0; s < 256; ++s) {
+      if (len[s]) by_len[first[len[s]]++] = static_cast<uint8_t>(s);
     }
   }
+  thread_local std::array<uint16_t, 1u << kTableBits> single;
+  thread_local DecodeTable multi;
   const auto st = static_cast<uint8_t>(stride);
-  for (uint32_t i = 0; i <= kTableMask; ++i) {
-    const uint32_t e1 = single[i], l1 = e1 >> 8;
-    const uint32_t e2 = single[i >> l1], l2 = e2 >> 8;
-    const bool two = l1 + l2 <= kTableBits;
-    multi.syms[i] = static_cast<uint16_t>((e1 & 0xff) | (two ? (e2 & 0xff) << 8 : 0));
-    multi.advance[i] = two ? 2 * st : st;
-    multi.bits[i] = static_cast<uint8_t>(two ? l1 + l2 : l1);
+  for (int a = 0; a < used; ++a) {
+    const uint32_t s1 = by_len[a], l1 = len[s1];
+    for (uint32_t i = code[s1]; i <= kTableMask; i += 1u << l1) {
+      single[i] = static_cast<uint16_t>(s1 | l1 << 8);
+      multi.syms[i] = static_cast<uint16_t>(s1);
+      multi.advance[i] = st;
+      multi.bits[i] = static_cast<uint8_t>(l1);
+    }
+    for (int b = 0; b < used && l1 + len[by_len[b]] <= kTableBits; ++b) {
+      const uint32_t s2 = by_len[b], l = l1 + len[s2];
+      for (uint32_t i = code[s1] | uint32_t{code[s2]} << l1; i <= kTableMask; i += 1u << l) {
+        multi.syms[i] = static_cast<uint16_t>(s1 | s2 << 8);
+        multi.advance[i] = static_cast<uint8_t>(2 * st);
+        multi.bits[i] = static_cast<uint8_t>(l);
+      }
+    }
   }
   switch (stride) {
     case 1:

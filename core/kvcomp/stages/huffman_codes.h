@@ -3,8 +3,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <numeric>
-#include <vector>
 
 namespace kvcomp::huffman {
 
@@ -12,23 +10,27 @@ inline constexpr int kMaxLen = 11;     // longest code
 inline constexpr int kTableBits = 12;  // decode lookup width (>= kMaxLen)
 
 // Code lengths for `freq` (zero frequency -> length 0), every length <= kMaxLen. Needs at
-// least two used symbols. Limits length by halving frequencies until the tree is shallow
-// enough; the result is always a complete prefix code.
+// least two used symbols and frequencies below 2^56 (they are element counts). Limits length by
+// halving frequencies until the tree is shallow enough; the result is always a complete prefix
+// code. No allocation: small planes call this once per plane, and on a 16K-element plane a
+// heap-backed version cost as much as the coding.
 inline void BuildLengths(const uint64_t freq_in[256], uint8_t len[256]) {
-  std::vector<uint64_t> freq(freq_in, freq_in + 256);
+  uint64_t freq[256];
+  std::copy(freq_in, freq_in + 256, freq);
   for (;;) {
-    std::vector<int> syms;
+    // Leaves in ascending (frequency, symbol) order: one key per symbol, frequency above it.
+    uint64_t key[256];
+    size_t n = 0;
     for (int s = 0; s < 256; ++s) {
       len[s] = 0;
-      if (freq[s]) syms.push_back(s);
+      if (freq[s]) key[n++] = freq[s] << 8 | static_cast<uint64_t>(s);
     }
-    std::sort(syms.begin(), syms.end(),
-              [&](int a, int b) { return freq[a] != freq[b] ? freq[a] < freq[b] : a < b; });
-    const size_t n = syms.size();
+    std::sort(key, key + n);
+    if (n < 2) return;  // no tree (callers never ask)
     // Two-queue Huffman: leaves sorted, internal nodes created in nondecreasing weight.
-    std::vector<uint64_t> w(2 * n);
-    std::vector<int> parent(2 * n, -1);
-    for (size_t i = 0; i < n; ++i) w[i] = freq[syms[i]];
+    uint64_t w[512];
+    uint16_t parent[512];
+    for (size_t i = 0; i < n; ++i) w[i] = key[i] >> 8;
     size_t leaf = 0, node = n, next = n;
     auto pick = [&]() -> size_t {
       if (leaf < n && (node >= next || w[leaf] <= w[node])) return leaf++;
@@ -37,17 +39,16 @@ inline void BuildLengths(const uint64_t freq_in[256], uint8_t len[256]) {
     for (size_t k = 0; k + 1 < n; ++k) {
       const size_t a = pick(), b = pick();
       w[next] = w[a] + w[b];
-      parent[a] = parent[b] = static_cast<int>(next);
+      parent[a] = parent[b] = static_cast<uint16_t>(next);
       ++next;
     }
-    std::vector<int> depth(2 * n, 0);
+    uint8_t depth[512];
+    depth[next - 1] = 0;
     int maxd = 0;
-    for (size_t i = next - 1; i-- > 0;) {
-      depth[i] = depth[parent[i]] + 1;
-    }
+    for (size_t i = next - 1; i-- > 0;) depth[i] = static_cast<uint8_t>(depth[parent[i]] + 1);
     for (size_t i = 0; i < n; ++i) {
-      len[syms[i]] = static_cast<uint8_t>(depth[i]);
-      maxd = std::max(maxd, depth[i]);
+      len[key[i] & 255] = depth[i];
+      maxd = std::max<int>(maxd, depth[i]);
     }
     if (maxd <= kMaxLen) return;
     for (int s = 0; s < 256; ++s) {
