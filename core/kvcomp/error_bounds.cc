@@ -34,7 +34,15 @@ bool ErrorBounds::empty() const {
   return true;
 }
 
-bool ErrorBounds::Pass(const ErrorStats& e) const { return Violations(e).empty(); }
+// Without building Violations' message: the step search calls this a dozen times per tensor.
+bool ErrorBounds::Pass(const ErrorStats& e) const {
+  if (e.mismatched_nonfinite) return false;
+  for (const auto& f : kFields) {
+    const auto& bound = this->*f.field;
+    if (bound && !(f.at_least ? e.*f.metric >= *bound : e.*f.metric <= *bound)) return false;
+  }
+  return true;
+}
 
 std::string ErrorBounds::Violations(const ErrorStats& e) const {
   std::vector<std::string> out;

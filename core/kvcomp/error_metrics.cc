@@ -58,21 +58,31 @@ ErrorStats MeasureError(const TensorView& original, const TensorView& decoded) {
       e.max_abs = std::max(e.max_abs, peak[k]);
     }
   }
+  ErrorSums sums{e.count, sum_abs_err, sum_sq_err, sum_abs_x, sum_xx, sum_yy, sum_xy, e.max_abs};
+  ErrorStats out = StatsFromSums(sums);
+  out.mismatched_nonfinite = e.mismatched_nonfinite;
+  return out;
+}
+
+ErrorStats StatsFromSums(const ErrorSums& s) {
+  ErrorStats e;
+  e.count = s.count;
+  e.max_abs = s.max_abs;
   if (e.count == 0) return e;
   const double c = static_cast<double>(e.count);
-  e.mae = sum_abs_err / c;
-  e.rmse = std::sqrt(sum_sq_err / c);
-  e.rel_mae = sum_abs_x > 0 ? sum_abs_err / sum_abs_x : (sum_abs_err > 0 ? INFINITY : 0);
-  e.rel_rmse = sum_xx > 0 ? std::sqrt(sum_sq_err / sum_xx) : (sum_sq_err > 0 ? INFINITY : 0);
-  if (sum_xx == 0 && sum_yy == 0) {
+  e.mae = s.abs_err / c;
+  e.rmse = std::sqrt(s.sq_err / c);
+  e.rel_mae = s.abs_x > 0 ? s.abs_err / s.abs_x : (s.abs_err > 0 ? INFINITY : 0);
+  e.rel_rmse = s.xx > 0 ? std::sqrt(s.sq_err / s.xx) : (s.sq_err > 0 ? INFINITY : 0);
+  if (s.xx == 0 && s.yy == 0) {
     e.cosine = 1;
-  } else if (sum_xx == 0 || sum_yy == 0) {
+  } else if (s.xx == 0 || s.yy == 0) {
     e.cosine = 0;
   } else {
-    e.cosine = sum_xy / (std::sqrt(sum_xx) * std::sqrt(sum_yy));
+    e.cosine = s.xy / (std::sqrt(s.xx) * std::sqrt(s.yy));
   }
-  e.snr_db = sum_sq_err == 0 ? std::numeric_limits<double>::infinity()
-                             : 10.0 * std::log10(sum_xx / sum_sq_err);
+  e.snr_db =
+      s.sq_err == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(s.xx / s.sq_err);
   return e;
 }
 

@@ -20,6 +20,14 @@ struct ErrorStats {
   bool exact() const { return max_abs == 0 && mismatched_nonfinite == 0; }
 };
 
+// The sums every metric derives from, over the finite pairs (x original, y decoded).
+struct ErrorSums {
+  uint64_t count = 0;
+  double abs_err = 0, sq_err = 0, abs_x = 0, xx = 0, yy = 0, xy = 0, max_abs = 0;
+};
+// The metrics of `s` (mismatched_nonfinite left at 0).
+ErrorStats StatsFromSums(const ErrorSums& s);
+
 // Both views must have the same element count; dtypes may differ (e.g. FP32 vs FP16).
 // Non-finite values are excluded from the sums and counted when they do not match.
 ErrorStats MeasureError(const TensorView& original, const TensorView& decoded);

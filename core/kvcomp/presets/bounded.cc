@@ -22,7 +22,9 @@ namespace {
 
 constexpr uint8_t kUniformQuantId = 32;  // docs/FORMAT.md
 constexpr double kMaxCode = 32767;
-constexpr int kSearchSteps = 20;
+// Bisection halves log(hi / lo) <= log(65534) each step: after 12 the step is within 0.3%
+// of the coarsest that passes on the sample, which moves the ratio by under 0.05%.
+constexpr int kSearchSteps = 12;
 // The step search runs on at most this many elements, in evenly spaced contiguous blocks;
 // the chosen step is then verified on the whole tensor.
 constexpr uint64_t kSearchSample = 1 << 16;
@@ -31,20 +33,6 @@ constexpr uint64_t kSampleBlock = 1 << 10;
 // zstd -19 here (KV 2.387x vs 2.395x at cos=0.9999,rel_mae=0.01 on ../shared/kv FP16).
 constexpr const char* kDefaultCoder = "planes+zstd(1)";
 constexpr const char* kDefaultFallback = "zstd(19)";
-
-// Rounds `v` through the tensor's dtype, as the decoder's output does (the batch conversions
-// round to nearest even, like the decoder's).
-void RoundTo(DType dtype, std::vector<float>* v) {
-  if (dtype == DType::kFP32) return;
-  std::vector<uint16_t> bits(v->size());
-  if (dtype == DType::kFP16) {
-    FloatToHalf(v->data(), bits.data(), v->size());
-    HalfToFloat(bits.data(), v->data(), v->size());
-  } else {
-    FloatToBf16(v->data(), bits.data(), v->size());
-    Bf16ToFloat(bits.data(), v->data(), v->size());
-  }
-}
 
 // Up to kSearchSample values of the tensor, widened to float, in evenly spaced contiguous
 // blocks.
@@ -88,21 +76,62 @@ double MaxAbsOrNan(const TensorView& t) {
   return *std::max_element(peak, peak + kLanes);
 }
 
-// The error uquant(step) would leave on `x` (as the decoder computes it: the same float
-// operations, then rounding to the tensor's dtype), without encoding anything.
-ErrorStats SimulateError(DType dtype, const std::vector<float>& x, double step) {
+// The search sample and its sums that do not depend on the step.
+struct Sample {
+  std::vector<float> x;
+  double abs_x = 0, xx = 0;
+  explicit Sample(std::vector<float> values) : x(std::move(values)) {
+    for (const float v : x) abs_x += std::fabs(v), xx += double{v} * v;
+  }
+};
+
+// The error uquant(step) would leave on the sample, as the decoder computes it (the same float
+// operations, then the batch rounding to the tensor's dtype), without encoding anything. One
+// pass over L1-sized chunks with per-lane float sums, flushed to double per chunk: an estimate
+// for the search, several times cheaper than MeasureError; the chosen step is then verified on
+// the real frame in double precision.
+ErrorStats SimulateError(DType dtype, const Sample& sample, double step) {
   const float inv = static_cast<float>(1.0 / step);
   const float s = static_cast<float>(step);
-  std::vector<float> y(x.size());
-  for (size_t i = 0; i < x.size(); ++i) y[i] = static_cast<float>(RoundEven(x[i] * inv)) * s;
-  RoundTo(dtype, &y);
-  TensorMeta meta;
-  meta.dtype = DType::kFP32;
-  meta.shape = {static_cast<int64_t>(x.size())};
-  const auto as_bytes = [](const std::vector<float>& v) {
-    return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4);
-  };
-  return MeasureError(*TensorView::Make(meta, as_bytes(x)), *TensorView::Make(meta, as_bytes(y)));
+  constexpr size_t kChunk = 1024, kLanes = 8;
+  float y[kChunk];
+  uint16_t narrow[kChunk];
+  ErrorSums sums{sample.x.size(), 0, 0, sample.abs_x, sample.xx, 0, 0, 0};
+  for (size_t base = 0; base < sample.x.size(); base += kChunk) {
+    const size_t m = std::min(kChunk, sample.x.size() - base);
+    const float* x = sample.x.data() + base;
+    for (size_t i = 0; i < m; ++i) y[i] = RoundEven(x[i] * inv) * s;
+    if (dtype == DType::kFP16) {
+      FloatToHalf(y, narrow, m);
+      HalfToFloat(narrow, y, m);
+    } else if (dtype == DType::kBF16) {
+      FloatToBf16(y, narrow, m);
+      Bf16ToFloat(narrow, y, m);
+    }
+    float abs_err[kLanes] = {}, sq_err[kLanes] = {}, yy[kLanes] = {}, xy[kLanes] = {};
+    float peak[kLanes] = {};
+    const size_t whole = m - m % kLanes;
+    for (size_t i = 0; i < whole; i += kLanes) {
+      for (size_t k = 0; k < kLanes; ++k) {
+        const float a = x[i + k], b = y[i + k], d = a - b, ad = std::fabs(d);
+        abs_err[k] += ad;
+        sq_err[k] += d * d;
+        yy[k] += b * b;
+        xy[k] += a * b;
+        peak[k] = ad > peak[k] ? ad : peak[k];
+      }
+    }
+    for (size_t i = whole; i < m; ++i) {
+      const float a = x[i], b = y[i], d = a - b;
+      abs_err[0] += std::fabs(d), sq_err[0] += d * d, yy[0] += b * b, xy[0] += a * b;
+      peak[0] = std::max(peak[0], std::fabs(d));
+    }
+    for (size_t k = 0; k < kLanes; ++k) {
+      sums.abs_err += abs_err[k], sums.sq_err += sq_err[k], sums.yy += yy[k], sums.xy += xy[k];
+      sums.max_abs = std::max<double>(sums.max_abs, peak[k]);
+    }
+  }
+  return StatsFromSums(sums);
 }
 
 class BoundedCodec final : public Codec {
@@ -129,7 +158,7 @@ class BoundedCodec final : public Codec {
       double lo = std::max(max_abs / kMaxCode, step_range.min);
       double hi = std::clamp(2 * max_abs, step_range.min, step_range.max);
       const DType dtype = tensor.meta().dtype;
-      const std::vector<float> sample = SearchSample(tensor);
+      const Sample sample(SearchSample(tensor));
       if (bounds_.Pass(SimulateError(dtype, sample, lo))) {
         if (bounds_.Pass(SimulateError(dtype, sample, hi))) lo = hi;
         for (int i = 0; i < kSearchSteps && lo < hi; ++i) {
