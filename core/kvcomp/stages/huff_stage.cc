@@ -12,6 +12,7 @@
 //   stream of bit-reversed canonical codes.
 
 #include <array>
+#include <bit>
 #include <cmath>
 
 #include "kvcomp/registry.h"
@@ -27,6 +28,7 @@ using huffman::kTableBits;
 constexpr uint32_t kTableMask = (1u << kTableBits) - 1;
 
 constexpr uint8_t kHuff = 2;  // after byte_planes.h's raw (0) and constant (1)
+constexpr bool kLittle = std::endian::native == std::endian::little;
 
 struct BitSink {
   uint8_t* p;
@@ -278,15 +280,20 @@ inline uint64_t PeekSafe(const uint8_t* in, size_t size, uint64_t pos) {
 }
 
 // Up to two symbols per lookup of kTableBits bits, split by field so that the hot loop needs
-// no shifts and masks to take an entry apart: the symbols (second in the high byte), how far
-// the output moves (symbols x stride) and how many bits they use.
+// no shifts and masks to take an entry apart: the symbols (the second 8 bits up, or 16 for a
+// wide store, see DecodeSegments), how far the output moves (symbols x stride) and how many
+// bits they use.
 struct DecodeTable {
-  std::array<uint16_t, 1u << kTableBits> syms;
+  std::array<uint32_t, 1u << kTableBits> syms;
   std::array<uint8_t, 1u << kTableBits> advance;
   std::array<uint8_t, 1u << kTableBits> bits;
 };
 
-template <size_t kStride>
+// kWide (stride 2, little-endian, the plane at the top byte): a lookup stores both symbols
+// with one 32-bit store, whose other two bytes land in the byte plane below, decoded after
+// this one. The last segment then stops its fast loop one element earlier, so the store never
+// reaches past the coded elements.
+template <size_t kStride, bool kWide>
 absl::Status DecodeSegments(const uint16_t* single, const DecodeTable& multi,
                             const uint8_t* const seg_in[4], const size_t seg_size[4], size_t n,
                             uint8_t* base) {
@@ -308,22 +315,29 @@ absl::Status DecodeSegments(const uint16_t* single, const DecodeTable& multi,
     for (int k = 0; k < 4; ++k) {
       const uint64_t safe_bits = seg_size[k] >= 8 ? (seg_size[k] - 8) * 8 : 0;
       const size_t by_in = pos[k] < safe_bits ? (safe_bits - pos[k]) / kGroupBits : 0;
-      groups = std::min({groups, by_in, left[k] / 8});
+      const size_t spare = kWide && k == 3 ? 1 : 0;
+      groups = std::min({groups, by_in, left[k] > spare ? (left[k] - spare) / 8 : 0});
     }
     if (groups < 2) break;
     uint8_t *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
     uint64_t p0 = pos[0], p1 = pos[1], p2 = pos[2], p3 = pos[3];
     const uint8_t *i0 = seg_in[0], *i1 = seg_in[1], *i2 = seg_in[2], *i3 = seg_in[3];
-#define KV_HUFF_STEP(o, p, bits)                  \
-  {                                               \
-    const uint32_t i = bits & kTableMask;         \
-    const uint16_t syms = multi.syms[i];          \
-    o[0] = static_cast<uint8_t>(syms);            \
-    o[kStride] = static_cast<uint8_t>(syms >> 8); \
-    o += multi.advance[i];                        \
-    const unsigned used = multi.bits[i];          \
-    bits >>= used;                                \
-    p += used;                                    \
+#define KV_HUFF_STEP(o, p, bits)                    \
+  {                                                 \
+    const uint32_t i = bits & kTableMask;           \
+    const uint32_t syms = multi.syms[i];            \
+    if constexpr (kWide) {                          \
+      Store32(o, syms);                             \
+    } else if constexpr (kStride == 1 && kLittle) { \
+      Store16(o, static_cast<uint16_t>(syms));      \
+    } else {                                        \
+      o[0] = static_cast<uint8_t>(syms);            \
+      o[kStride] = static_cast<uint8_t>(syms >> 8); \
+    }                                               \
+    o += multi.advance[i];                          \
+    const unsigned used = multi.bits[i];            \
+    bits >>= used;                                  \
+    p += used;                                      \
   }
 #define KV_HUFF_GROUP(o, p, in)                       \
   {                                                   \
@@ -362,8 +376,9 @@ absl::Status DecodeSegments(const uint16_t* single, const DecodeTable& multi,
   return absl::OkStatus();
 }
 
+// `top`: the plane is the most significant byte, decoded before the others.
 absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n, uint8_t* base,
-                         size_t stride) {
+                         size_t stride, bool top) {
   uint8_t mode;
   if (!br->U8(&mode)) return Corrupt("huff", "truncated plane");
   if (absl::Status st; DecodePlainPlane("huff", mode, br, n, base, stride, &st)) return st;
@@ -417,18 +432,20 @@ absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n
   thread_local std::array<uint16_t, 1u << kTableBits> single;
   thread_local DecodeTable multi;
   const auto st = static_cast<uint8_t>(stride);
+  const bool wide = kLittle && stride == 2 && top;
+  const unsigned second = wide ? 16 : 8;  // where the second symbol sits in `syms`
   for (int a = 0; a < used; ++a) {
     const uint32_t s1 = by_len[a], l1 = len[s1];
     for (uint32_t i = code[s1]; i <= kTableMask; i += 1u << l1) {
       single[i] = static_cast<uint16_t>(s1 | l1 << 8);
-      multi.syms[i] = static_cast<uint16_t>(s1);
+      multi.syms[i] = s1;
       multi.advance[i] = st;
       multi.bits[i] = static_cast<uint8_t>(l1);
     }
     for (int b = 0; b < used && l1 + len[by_len[b]] <= kTableBits; ++b) {
       const uint32_t s2 = by_len[b], l = l1 + len[s2];
       for (uint32_t i = code[s1] | uint32_t{code[s2]} << l1; i <= kTableMask; i += 1u << l) {
-        multi.syms[i] = static_cast<uint16_t>(s1 | s2 << 8);
+        multi.syms[i] = s1 | s2 << second;
         multi.advance[i] = static_cast<uint8_t>(2 * st);
         multi.bits[i] = static_cast<uint8_t>(l);
       }
@@ -436,11 +453,12 @@ absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n
   }
   switch (stride) {
     case 1:
-      return DecodeSegments<1>(single.data(), multi, seg_in, seg_size, n, base);
+      return DecodeSegments<1, false>(single.data(), multi, seg_in, seg_size, n, base);
     case 2:
-      return DecodeSegments<2>(single.data(), multi, seg_in, seg_size, n, base);
+      return wide ? DecodeSegments<2, true>(single.data(), multi, seg_in, seg_size, n, base)
+                  : DecodeSegments<2, false>(single.data(), multi, seg_in, seg_size, n, base);
     default:
-      return DecodeSegments<4>(single.data(), multi, seg_in, seg_size, n, base);
+      return DecodeSegments<4, false>(single.data(), multi, seg_in, seg_size, n, base);
   }
 }
 
@@ -466,7 +484,7 @@ class HuffStage final : public Stage {
                             [](ByteReader* br, absl::Span<const uint8_t> src, size_t b, size_t n,
                                const StreamDesc& d, uint8_t* bytes) {
                               const size_t es = ElemSize(d.type);
-                              return DecodePlane(br, src, n, bytes + (es - 1 - b), es);
+                              return DecodePlane(br, src, n, bytes + (es - 1 - b), es, b == 0);
                             });
   }
 };
