@@ -14,6 +14,7 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <memory>
 
 #include "kvcomp/registry.h"
 #include "kvcomp/stages/byte_planes.h"
@@ -429,8 +430,16 @@ absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n
       if (len[s]) by_len[first[len[s]]++] = static_cast<uint8_t>(s);
     }
   }
-  thread_local std::array<uint16_t, 1u << kTableBits> single;
-  thread_local DecodeTable multi;
+  // On the heap, made on a thread's first decode: static thread_local arrays would be
+  // allocated and zeroed in every thread of the process (gRPC's included), 32 KiB each.
+  struct Tables {
+    std::array<uint16_t, 1u << kTableBits> single;
+    DecodeTable multi;
+  };
+  thread_local std::unique_ptr<Tables> tables;
+  if (!tables) tables = std::make_unique<Tables>();
+  auto& single = tables->single;
+  auto& multi = tables->multi;
   const auto st = static_cast<uint8_t>(stride);
   const bool wide = kLittle && stride == 2 && top;
   const unsigned second = wide ? 16 : 8;  // where the second symbol sits in `syms`
