@@ -34,12 +34,18 @@ bool ErrorBounds::empty() const {
   return true;
 }
 
+namespace {
+// Whether `e` meets field f's bound `bound`.
+bool Holds(const BoundField& f, double bound, const ErrorStats& e) {
+  return f.at_least ? e.*f.metric >= bound : e.*f.metric <= bound;
+}
+}  // namespace
+
 // Without building Violations' message: the step search calls this a dozen times per tensor.
 bool ErrorBounds::Pass(const ErrorStats& e) const {
   if (e.mismatched_nonfinite) return false;
   for (const auto& f : kFields) {
-    const auto& bound = this->*f.field;
-    if (bound && !(f.at_least ? e.*f.metric >= *bound : e.*f.metric <= *bound)) return false;
+    if (const auto& bound = this->*f.field; bound && !Holds(f, *bound, e)) return false;
   }
   return true;
 }
@@ -50,11 +56,9 @@ std::string ErrorBounds::Violations(const ErrorStats& e) const {
     out.push_back(absl::StrCat(e.mismatched_nonfinite, " non-finite values changed"));
   for (const auto& f : kFields) {
     const auto& bound = this->*f.field;
-    if (!bound) continue;
-    const double v = e.*f.metric;
-    const bool ok = f.at_least ? v >= *bound : v <= *bound;
-    if (!ok)
-      absl::StrAppend(&out.emplace_back(), f.key, " ", v, f.at_least ? " < " : " > ", *bound);
+    if (!bound || Holds(f, *bound, e)) continue;
+    absl::StrAppend(&out.emplace_back(), f.key, " ", e.*f.metric, f.at_least ? " < " : " > ",
+                    *bound);
   }
   return absl::StrJoin(out, ", ");
 }

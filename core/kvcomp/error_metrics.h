@@ -1,6 +1,9 @@
 // Error of a decoded tensor against its original, computed in double precision.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 #include "kvcomp/tensor.h"
@@ -27,6 +30,40 @@ struct ErrorSums {
 };
 // The metrics of `s` (mismatched_nonfinite left at 0).
 ErrorStats StatsFromSums(const ErrorSums& s);
+
+// Adds the pairs x[i], y[i] for i < m (finite) to every sum of `s` but the count, in kLanes
+// independent accumulator sets of type Acc, flushed to `s` once. One array per sum, indexed by
+// lane, so that the compiler vectorises across the lanes and the dependency chains stay short.
+// x and y are zero-padded to a multiple of kLanes, so they need room for that many values;
+// zeros add nothing to any sum or to the peak.
+template <typename Acc, size_t kLanes>
+void AddErrorSums(float* x, float* y, size_t m, ErrorSums* s) {
+  size_t padded = m;
+  for (; padded % kLanes; ++padded) x[padded] = y[padded] = 0;
+  Acc abs_err[kLanes] = {}, sq_err[kLanes] = {}, abs_x[kLanes] = {}, xx[kLanes] = {},
+      yy[kLanes] = {}, xy[kLanes] = {}, peak[kLanes] = {};
+  for (size_t i = 0; i < padded; i += kLanes) {
+    for (size_t k = 0; k < kLanes; ++k) {
+      const Acc a = x[i + k], b = y[i + k], d = a - b, ad = std::fabs(d);
+      abs_err[k] += ad;
+      sq_err[k] += d * d;
+      abs_x[k] += std::fabs(a);
+      xx[k] += a * a;
+      yy[k] += b * b;
+      xy[k] += a * b;
+      peak[k] = ad > peak[k] ? ad : peak[k];
+    }
+  }
+  for (size_t k = 0; k < kLanes; ++k) {
+    s->abs_err += abs_err[k];
+    s->sq_err += sq_err[k];
+    s->abs_x += abs_x[k];
+    s->xx += xx[k];
+    s->yy += yy[k];
+    s->xy += xy[k];
+    s->max_abs = std::max<double>(s->max_abs, peak[k]);
+  }
+}
 
 // Both views must have the same element count; dtypes may differ (e.g. FP32 vs FP16).
 // Non-finite values are excluded from the sums and counted when they do not match.
