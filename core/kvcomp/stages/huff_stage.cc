@@ -31,23 +31,30 @@ constexpr uint32_t kTableMask = (1u << kTableBits) - 1;
 constexpr uint8_t kHuff = 2;  // after byte_planes.h's raw (0) and constant (1)
 constexpr bool kLittle = std::endian::native == std::endian::little;
 
+// An LSB-first bit writer that fills its word from the top: each code enters at the top and
+// the word shifts right by the code's length, so the shift amount comes from the code table,
+// not from the running bit count, and a symbol's cost on the word's dependency chain is one
+// shift and one OR. The valid bits are the top `nb`, the earliest lowest; the bits below them
+// are spent or junk. A table entry is code << (64 - len) | len (see EncodePlane): the length
+// in the low bits is junk below the valid bits (at most 51 are held) and sums in `nb`.
 struct BitSink {
   uint8_t* p;
   uint64_t acc = 0;
-  unsigned nb = 0;
-  void Put(uint32_t e) {  // e = code | len << 16
-    acc |= static_cast<uint64_t>(e & 0xffff) << nb;
-    nb += e >> 16;
+  uint64_t nb = 0;  // the low 7 bits count the valid bits; the bits above them are junk
+  void Put(uint64_t e) {
+    acc = (acc >> (e & 63)) | e;
+    nb += e;
   }
-  void Flush() {
-    Store64(p, acc);
-    p += nb >> 3;
-    acc >>= nb & ~7u;
-    nb &= 7;
+  void Flush() {  // needs at least one valid bit (every Put adds one or more)
+    const unsigned n = nb & 127;
+    Store64(p, acc >> (64 - n));
+    p += n >> 3;
+    nb = n & 7;
   }
   void Finish() {
-    Store64(p, acc);
-    p += (nb + 7) >> 3;
+    const unsigned n = nb & 127;
+    if (n) Store64(p, acc >> (64 - n));
+    p += (n + 7) >> 3;
   }
 };
 
@@ -113,7 +120,7 @@ void SegmentHistograms(const uint8_t* base, size_t stride, size_t n, uint64_t ou
 // The writers store 8 bytes at a time, which near a segment's end would overwrite the start
 // of the next one, so each finishes its last symbols in a local buffer.
 template <size_t kStride>
-void EncodeSegments(const uint8_t* base, size_t n, const uint32_t enc[256], uint8_t* dst,
+void EncodeSegments(const uint8_t* base, size_t n, const uint64_t enc[256], uint8_t* dst,
                     const size_t end[4]) {
   const Segments seg(n);
   const size_t* m = seg.count;
@@ -228,8 +235,10 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8
   }
   uint16_t code[256];
   huffman::CanonicalCodes(len, code);
-  uint32_t enc[256];
-  for (int s = 0; s < 256; ++s) enc[s] = code[s] | (uint32_t{len[s]} << 16);
+  uint64_t enc[256];  // see BitSink
+  for (int s = 0; s < 256; ++s) {
+    enc[s] = len[s] ? uint64_t{code[s]} << (64 - len[s]) | len[s] : 0;
+  }
   out->push_back(kHuff);
   uint8_t bitmap[32] = {};
   for (int s = 0; s < 256; ++s) {
