@@ -1,9 +1,8 @@
 #include "kvcomp/frame.h"
 
-#include <xxhash.h>
-
 #include "absl/strings/str_cat.h"
 #include "kvcomp/byte_io.h"
+#include "kvcomp/checksum.h"
 #include "kvcomp/registry.h"
 
 namespace kvcomp {
@@ -56,7 +55,7 @@ std::vector<uint8_t> WriteFrame(const FrameHeader& header,
   for (const auto& s : streams) w.Bytes(s);
   const uint64_t length = out.size() + kFrameChecksumBytes;
   for (int i = 0; i < 8; ++i) out[5 + i] = static_cast<uint8_t>(length >> (8 * i));
-  w.U64(XXH3_64bits(out.data(), out.size()));
+  w.U64(FrameChecksum(out));
   return out;
 }
 
@@ -92,7 +91,7 @@ absl::StatusOr<ParsedFrame> ParseFrame(absl::Span<const uint8_t> data) {
   ByteReader tail(data.subspan(length - kFrameChecksumBytes, kFrameChecksumBytes));
   uint64_t stored = 0;
   tail.U64(&stored);
-  if (XXH3_64bits(body.data(), body.size()) != stored) return Corrupt("checksum mismatch");
+  if (FrameChecksum(body) != stored) return Corrupt("checksum mismatch");
 
   ParsedFrame f;
   f.frame_bytes = length;
