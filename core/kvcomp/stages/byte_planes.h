@@ -7,6 +7,8 @@
 #endif
 
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <vector>
 
 #include "kvcomp/stages/stage_util.h"
@@ -35,27 +37,40 @@ inline void Gather(const uint8_t* base, size_t stride, size_t n, uint8_t* dst) {
   for (size_t i = 0; i < n; ++i) dst[i] = base[i * stride];
 }
 
-inline void Scatter(const uint8_t* src, size_t n, uint8_t* base, size_t stride) {
-  if (stride == 2) {
-    size_t i = 0;
+// Interleaves byte planes into elements: byte j of element i is planes[es - 1 - j][i] (plane
+// 0 is the most significant byte, as EncodeBytePlanes codes them). One pass of whole stores:
+// decoding each plane into its element slots would read and write every output line once
+// per plane.
+inline void InterleavePlanes(const uint8_t* const* planes, size_t es, size_t n, uint8_t* out) {
+  size_t i = 0;
 #if defined(__SSE2__)
-    const __m128i hi = _mm_set1_epi16(static_cast<short>(0xff00));
-    const __m128i zero = _mm_setzero_si128();
-    // i + 16 < n, not <=: the plane may start at base + 1 (the high byte), and the 32-byte
-    // access would then touch one byte past the last element.
-    for (; i + 16 < n; i += 16) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-      __m128i* o = reinterpret_cast<__m128i*>(base + 2 * i);
-      const __m128i a = _mm_and_si128(_mm_loadu_si128(o), hi);
-      const __m128i b = _mm_and_si128(_mm_loadu_si128(o + 1), hi);
-      _mm_storeu_si128(o, _mm_or_si128(a, _mm_unpacklo_epi8(v, zero)));
-      _mm_storeu_si128(o + 1, _mm_or_si128(b, _mm_unpackhi_epi8(v, zero)));
+  if (es == 2) {
+    for (; i + 16 <= n; i += 16) {
+      const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(planes[1] + i));
+      const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(planes[0] + i));
+      __m128i* o = reinterpret_cast<__m128i*>(out + 2 * i);
+      _mm_storeu_si128(o, _mm_unpacklo_epi8(lo, hi));
+      _mm_storeu_si128(o + 1, _mm_unpackhi_epi8(lo, hi));
     }
-#endif
-    for (; i < n; ++i) base[2 * i] = src[i];
-    return;
+  } else if (es == 4) {
+    const auto load = [&](int b) {
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(planes[b] + i));
+    };
+    for (; i + 16 <= n; i += 16) {
+      const __m128i b0 = load(3), b1 = load(2), b2 = load(1), b3 = load(0);
+      const __m128i lo01 = _mm_unpacklo_epi8(b0, b1), hi01 = _mm_unpackhi_epi8(b0, b1);
+      const __m128i lo23 = _mm_unpacklo_epi8(b2, b3), hi23 = _mm_unpackhi_epi8(b2, b3);
+      __m128i* o = reinterpret_cast<__m128i*>(out + 4 * i);
+      _mm_storeu_si128(o, _mm_unpacklo_epi16(lo01, lo23));
+      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(lo01, lo23));
+      _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(hi01, hi23));
+      _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(hi01, hi23));
+    }
   }
-  for (size_t i = 0; i < n; ++i) base[i * stride] = src[i];
+#endif
+  for (; i < n; ++i) {
+    for (size_t j = 0; j < es; ++j) out[i * es + j] = planes[es - 1 - j][i];
+  }
 }
 
 // Plane modes 0 and 1 of every byte-plane coder; its own modes start at 2.
@@ -74,21 +89,21 @@ inline void PutConstPlane(uint8_t v, std::vector<uint8_t>* out) {
   out->push_back(v);
 }
 
-// Decodes a raw or constant plane into `base`; false, reading nothing more, for other modes.
+// Decodes a raw or constant plane: *plane points at its n bytes, in the coded input (raw) or
+// in `scratch` (constant). False, reading nothing more, for other modes.
 inline bool DecodePlainPlane(absl::string_view stage, uint8_t mode, ByteReader* br, size_t n,
-                             uint8_t* base, size_t stride, absl::Status* status) {
+                             uint8_t* scratch, const uint8_t** plane, absl::Status* status) {
   if (mode == kPlaneRaw) {
     absl::Span<const uint8_t> raw;
     *status = br->Bytes(n, &raw) ? absl::OkStatus() : Corrupt(stage, "truncated raw plane");
-    if (status->ok()) Scatter(raw.data(), n, base, stride);
+    *plane = raw.data();
     return true;
   }
   if (mode == kPlaneConst) {
     uint8_t v = 0;
     *status = br->U8(&v) ? absl::OkStatus() : Corrupt(stage, "truncated constant plane");
-    if (status->ok()) {
-      for (size_t i = 0; i < n; ++i) base[i * stride] = v;
-    }
+    std::memset(scratch, v, n);
+    *plane = scratch;
     return true;
   }
   return false;
@@ -115,8 +130,11 @@ void EncodeBytePlanes(const Streams& in, Streams* out, EncodePlane plane) {
   }
 }
 
-// Inverts EncodeBytePlanes: `plane(&reader, coded, b, n, want, bytes)` decodes plane b of n
-// elements into `bytes` (the whole stream, zero-filled) from the reader over `coded`.
+// Inverts EncodeBytePlanes. `plane(&reader, coded, n, want, top, scratch, &bytes)` decodes the
+// next plane of n elements from the reader over `coded` and sets `bytes` to where they are: in
+// `scratch` (n bytes), or in `coded` itself (a raw plane). `top` is plane 0 once decoded (a
+// context for the planes below it), null while plane 0 is decoded. The planes are then
+// interleaved into the stream.
 template <typename DecodePlane>
 absl::Status DecodeBytePlanes(absl::string_view stage, const Streams& encoded,
                               absl::Span<const StreamDesc> want, Streams* decoded,
@@ -131,13 +149,18 @@ absl::Status DecodeBytePlanes(absl::string_view stage, const Streams& encoded,
     ByteReader br(encoded[i].data());
     uint64_t n;
     if (!br.Varint(&n) || n > d.geom.size()) return Corrupt(stage, "element count");
-    std::vector<uint8_t> buf(d.bytes());
+    std::unique_ptr<uint8_t[]> scratch(new uint8_t[es * n]);  // not zeroed: planes fill it
+    const uint8_t* planes[4] = {};                            // ElemSize is at most 4
     for (size_t b = 0; b < es && n; ++b) {
-      if (absl::Status st = plane(&br, encoded[i].data(), b, n, d, buf.data()); !st.ok()) {
+      if (absl::Status st =
+              plane(&br, encoded[i].data(), n, d, planes[0], scratch.get() + b * n, &planes[b]);
+          !st.ok()) {
         return st;
       }
     }
     if (br.remaining() != 0) return Corrupt(stage, "trailing bytes");
+    std::vector<uint8_t> buf(d.bytes());
+    if (n) InterleavePlanes(planes, es, n, buf.data());
     decoded->push_back(Stream::Own(d, std::move(buf)));
   }
   return absl::OkStatus();

@@ -290,64 +290,57 @@ inline uint64_t PeekSafe(const uint8_t* in, size_t size, uint64_t pos) {
 }
 
 // Up to two symbols per lookup of kTableBits bits, split by field so that the hot loop needs
-// no shifts and masks to take an entry apart: the symbols (the second 8 bits up, or 16 for a
-// wide store, see DecodeSegments), how far the output moves (symbols x stride) and how many
-// bits they use.
+// no shifts and masks to take an entry apart: the symbols (the second 8 bits up), how far the
+// output moves (the number of symbols) and how many bits they use.
 struct DecodeTable {
-  std::array<uint32_t, 1u << kTableBits> syms;
+  std::array<uint16_t, 1u << kTableBits> syms;
   std::array<uint8_t, 1u << kTableBits> advance;
   std::array<uint8_t, 1u << kTableBits> bits;
 };
 
-// kWide (stride 2, little-endian, the plane at the top byte): a lookup stores both symbols
-// with one 32-bit store, whose other two bytes land in the byte plane below, decoded after
-// this one. The last segment then stops its fast loop one element earlier, so the store never
-// reaches past the coded elements.
-template <size_t kStride, bool kWide>
+// Decodes the plane's four segments into `out`, contiguous. A lookup stores two symbols even
+// when it decodes one; the fast loop's bound (below) keeps that store inside the segment.
 absl::Status DecodeSegments(const uint16_t* single, const DecodeTable& multi,
                             const uint8_t* const seg_in[4], const size_t seg_size[4], size_t n,
-                            uint8_t* base) {
+                            uint8_t* out) {
   const Segments seg(n);
   uint8_t* o[4];
   size_t left[4];
   uint64_t pos[4] = {0, 0, 0, 0};
   for (int k = 0; k < 4; ++k) {
     left[k] = seg.count[k];
-    o[k] = base + seg.start[k] * kStride;
+    o[k] = out + seg.start[k];
   }
   // A group is one 8-byte load and four lookups per segment: at least 57 bits are loaded and
   // four lookups consume at most 48. Each symbol then waits only on a lookup and a shift, and
-  // each group on one load. A group moves the output at most 8 elements (a lookup writes two
-  // even when it decodes one).
+  // each group on one load. A group moves the output at most 8 elements, and the lookup that
+  // moves it one while storing two ends a run of fewer than 8 * groups, so inside `left`.
   constexpr uint64_t kGroupBits = 4 * kTableBits;
   for (;;) {
     size_t groups = SIZE_MAX;
     for (int k = 0; k < 4; ++k) {
       const uint64_t safe_bits = seg_size[k] >= 8 ? (seg_size[k] - 8) * 8 : 0;
       const size_t by_in = pos[k] < safe_bits ? (safe_bits - pos[k]) / kGroupBits : 0;
-      const size_t spare = kWide && k == 3 ? 1 : 0;
-      groups = std::min({groups, by_in, left[k] > spare ? (left[k] - spare) / 8 : 0});
+      groups = std::min({groups, by_in, left[k] / 8});
     }
     if (groups < 2) break;
     uint8_t *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
     uint64_t p0 = pos[0], p1 = pos[1], p2 = pos[2], p3 = pos[3];
     const uint8_t *i0 = seg_in[0], *i1 = seg_in[1], *i2 = seg_in[2], *i3 = seg_in[3];
-#define KV_HUFF_STEP(o, p, bits)                    \
-  {                                                 \
-    const uint32_t i = bits & kTableMask;           \
-    const uint32_t syms = multi.syms[i];            \
-    if constexpr (kWide) {                          \
-      Store32(o, syms);                             \
-    } else if constexpr (kStride == 1 && kLittle) { \
-      Store16(o, static_cast<uint16_t>(syms));      \
-    } else {                                        \
-      o[0] = static_cast<uint8_t>(syms);            \
-      o[kStride] = static_cast<uint8_t>(syms >> 8); \
-    }                                               \
-    o += multi.advance[i];                          \
-    const unsigned used = multi.bits[i];            \
-    bits >>= used;                                  \
-    p += used;                                      \
+#define KV_HUFF_STEP(o, p, bits)              \
+  {                                           \
+    const uint32_t i = bits & kTableMask;     \
+    const uint16_t syms = multi.syms[i];      \
+    if constexpr (kLittle) {                  \
+      Store16(o, syms);                       \
+    } else {                                  \
+      o[0] = static_cast<uint8_t>(syms);      \
+      o[1] = static_cast<uint8_t>(syms >> 8); \
+    }                                         \
+    o += multi.advance[i];                    \
+    const unsigned used = multi.bits[i];      \
+    bits >>= used;                            \
+    p += used;                                \
   }
 #define KV_HUFF_GROUP(o, p, in)                       \
   {                                                   \
@@ -368,7 +361,7 @@ absl::Status DecodeSegments(const uint16_t* single, const DecodeTable& multi,
     uint8_t* const on[4] = {o0, o1, o2, o3};
     const uint64_t pn[4] = {p0, p1, p2, p3};
     for (int k = 0; k < 4; ++k) {
-      left[k] -= static_cast<size_t>(on[k] - o[k]) / kStride;
+      left[k] -= static_cast<size_t>(on[k] - o[k]);
       o[k] = on[k];
       pos[k] = pn[k];
     }
@@ -376,8 +369,7 @@ absl::Status DecodeSegments(const uint16_t* single, const DecodeTable& multi,
   for (int k = 0; k < 4; ++k) {
     while (left[k]) {
       const uint16_t e = single[PeekSafe(seg_in[k], seg_size[k], pos[k]) & kTableMask];
-      o[k][0] = static_cast<uint8_t>(e);
-      o[k] += kStride;
+      *o[k]++ = static_cast<uint8_t>(e);
       pos[k] += e >> 8;
       --left[k];
     }
@@ -386,12 +378,12 @@ absl::Status DecodeSegments(const uint16_t* single, const DecodeTable& multi,
   return absl::OkStatus();
 }
 
-// `top`: the plane is the most significant byte, decoded before the others.
-absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n, uint8_t* base,
-                         size_t stride, bool top) {
+// Decodes one plane of n bytes: *plane points at them, in `scratch` or (raw) in `src`.
+absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n, uint8_t* scratch,
+                         const uint8_t** plane) {
   uint8_t mode;
   if (!br->U8(&mode)) return Corrupt("huff", "truncated plane");
-  if (absl::Status st; DecodePlainPlane("huff", mode, br, n, base, stride, &st)) return st;
+  if (absl::Status st; DecodePlainPlane("huff", mode, br, n, scratch, plane, &st)) return st;
   if (mode != kHuff) return Corrupt("huff", "unknown plane mode");
   absl::Span<const uint8_t> bitmap;
   if (!br->Bytes(32, &bitmap)) return Corrupt("huff", "truncated table");
@@ -449,35 +441,25 @@ absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n
   if (!tables) tables = std::make_unique<Tables>();
   auto& single = tables->single;
   auto& multi = tables->multi;
-  const auto st = static_cast<uint8_t>(stride);
-  const bool wide = kLittle && stride == 2 && top;
-  const unsigned second = wide ? 16 : 8;  // where the second symbol sits in `syms`
   for (int a = 0; a < used; ++a) {
     const uint32_t s1 = by_len[a], l1 = len[s1];
     for (uint32_t i = code[s1]; i <= kTableMask; i += 1u << l1) {
       single[i] = static_cast<uint16_t>(s1 | l1 << 8);
       multi.syms[i] = s1;
-      multi.advance[i] = st;
+      multi.advance[i] = 1;
       multi.bits[i] = static_cast<uint8_t>(l1);
     }
     for (int b = 0; b < used && l1 + len[by_len[b]] <= kTableBits; ++b) {
       const uint32_t s2 = by_len[b], l = l1 + len[s2];
       for (uint32_t i = code[s1] | uint32_t{code[s2]} << l1; i <= kTableMask; i += 1u << l) {
-        multi.syms[i] = s1 | s2 << second;
-        multi.advance[i] = static_cast<uint8_t>(2 * st);
+        multi.syms[i] = static_cast<uint16_t>(s1 | s2 << 8);
+        multi.advance[i] = 2;
         multi.bits[i] = static_cast<uint8_t>(l);
       }
     }
   }
-  switch (stride) {
-    case 1:
-      return DecodeSegments<1, false>(single.data(), multi, seg_in, seg_size, n, base);
-    case 2:
-      return wide ? DecodeSegments<2, true>(single.data(), multi, seg_in, seg_size, n, base)
-                  : DecodeSegments<2, false>(single.data(), multi, seg_in, seg_size, n, base);
-    default:
-      return DecodeSegments<4, false>(single.data(), multi, seg_in, seg_size, n, base);
-  }
+  *plane = scratch;
+  return DecodeSegments(single.data(), multi, seg_in, seg_size, n, scratch);
 }
 
 class HuffStage final : public Stage {
@@ -498,12 +480,11 @@ class HuffStage final : public Stage {
 
   absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
                       Streams* decoded) const override {
-    return DecodeBytePlanes("huff", encoded, want, decoded,
-                            [](ByteReader* br, absl::Span<const uint8_t> src, size_t b, size_t n,
-                               const StreamDesc& d, uint8_t* bytes) {
-                              const size_t es = ElemSize(d.type);
-                              return DecodePlane(br, src, n, bytes + (es - 1 - b), es, b == 0);
-                            });
+    return DecodeBytePlanes(
+        "huff", encoded, want, decoded,
+        [](ByteReader* br, absl::Span<const uint8_t> src, size_t n, const StreamDesc&,
+           const uint8_t*, uint8_t* scratch,
+           const uint8_t** plane) { return DecodePlane(br, src, n, scratch, plane); });
   }
 };
 

@@ -434,7 +434,7 @@ void BuildDecTable(const uint32_t freq[256], int lo, int hi, uint32_t* t) {
 }
 
 // `tab` holds 4096 entries per table; element i uses table ctx[i] (0 without contexts).
-template <bool kCtx, size_t kStride>
+template <bool kCtx>
 bool RansDecode(const uint8_t* in, size_t len, size_t n, const uint8_t* ctx, const uint32_t* tab,
                 int sb, uint8_t* out) {
   const uint32_t mask = (1u << sb) - 1;
@@ -449,7 +449,7 @@ bool RansDecode(const uint8_t* in, size_t len, size_t n, const uint8_t* ctx, con
   auto step = [&](uint32_t& xs, size_t i) {
     const uint32_t slot = xs & mask;
     const uint32_t e = tab[kCtx ? (size_t{ctx[i]} << sb) | slot : slot];
-    out[i * kStride] = static_cast<uint8_t>(e);
+    out[i] = static_cast<uint8_t>(e);
     xs = (((e >> 8) & 0xfff) + 1) * (xs >> sb) + slot - (e >> 20);
   };
   size_t i = 0;
@@ -481,25 +481,15 @@ bool RansDecode(const uint8_t* in, size_t len, size_t n, const uint8_t* ctx, con
   return p == end;
 }
 
-template <bool kCtx>
-bool RansDecodeStride(const uint8_t* in, size_t len, size_t n, const uint8_t* ctx,
-                      const uint32_t* tab, int sb, uint8_t* out, size_t stride) {
-  switch (stride) {
-    case 1:
-      return RansDecode<kCtx, 1>(in, len, n, ctx, tab, sb, out);
-    case 2:
-      return RansDecode<kCtx, 2>(in, len, n, ctx, tab, sb, out);
-    default:
-      return RansDecode<kCtx, 4>(in, len, n, ctx, tab, sb, out);
-  }
-}
-
-absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n, bool top_plane,
-                         const Geometry& geom, uint8_t* base, size_t stride, const uint8_t* top,
-                         size_t top_stride) {
+// Decodes one plane of n bytes: *plane points at them, in `scratch` or (raw) in `src`. `top` is
+// the decoded top plane (a context), null while decoding the top plane itself.
+absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n,
+                         const Geometry& geom, const uint8_t* top, uint8_t* scratch,
+                         const uint8_t** plane) {
+  const bool top_plane = top == nullptr;
   uint8_t mode;
   if (!br->U8(&mode)) return Corrupt("rans", "truncated plane");
-  if (absl::Status st; DecodePlainPlane("rans", mode, br, n, base, stride, &st)) return st;
+  if (absl::Status st; DecodePlainPlane("rans", mode, br, n, scratch, plane, &st)) return st;
   if (mode != kRans) return Corrupt("rans", "unknown plane mode");
   uint8_t cb, sb;
   if (!br->U8(&cb) || !br->U8(&sb)) return Corrupt("rans", "truncated context");
@@ -560,19 +550,18 @@ absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n
     return Corrupt("rans", "truncated coded plane");
   }
   bool ok;
+  *plane = scratch;
   if (v == 0) {
-    ok = RansDecodeStride<false>(body.data(), body.size(), n, nullptr, tables.data(), sb, base,
-                                 stride);
+    ok = RansDecode<false>(body.data(), body.size(), n, nullptr, tables.data(), sb, scratch);
   } else {
     thread_local std::vector<uint8_t> ctx;
     if (ctx.size() < n) ctx.resize(n);
     if (kind == kChannel) {
       ChannelContext(geom, n, v, remap, ctx.data());
     } else {
-      TopByteContext(top, top_stride, n, v, remap, ctx.data());
+      TopByteContext(top, 1, n, v, remap, ctx.data());
     }
-    ok = RansDecodeStride<true>(body.data(), body.size(), n, ctx.data(), tables.data(), sb, base,
-                                stride);
+    ok = RansDecode<true>(body.data(), body.size(), n, ctx.data(), tables.data(), sb, scratch);
   }
   return ok ? absl::OkStatus() : Corrupt("rans", "coded plane does not decode");
 }
@@ -597,13 +586,11 @@ class RansStage final : public Stage {
 
   absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
                       Streams* decoded) const override {
-    return DecodeBytePlanes("rans", encoded, want, decoded,
-                            [](ByteReader* br, absl::Span<const uint8_t> src, size_t b, size_t n,
-                               const StreamDesc& d, uint8_t* bytes) {
-                              const size_t es = ElemSize(d.type);
-                              return DecodePlane(br, src, n, b == 0, d.geom, bytes + (es - 1 - b),
-                                                 es, bytes + (es - 1), es);
-                            });
+    return DecodeBytePlanes(
+        "rans", encoded, want, decoded,
+        [](ByteReader* br, absl::Span<const uint8_t> src, size_t n, const StreamDesc& d,
+           const uint8_t* top, uint8_t* scratch,
+           const uint8_t** plane) { return DecodePlane(br, src, n, d.geom, top, scratch, plane); });
   }
 };
 
