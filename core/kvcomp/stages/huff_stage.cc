@@ -126,15 +126,20 @@ std::array<size_t, 4> EncodeSegments(const uint8_t* base, size_t n, const uint64
                                      uint8_t* dst, const size_t end[4]) {
   const Segments seg(n);
   const size_t* m = seg.count;
-  const uint8_t* src[4];
-  for (int k = 0; k < 4; ++k) src[k] = base + seg.start[k] * kStride;
-  BitSink w0{dst}, w1{dst + end[0]}, w2{dst + end[1]}, w3{dst + end[2]};
-  const uint8_t *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3];
   // A block of 16 symbols writes at most 16 * 11 bits plus an 8-byte store.
   constexpr size_t kBlock = 16, kRoom = kBlock * kMaxLen / 8 + 16;
-  auto room = [&](const BitSink& w, int k) { return w.p + kRoom <= dst + end[k]; };
-  size_t i = 0;
-  // Four symbols per writer between flushes: at most 7 + 4 * 11 bits in the accumulator.
+  std::array<size_t, 4> size;
+  // Two segments at a time: two writers' chains already keep the core busy, and four writers'
+  // state (12 registers) with their sources spilled to the stack.
+  for (int a = 0; a < 4; a += 2) {
+    const int b = a + 1;
+    uint8_t* const first = a ? dst + end[a - 1] : dst;
+    BitSink wa{first}, wb{dst + end[a]};
+    const uint8_t* src[2] = {base + seg.start[a] * kStride, base + seg.start[b] * kStride};
+    const uint8_t *sa = src[0], *sb = src[1];
+    auto room = [&](const BitSink& w, int k) { return w.p + kRoom <= dst + end[k]; };
+    size_t i = 0;
+    // Four symbols per writer between flushes: at most 7 + 4 * 11 bits in the accumulator.
 #define KV_HUFF_PUT4(w, s)    \
   w.Put(enc[s[0]]);           \
   w.Put(enc[s[kStride]]);     \
@@ -142,30 +147,28 @@ std::array<size_t, 4> EncodeSegments(const uint8_t* base, size_t n, const uint64
   w.Put(enc[s[3 * kStride]]); \
   w.Flush();                  \
   s += 4 * kStride
-  for (; i + kBlock <= m[3] && room(w0, 0) && room(w1, 1) && room(w2, 2) && room(w3, 3);
-       i += kBlock) {
-    for (size_t j = 0; j < kBlock; j += 4) {
-      KV_HUFF_PUT4(w0, s0);
-      KV_HUFF_PUT4(w1, s1);
-      KV_HUFF_PUT4(w2, s2);
-      KV_HUFF_PUT4(w3, s3);
+    for (; i + kBlock <= m[b] && room(wa, a) && room(wb, b); i += kBlock) {
+      for (size_t j = 0; j < kBlock; j += 4) {
+        KV_HUFF_PUT4(wa, sa);
+        KV_HUFF_PUT4(wb, sb);
+      }
     }
-  }
 #undef KV_HUFF_PUT4
-  // Once any writer is within kRoom bytes of its end, it has under 8 * kRoom bits, so fewer
-  // than 8 * kRoom symbols, left; every segment has at most 3 more symbols than the last.
-  BitSink* w[4] = {&w0, &w1, &w2, &w3};
-  std::array<size_t, 4> size;
-  for (int k = 0; k < 4; ++k) {
-    uint8_t tail[(8 * kRoom + kBlock) * kMaxLen / 8 + 16];
-    BitSink t{tail, w[k]->acc, w[k]->nb};
-    for (size_t j = i; j < m[k]; ++j) {
-      t.Put(enc[src[k][j * kStride]]);
-      t.Flush();
+    // Once a writer is within kRoom bytes of its end, it has under 8 * kRoom bits, so fewer
+    // than 8 * kRoom symbols, left; a segment has at most 3 more symbols than the next.
+    BitSink* w[2] = {&wa, &wb};
+    for (int h = 0; h < 2; ++h) {
+      const int k = a + h;
+      uint8_t tail[(8 * kRoom + kBlock) * kMaxLen / 8 + 16];
+      BitSink t{tail, w[h]->acc, w[h]->nb};
+      for (size_t j = i; j < m[k]; ++j) {
+        t.Put(enc[src[h][j * kStride]]);
+        t.Flush();
+      }
+      t.Finish();
+      std::memcpy(w[h]->p, tail, static_cast<size_t>(t.p - tail));
+      size[k] = static_cast<size_t>(w[h]->p + (t.p - tail) - (k ? dst + end[k - 1] : dst));
     }
-    t.Finish();
-    std::memcpy(w[k]->p, tail, static_cast<size_t>(t.p - tail));
-    size[k] = static_cast<size_t>(w[k]->p + (t.p - tail) - (k ? dst + end[k - 1] : dst));
   }
   return size;
 }
