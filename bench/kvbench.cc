@@ -119,21 +119,30 @@ Method MemcpyMethod() {
           }};
 }
 
+// Rounds are interleaved across methods (round r of every method, then round r + 1), so that
+// the machine's drift over minutes reaches every row alike and rows of one table compare.
 void Run(const Dataset& ds, const std::vector<Method>& methods, int rounds) {
   const uint64_t raw_total = ds.raw_bytes();
   std::printf("\n### %s: %zu tensors, %.1f MiB\n\n", ds.name.c_str(), ds.items.size(),
               raw_total / 1048576.0);
   std::printf("| codec | K | V | KV | compress GB/s | decompress GB/s |\n");
   std::printf("|---|---|---|---|---|---|\n");
-  for (const Method& m : methods) {
+  struct Row {
     uint64_t raw[2] = {0, 0}, comp[2] = {0, 0};
-    std::vector<std::vector<uint8_t>> frames(ds.items.size());
     std::vector<double> ct, dt;
-    std::vector<uint8_t> back;
-    for (int r = 0; r < rounds; ++r) {
+    bool slow = false;  // a round took > 3 s (lossless-max, zstd -19): one round only
+  };
+  std::vector<Row> rows(methods.size());
+  std::vector<std::vector<uint8_t>> frames(ds.items.size());
+  std::vector<uint8_t> back;
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t j = 0; j < methods.size(); ++j) {
+      const Method& m = methods[j];
+      Row& row = rows[j];
+      if (row.slow) continue;
       const double t0 = kvcomp::bench::ThreadSeconds();
       for (size_t i = 0; i < ds.items.size(); ++i) frames[i] = m.compress(ds.items[i].t);
-      ct.push_back(kvcomp::bench::ThreadSeconds() - t0);
+      row.ct.push_back(kvcomp::bench::ThreadSeconds() - t0);
       double d = 0;
       for (size_t i = 0; i < ds.items.size(); ++i) {
         const double a = kvcomp::bench::ThreadSeconds();
@@ -145,21 +154,27 @@ void Run(const Dataset& ds, const std::vector<Method>& methods, int rounds) {
           std::exit(1);
         }
       }
-      dt.push_back(d);
-      if (ct.back() + d > 3.0) break;  // slow codec (lossless-max, zstd -19): fewer rounds
+      row.dt.push_back(d);
+      row.slow = row.ct.back() + d > 3.0;
+      if (r == 0) {
+        for (size_t i = 0; i < ds.items.size(); ++i) {
+          const int v = ds.items[i].t.meta.kind == kvcomp::Kind::kValue;
+          row.raw[v] += ds.items[i].t.bytes.size();
+          row.comp[v] += frames[i].size();
+        }
+      }
     }
-    for (size_t i = 0; i < ds.items.size(); ++i) {
-      const int v = ds.items[i].t.meta.kind == kvcomp::Kind::kValue;
-      raw[v] += ds.items[i].t.bytes.size();
-      comp[v] += frames[i].size();
-    }
-    auto ratio = [](uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / b : 0.0; };
-    std::printf(
-        "| %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", m.name.c_str(), ratio(raw[0], comp[0]),
-        ratio(raw[1], comp[1]), ratio(raw[0] + raw[1], comp[0] + comp[1]),
-        raw_total / kvcomp::bench::Median(ct) / 1e9, raw_total / kvcomp::bench::Median(dt) / 1e9);
-    std::fflush(stdout);
   }
+  auto ratio = [](uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / b : 0.0; };
+  for (size_t j = 0; j < methods.size(); ++j) {
+    const Row& row = rows[j];
+    std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", methods[j].name.c_str(),
+                ratio(row.raw[0], row.comp[0]), ratio(row.raw[1], row.comp[1]),
+                ratio(row.raw[0] + row.raw[1], row.comp[0] + row.comp[1]),
+                raw_total / kvcomp::bench::Median(row.ct) / 1e9,
+                raw_total / kvcomp::bench::Median(row.dt) / 1e9);
+  }
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -181,8 +196,8 @@ int main(int argc, char** argv) {
     methods.push_back(MemcpyMethod());
   }
   std::printf(
-      "kvbench: one thread, CPU time, median of %d rounds (1 when a round takes > 3 s); "
-      "ratios count every frame byte\n",
+      "kvbench: one thread, CPU time, median of %d rounds (1 when a round takes > 3 s), "
+      "rounds interleaved across rows; ratios count every frame byte\n",
       o.rounds);
   for (kvcomp::DType dt : {kvcomp::DType::kFP16, kvcomp::DType::kBF16}) {
     Dataset real = kvcomp::bench::LoadSharedKv(o.kv_dir, dt);
