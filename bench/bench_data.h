@@ -12,6 +12,20 @@ namespace kvcomp::bench {
 double ThreadSeconds();
 double Median(std::vector<double> v);
 
+// Runs round r of every row, then round r + 1, so that the drift of a shared machine over
+// minutes reaches every row of a table alike (rows that each ran their rounds back to back
+// have come out in an impossible order). `round(row, r)` runs one round of one row and returns
+// its seconds; a row whose round took more than 3 s (lossless-max, zstd -19) runs no more.
+template <typename Round>
+void InterleavedRounds(int rounds, size_t rows, Round round) {
+  std::vector<char> slow(rows, 0);
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t j = 0; j < rows; ++j) {
+      if (!slow[j]) slow[j] = round(j, r) > 3.0;
+    }
+  }
+}
+
 struct Item {
   std::string name;
   Tensor t;

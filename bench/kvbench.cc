@@ -119,8 +119,6 @@ Method MemcpyMethod() {
           }};
 }
 
-// Rounds are interleaved across methods (round r of every method, then round r + 1), so that
-// the machine's drift over minutes reaches every row alike and rows of one table compare.
 void Run(const Dataset& ds, const std::vector<Method>& methods, int rounds) {
   const uint64_t raw_total = ds.raw_bytes();
   std::printf("\n### %s: %zu tensors, %.1f MiB\n\n", ds.name.c_str(), ds.items.size(),
@@ -130,41 +128,37 @@ void Run(const Dataset& ds, const std::vector<Method>& methods, int rounds) {
   struct Row {
     uint64_t raw[2] = {0, 0}, comp[2] = {0, 0};
     std::vector<double> ct, dt;
-    bool slow = false;  // a round took > 3 s (lossless-max, zstd -19): one round only
   };
   std::vector<Row> rows(methods.size());
   std::vector<std::vector<uint8_t>> frames(ds.items.size());
   std::vector<uint8_t> back;
-  for (int r = 0; r < rounds; ++r) {
-    for (size_t j = 0; j < methods.size(); ++j) {
-      const Method& m = methods[j];
-      Row& row = rows[j];
-      if (row.slow) continue;
-      const double t0 = kvcomp::bench::ThreadSeconds();
-      for (size_t i = 0; i < ds.items.size(); ++i) frames[i] = m.compress(ds.items[i].t);
-      row.ct.push_back(kvcomp::bench::ThreadSeconds() - t0);
-      double d = 0;
-      for (size_t i = 0; i < ds.items.size(); ++i) {
-        const double a = kvcomp::bench::ThreadSeconds();
-        m.decompress(frames[i], ds.items[i].t, &back);
-        d += kvcomp::bench::ThreadSeconds() - a;
-        if (r == 0 && back != ds.items[i].t.bytes) {
-          std::fprintf(stderr, "kvbench: %s is not bit-exact on %s\n", m.name.c_str(),
-                       ds.items[i].name.c_str());
-          std::exit(1);
-        }
-      }
-      row.dt.push_back(d);
-      row.slow = row.ct.back() + d > 3.0;
-      if (r == 0) {
-        for (size_t i = 0; i < ds.items.size(); ++i) {
-          const int v = ds.items[i].t.meta.kind == kvcomp::Kind::kValue;
-          row.raw[v] += ds.items[i].t.bytes.size();
-          row.comp[v] += frames[i].size();
-        }
+  kvcomp::bench::InterleavedRounds(rounds, methods.size(), [&](size_t j, int r) {
+    const Method& m = methods[j];
+    Row& row = rows[j];
+    const double t0 = kvcomp::bench::ThreadSeconds();
+    for (size_t i = 0; i < ds.items.size(); ++i) frames[i] = m.compress(ds.items[i].t);
+    row.ct.push_back(kvcomp::bench::ThreadSeconds() - t0);
+    double d = 0;
+    for (size_t i = 0; i < ds.items.size(); ++i) {
+      const double a = kvcomp::bench::ThreadSeconds();
+      m.decompress(frames[i], ds.items[i].t, &back);
+      d += kvcomp::bench::ThreadSeconds() - a;
+      if (r == 0 && back != ds.items[i].t.bytes) {
+        std::fprintf(stderr, "kvbench: %s is not bit-exact on %s\n", m.name.c_str(),
+                     ds.items[i].name.c_str());
+        std::exit(1);
       }
     }
-  }
+    row.dt.push_back(d);
+    if (r == 0) {
+      for (size_t i = 0; i < ds.items.size(); ++i) {
+        const int v = ds.items[i].t.meta.kind == kvcomp::Kind::kValue;
+        row.raw[v] += ds.items[i].t.bytes.size();
+        row.comp[v] += frames[i].size();
+      }
+    }
+    return row.ct.back() + d;
+  });
   auto ratio = [](uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / b : 0.0; };
   for (size_t j = 0; j < methods.size(); ++j) {
     const Row& row = rows[j];

@@ -12,6 +12,7 @@
 //   kvbench_lossy [--kv DIR] [--rounds N] [--layers 0,1,15,31|all|none] [--codecs 'a;b']
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -70,48 +71,59 @@ void Run(const Dataset& ds, const std::vector<std::string>& specs, int rounds) {
       "| codec | K | V | KV | worst cos K | worst cos V | max MAE K | max MAE V | max rel MAE | "
       "seed thresholds | compress GB/s | decompress GB/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-  for (const std::string& spec : specs) {
-    auto codec = kvcomp::MakeCodec(spec);
-    if (!codec.ok()) Fail(spec, codec.status());
-    std::vector<std::vector<uint8_t>> frames(ds.items.size());
+  struct Row {
+    std::unique_ptr<kvcomp::Codec> codec;
     std::vector<double> ct, dt;
     Worst worst[2];
-    for (int r = 0; r < rounds; ++r) {
-      const double t0 = kvcomp::bench::ThreadSeconds();
-      for (size_t i = 0; i < ds.items.size(); ++i) {
-        auto out = (*codec)->Compress(ds.items[i].t.view());
-        if (!out.ok()) Fail(spec + " on " + ds.items[i].name, out.status());
-        frames[i] = std::move(out->frame);
-      }
-      ct.push_back(kvcomp::bench::ThreadSeconds() - t0);
-      double d = 0;
-      for (size_t i = 0; i < ds.items.size(); ++i) {
-        const double a = kvcomp::bench::ThreadSeconds();
-        auto back = kvcomp::Decompress(frames[i]);
-        d += kvcomp::bench::ThreadSeconds() - a;
-        if (!back.ok()) Fail(spec + " decode of " + ds.items[i].name, back.status());
-        if (r == 0) {  // the error, measured here on the decoded tensor, not taken on trust
-          const kvcomp::Tensor& t = ds.items[i].t;
-          const int v = t.meta.kind == kvcomp::Kind::kValue;
-          worst[v].Add(t.bytes.size(), frames[i].size(),
-                       kvcomp::MeasureError(t.view(), back->view()));
-        }
-      }
-      dt.push_back(d);
-      if (ct.back() + d > 3.0) break;  // slow codecs: fewer rounds
+  };
+  std::vector<Row> rows(specs.size());
+  for (size_t j = 0; j < specs.size(); ++j) {
+    auto codec = kvcomp::MakeCodec(specs[j]);
+    if (!codec.ok()) Fail(specs[j], codec.status());
+    rows[j].codec = std::move(*codec);
+  }
+  std::vector<std::vector<uint8_t>> frames(ds.items.size());
+  kvcomp::bench::InterleavedRounds(rounds, specs.size(), [&](size_t j, int r) {
+    const std::string& spec = specs[j];
+    Row& row = rows[j];
+    const double t0 = kvcomp::bench::ThreadSeconds();
+    for (size_t i = 0; i < ds.items.size(); ++i) {
+      auto out = row.codec->Compress(ds.items[i].t.view());
+      if (!out.ok()) Fail(spec + " on " + ds.items[i].name, out.status());
+      frames[i] = std::move(out->frame);
     }
+    row.ct.push_back(kvcomp::bench::ThreadSeconds() - t0);
+    double d = 0;
+    for (size_t i = 0; i < ds.items.size(); ++i) {
+      const double a = kvcomp::bench::ThreadSeconds();
+      auto back = kvcomp::Decompress(frames[i]);
+      d += kvcomp::bench::ThreadSeconds() - a;
+      if (!back.ok()) Fail(spec + " decode of " + ds.items[i].name, back.status());
+      if (r == 0) {  // the error, measured here on the decoded tensor, not taken on trust
+        const kvcomp::Tensor& t = ds.items[i].t;
+        const int v = t.meta.kind == kvcomp::Kind::kValue;
+        row.worst[v].Add(t.bytes.size(), frames[i].size(),
+                         kvcomp::MeasureError(t.view(), back->view()));
+      }
+    }
+    row.dt.push_back(d);
+    return row.ct.back() + d;
+  });
+  for (size_t j = 0; j < specs.size(); ++j) {
+    const Row& row = rows[j];
+    const Worst* worst = row.worst;
     const bool seed_ok = worst[0].cosine >= kSeedCos && worst[1].cosine >= kSeedCos &&
                          worst[0].mae <= kSeedMaeK && worst[1].mae <= kSeedMaeV;
     const uint64_t comp = worst[0].compressed + worst[1].compressed;
     std::printf(
         "| %s | %.3f | %.3f | %.3f | %.6f | %.6f | %.5f | %.5f | %.4f | %s | %.3f | %.3f |\n",
-        spec.c_str(), worst[0].ratio(), worst[1].ratio(),
+        specs[j].c_str(), worst[0].ratio(), worst[1].ratio(),
         comp ? static_cast<double>(raw_total) / comp : 0.0, worst[0].cosine, worst[1].cosine,
         worst[0].mae, worst[1].mae, std::max(worst[0].rel_mae, worst[1].rel_mae),
-        seed_ok ? "pass" : "fail", raw_total / kvcomp::bench::Median(ct) / 1e9,
-        raw_total / kvcomp::bench::Median(dt) / 1e9);
-    std::fflush(stdout);
+        seed_ok ? "pass" : "fail", raw_total / kvcomp::bench::Median(row.ct) / 1e9,
+        raw_total / kvcomp::bench::Median(row.dt) / 1e9);
   }
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -123,7 +135,8 @@ int main(int argc, char** argv) {
   if (!kvcomp::bench::ParseBenchArgs(argc, argv, "kvbench_lossy", &o)) return 2;
   kvcomp::bench::KeepFreedMemory();
   std::printf(
-      "kvbench_lossy: one thread, CPU time, median of %d rounds (1 when a round takes > 3 s); "
+      "kvbench_lossy: one thread, CPU time, median of %d rounds (1 when a round takes > 3 s), "
+      "rounds interleaved across rows; "
       "ratios count every frame byte; errors measured on the decoded tensors; seed "
       "thresholds: cos >= %g on K and V, MAE K <= %g, MAE V <= %g, on every tensor\n",
       o.rounds, kSeedCos, kSeedMaeK, kSeedMaeV);
