@@ -198,8 +198,19 @@ double Entropy(const uint64_t h[256]) {
   return total > 0 ? bits / total : 8.0;
 }
 
+// Entropy plus the Miller-Madow correction for a sample's size: a sample of N values from
+// a uniform byte shows about 255 / (2 N ln 2) bits too little (0.045 bits at N = 4096).
+double CorrectedEntropy(const uint64_t h[256]) {
+  double total = 0;
+  int seen = 0;
+  for (int s = 0; s < 256; ++s) total += static_cast<double>(h[s]), seen += h[s] != 0;
+  return total > 0 ? Entropy(h) + (seen - 1) / (2 * total * std::log(2.0)) : 8.0;
+}
+
 // Planes of at least this many elements are coded from a sample's statistics (below).
 constexpr size_t kSampledPlane = size_t{1} << 18;
+// Small planes within these sizes are judged raw or not from a quarter sample first.
+constexpr size_t kQuickRawMin = size_t{1} << 12, kQuickRawMax = size_t{1} << 14;
 
 // The byte range [lo, hi] of a plane, and the range of its values' low 7 bits [mlo, mhi]: a
 // value outside either is absent. For a sign-magnitude top byte the second range is the
@@ -281,7 +292,9 @@ std::array<size_t, 4> EncodeSegments(const uint8_t* base, size_t stride, size_t 
 // a plane whose range is far wider than its common values pays up to 2^-11 of the code space
 // per value without a count. The segment sizes are known only after coding, so the segments
 // are coded into scratch memory and copied after their sizes.
-void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8_t>* out) {
+// `top`: the most significant byte plane (sign and exponent), never random in practice.
+void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top,
+                 std::vector<uint8_t>* out) {
   const bool sampled = n >= kSampledPlane;
   uint64_t freq[256];
   uint64_t seg_freq[4][256];
@@ -300,6 +313,17 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, std::vector<uint8
     }
     for (int s = 0; s < 256; ++s) freq[s] = range.Holds(s) ? std::max<uint64_t>(freq[s], 1) : 0;
   } else {
+    // A small lower plane (a 32 KiB FP16 tensor's has 2^14 values) is raw whenever it holds more
+    // than about 7.91 bits per value: the code's table alone (up to ~180 bytes) then outweighs
+    // what it saves. So a quarter sample whose entropy, corrected for its size, is above 7.97
+    // picks raw as the full count would, for a quarter of the count (the low mantissa byte).
+    if (!top && n >= kQuickRawMin && n <= kQuickRawMax) {
+      SampleHistogram(base, stride, n, 4, freq);
+      if (CorrectedEntropy(freq) > 7.97) {
+        PutRawPlane(base, stride, n, out);
+        return;
+      }
+    }
     SegmentHistograms(base, stride, n, seg_freq);
     for (int s = 0; s < 256; ++s) {
       freq[s] = seg_freq[0][s] + seg_freq[1][s] + seg_freq[2][s] + seg_freq[3][s];
@@ -575,7 +599,7 @@ class HuffStage final : public Stage {
   absl::Status Encode(const Streams& in, Streams* out) const override {
     EncodeBytePlanes(in, out, [](size_t b, size_t n, const Stream& s, std::vector<uint8_t>* buf) {
       const size_t es = ElemSize(s.desc().type);
-      EncodePlane(s.data().data() + (es - 1 - b), es, n, buf);
+      EncodePlane(s.data().data() + (es - 1 - b), es, n, b == 0, buf);
     });
     return absl::OkStatus();
   }
