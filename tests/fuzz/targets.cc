@@ -1,7 +1,5 @@
 #include "targets.h"
 
-#include <xxhash.h>
-
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -9,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fuzz_input.h"
+#include "kvcomp/checksum.h"
 #include "kvcomp/codec.h"
 #include "kvcomp/error_bounds.h"
 #include "kvcomp/preset.h"
@@ -259,7 +258,8 @@ void FuzzFrame(absl::Span<const uint8_t> data) {
   std::vector<uint8_t> fixed(data.begin(), data.end());
   const uint64_t length = fixed.size();
   for (int i = 0; i < 8; ++i) fixed[kLengthOffset + i] = static_cast<uint8_t>(length >> (8 * i));
-  const uint64_t sum = XXH3_64bits(fixed.data(), length - kFrameChecksumBytes);
+  const uint64_t sum =
+      FrameChecksum(absl::MakeConstSpan(fixed).first(length - kFrameChecksumBytes));
   for (size_t i = 0; i < kFrameChecksumBytes; ++i) {
     fixed[length - kFrameChecksumBytes + i] = static_cast<uint8_t>(sum >> (8 * i));
   }
