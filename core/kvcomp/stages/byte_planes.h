@@ -149,18 +149,21 @@ absl::Status DecodeBytePlanes(absl::string_view stage, const Streams& encoded,
     ByteReader br(encoded[i].data());
     uint64_t n;
     if (!br.Varint(&n) || n > d.geom.size()) return Corrupt(stage, "element count");
-    std::unique_ptr<uint8_t[]> scratch(new uint8_t[es * n]);  // not zeroed: planes fill it
-    const uint8_t* planes[4] = {};                            // ElemSize is at most 4
+    std::vector<uint8_t> buf(d.bytes());
+    // A one-byte stream's single plane is decoded straight into the output; wider ones into
+    // scratch (not zeroed: the planes fill it), then interleaved.
+    std::unique_ptr<uint8_t[]> scratch(es > 1 ? new uint8_t[es * n] : nullptr);
+    uint8_t* const into = es > 1 ? scratch.get() : buf.data();
+    const uint8_t* planes[4] = {};  // ElemSize is at most 4
     for (size_t b = 0; b < es && n; ++b) {
       if (absl::Status st =
-              plane(&br, encoded[i].data(), n, d, planes[0], scratch.get() + b * n, &planes[b]);
+              plane(&br, encoded[i].data(), n, d, planes[0], into + b * n, &planes[b]);
           !st.ok()) {
         return st;
       }
     }
     if (br.remaining() != 0) return Corrupt(stage, "trailing bytes");
-    std::vector<uint8_t> buf(d.bytes());
-    if (n) InterleavePlanes(planes, es, n, buf.data());
+    if (n && planes[0] != buf.data()) InterleavePlanes(planes, es, n, buf.data());
     decoded->push_back(Stream::Own(d, std::move(buf)));
   }
   return absl::OkStatus();
