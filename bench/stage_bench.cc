@@ -58,6 +58,9 @@ KV_BENCH(planes_zstd1, "planes+zstd(1)");
 KV_BENCH(gear_zstd1, "gear+zstd(1)");
 KV_BENCH(xor_huff, "xor+huff");
 KV_BENCH(delta_huff, "delta+huff");
+// The lossy coders behind bounded(...), at a step near rel_mae=0.01 on these layers.
+KV_BENCH(uquant_qhuff, "uquant(0.03)+qhuff");
+KV_BENCH(uquant_planes_zstd1, "uquant(0.03)+planes+zstd(1)");
 KV_BENCH(cm, "cm");
 KV_BENCH(zstd3, "zstd(3)");
 

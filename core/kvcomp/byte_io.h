@@ -45,6 +45,7 @@ class ByteReader {
   explicit ByteReader(absl::Span<const uint8_t> in) : in_(in) {}
   size_t remaining() const { return in_.size() - pos_; }
   size_t pos() const { return pos_; }
+  absl::Span<const uint8_t> rest() const { return in_.subspan(pos_); }  // what is left to read
 
   bool U8(uint8_t* v) {
     if (remaining() < 1) return false;

@@ -109,64 +109,42 @@ inline bool DecodePlainPlane(absl::string_view stage, uint8_t mode, ByteReader* 
   return false;
 }
 
-// The byte-plane entropy coders' layout (huff, rans): per typed stream, varint n (elements
-// up to the last non-zero byte; the zero tail is implicit), then its n elements' byte planes,
-// most significant first; opaque streams pass. `plane(b, n, s, &out)` codes plane b of stream
-// s, whose bytes sit at s.data() + (size - 1 - b) with the element size as stride.
+// The byte-plane entropy coders' layout (huff, rans), inside EncodeTrimmed's: the n elements'
+// byte planes, most significant first. `plane(b, n, s, &out)` codes plane b of stream s, whose
+// bytes sit at s.data() + (size - 1 - b) with the element size as stride.
 template <typename EncodePlane>
 void EncodeBytePlanes(const Streams& in, Streams* out, EncodePlane plane) {
-  for (const Stream& s : in) {
-    if (s.desc().opaque()) {
-      out->push_back(PassThrough(s));
-      continue;
-    }
-    const size_t es = ElemSize(s.desc().type);
-    const size_t n = (TrimmedSize(s.data()) + es - 1) / es;
-    std::vector<uint8_t> buf;
-    buf.reserve(n * es + 64 * es + 16);  // worst case: every plane raw
-    ByteWriter(&buf).Varint(n);
-    for (size_t b = 0; b < es && n; ++b) plane(b, n, s, &buf);
-    out->push_back(Stream::Own(StreamDesc{ElemType::kOpaque, s.desc().geom}, std::move(buf)));
-  }
+  EncodeTrimmed(in, out, [&plane](const Stream& s, size_t n, std::vector<uint8_t>* buf) {
+    for (size_t b = 0; b < ElemSize(s.desc().type) && n; ++b) plane(b, n, s, buf);
+  });
 }
 
-// Inverts EncodeBytePlanes. `plane(&reader, coded, n, want, top, scratch, &bytes)` decodes the
-// next plane of n elements from the reader over `coded` and sets `bytes` to where they are: in
-// `scratch` (n bytes), or in `coded` itself (a raw plane). `top` is plane 0 once decoded (a
+// Inverts EncodeBytePlanes. `plane(&reader, n, want, top, scratch, &bytes)` decodes the next
+// plane of n elements from the reader and sets `bytes` to where they are: in `scratch` (n
+// bytes), or in the coded stream itself (a raw plane). `top` is plane 0 once decoded (a
 // context for the planes below it), null while plane 0 is decoded. The planes are then
 // interleaved into the stream.
 template <typename DecodePlane>
 absl::Status DecodeBytePlanes(absl::string_view stage, const Streams& encoded,
                               absl::Span<const StreamDesc> want, Streams* decoded,
                               DecodePlane plane) {
-  for (size_t i = 0; i < want.size(); ++i) {
-    const StreamDesc& d = want[i];
-    if (d.opaque()) {
-      decoded->push_back(PassThrough(encoded[i]));
-      continue;
-    }
-    const size_t es = ElemSize(d.type);
-    ByteReader br(encoded[i].data());
-    uint64_t n;
-    if (!br.Varint(&n) || n > d.geom.size()) return Corrupt(stage, "element count");
-    std::vector<uint8_t> buf(d.bytes());
-    // A one-byte stream's single plane is decoded straight into the output; wider ones into
-    // scratch (not zeroed: the planes fill it), then interleaved.
-    std::unique_ptr<uint8_t[]> scratch(es > 1 ? new uint8_t[es * n] : nullptr);
-    uint8_t* const into = es > 1 ? scratch.get() : buf.data();
-    const uint8_t* planes[4] = {};  // ElemSize is at most 4
-    for (size_t b = 0; b < es && n; ++b) {
-      if (absl::Status st =
-              plane(&br, encoded[i].data(), n, d, planes[0], into + b * n, &planes[b]);
-          !st.ok()) {
-        return st;
-      }
-    }
-    if (br.remaining() != 0) return Corrupt(stage, "trailing bytes");
-    if (n && planes[0] != buf.data()) InterleavePlanes(planes, es, n, buf.data());
-    decoded->push_back(Stream::Own(d, std::move(buf)));
-  }
-  return absl::OkStatus();
+  return DecodeTrimmed(
+      stage, encoded, want, decoded,
+      [&plane](ByteReader* br, size_t n, const StreamDesc& d, uint8_t* out) -> absl::Status {
+        const size_t es = ElemSize(d.type);
+        // A one-byte stream's single plane is decoded straight into the output; wider ones
+        // into scratch (not zeroed: the planes fill it), then interleaved.
+        std::unique_ptr<uint8_t[]> scratch(es > 1 && n ? new uint8_t[es * n] : nullptr);
+        uint8_t* const into = es > 1 ? scratch.get() : out;
+        const uint8_t* planes[4] = {};  // ElemSize is at most 4
+        for (size_t b = 0; b < es && n; ++b) {
+          if (absl::Status st = plane(br, n, d, planes[0], into + b * n, &planes[b]); !st.ok()) {
+            return st;
+          }
+        }
+        if (n && planes[0] != out) InterleavePlanes(planes, es, n, out);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace kvcomp::stage_util

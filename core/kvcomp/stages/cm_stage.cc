@@ -213,14 +213,9 @@ class CmStage final : public Stage {
   }
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
-    for (const Stream& s : in) {
-      if (s.desc().opaque()) {
-        out->push_back(PassThrough(s));
-        continue;
-      }
+    EncodeTrimmed(in, out, [this](const Stream& s, uint64_t n, std::vector<uint8_t>* buf) {
       const StreamDesc& d = s.desc();
       const size_t es = ElemSize(d.type);
-      const uint64_t n = (TrimmedSize(s.data()) + es - 1) / es;
       const uint8_t* src = s.data().data();
       std::vector<uint8_t> top(n);
       for (uint64_t i = 0; i < n; ++i) top[i] = src[i * es + es - 1];
@@ -241,63 +236,52 @@ class CmStage final : public Stage {
         }
         enc.Finish();
       }
-      std::vector<uint8_t> buf;
-      ByteWriter bw(&buf);
-      bw.Varint(n);
-      bw.Varint(ac.size());
-      buf.insert(buf.end(), ac.begin(), ac.end());
-      const size_t at = buf.size();
-      buf.resize(at + n * (es - 1));
+      ByteWriter(buf).Varint(ac.size());
+      buf->insert(buf->end(), ac.begin(), ac.end());
+      const size_t at = buf->size();
+      buf->resize(at + n * (es - 1));
       for (uint64_t i = 0; i < n; ++i) {
-        std::memcpy(buf.data() + at + i * (es - 1), src + i * es, es - 1);
+        std::memcpy(buf->data() + at + i * (es - 1), src + i * es, es - 1);
       }
-      out->push_back(Stream::Own(StreamDesc{ElemType::kOpaque, d.geom}, std::move(buf)));
-    }
+    });
     return absl::OkStatus();
   }
 
   absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
                       Streams* decoded) const override {
-    for (size_t k = 0; k < want.size(); ++k) {
-      const StreamDesc& d = want[k];
-      if (d.opaque()) {
-        decoded->push_back(PassThrough(encoded[k]));
-        continue;
-      }
-      const size_t es = ElemSize(d.type);
-      ByteReader br(encoded[k].data());
-      uint64_t n, ac_len;
-      if (!br.Varint(&n) || n > d.geom.size()) return Corrupt("cm", "element count");
-      absl::Span<const uint8_t> ac, low;
-      if (!br.Varint(&ac_len) || !br.Bytes(ac_len, &ac)) return Corrupt("cm", "coded section");
-      if (!br.Bytes(n * (es - 1), &low) || br.remaining() != 0) {
-        return Corrupt("cm", "raw section size");
-      }
-      std::vector<uint8_t> top(n);
-      {
-        Model m(std::min<uint64_t>(d.geom.channels(), std::max<uint64_t>(1, n / 16)), Limit());
-        Decoder dec(ac);
-        const Layout3 g{d.geom.rows, d.geom.cols, d.geom.rows * d.geom.cols};
-        for (uint64_t i = 0; i < n; ++i) {
-          SetContext(&m, g, i, top.data(), 0);
-          uint32_t node = 1;
-          for (int j = 0; j < 8; ++j) {
-            const int bit = dec.Code(m.Predict(node, j));
-            m.Update(bit);
-            node = (node << 1) | bit;
+    return DecodeTrimmed(
+        "cm", encoded, want, decoded,
+        [this](ByteReader* br, uint64_t n, const StreamDesc& d, uint8_t* out) -> absl::Status {
+          const size_t es = ElemSize(d.type);
+          uint64_t ac_len;
+          absl::Span<const uint8_t> ac, low;
+          if (!br->Varint(&ac_len) || !br->Bytes(ac_len, &ac)) {
+            return Corrupt("cm", "coded section");
           }
-          top[i] = static_cast<uint8_t>(node);
-          if (dec.overrun()) return Corrupt("cm", "coded section ends early");
-        }
-      }
-      std::vector<uint8_t> buf(d.bytes());
-      for (uint64_t i = 0; i < n; ++i) {
-        std::memcpy(buf.data() + i * es, low.data() + i * (es - 1), es - 1);
-        buf[i * es + es - 1] = top[i];
-      }
-      decoded->push_back(Stream::Own(d, std::move(buf)));
-    }
-    return absl::OkStatus();
+          if (!br->Bytes(n * (es - 1), &low) || br->remaining() != 0) {
+            return Corrupt("cm", "raw section size");
+          }
+          std::vector<uint8_t> top(n);
+          Model m(std::min<uint64_t>(d.geom.channels(), std::max<uint64_t>(1, n / 16)), Limit());
+          Decoder dec(ac);
+          const Layout3 g{d.geom.rows, d.geom.cols, d.geom.rows * d.geom.cols};
+          for (uint64_t i = 0; i < n; ++i) {
+            SetContext(&m, g, i, top.data(), 0);
+            uint32_t node = 1;
+            for (int j = 0; j < 8; ++j) {
+              const int bit = dec.Code(m.Predict(node, j));
+              m.Update(bit);
+              node = (node << 1) | bit;
+            }
+            top[i] = static_cast<uint8_t>(node);
+            if (dec.overrun()) return Corrupt("cm", "coded section ends early");
+          }
+          for (uint64_t i = 0; i < n; ++i) {
+            std::memcpy(out + i * es, low.data() + i * (es - 1), es - 1);
+            out[i * es + es - 1] = top[i];
+          }
+          return absl::OkStatus();
+        });
   }
 
  private:

@@ -20,13 +20,17 @@
 #include "kvcomp/registry.h"
 #include "kvcomp/stages/byte_planes.h"
 #include "kvcomp/stages/huffman_codes.h"
+#include "kvcomp/status_macros.h"
 
 namespace kvcomp {
 namespace {
 
 using namespace stage_util;
+using huffman::BitSink;
 using huffman::kMaxLen;
 using huffman::kTableBits;
+using huffman::PeekSafe;
+using huffman::Segments;
 // Planes of fewer elements decode with a kMaxLen-bit table instead of a kTableBits one: half
 // the entries to fill, for a pair that fits a little less often. Measured on Llama-shaped
 // FP16 K: +18-20% decode at 16K and 24K elements, even at 32K, -7% at 64K, -20% at 96K.
@@ -34,33 +38,6 @@ constexpr size_t kNarrowTablePlane = size_t{1} << 15;
 
 constexpr uint8_t kHuff = 2;  // after byte_planes.h's raw (0) and constant (1)
 constexpr bool kLittle = std::endian::native == std::endian::little;
-
-// An LSB-first bit writer that fills its word from the top: each code enters at the top and
-// the word shifts right by the code's length, so the shift amount comes from the code table,
-// not from the running bit count, and a symbol's cost on the word's dependency chain is one
-// shift and one OR. The valid bits are the top `nb`, the earliest lowest; the bits below them
-// are spent or junk. A table entry is code << (64 - len) | len (see EncodePlane): the length
-// in the low bits is junk below the valid bits (at most 51 are held) and sums in `nb`.
-struct BitSink {
-  uint8_t* p;
-  uint64_t acc = 0;
-  uint64_t nb = 0;  // the low 7 bits count the valid bits; the bits above them are junk
-  void Put(uint64_t e) {
-    acc = (acc >> (e & 63)) | e;
-    nb += e;
-  }
-  void Flush() {  // needs at least one valid bit (every Put adds one or more)
-    const unsigned n = nb & 127;
-    Store64(p, acc >> (64 - n));
-    p += n >> 3;
-    nb = n & 7;
-  }
-  void Finish() {
-    const unsigned n = nb & 127;
-    if (n) Store64(p, acc >> (64 - n));
-    p += (n + 7) >> 3;
-  }
-};
 
 // Adds n elements to four interleaved tables (each increment waits less on the one before).
 void AddHistogram(const uint8_t* base, size_t stride, size_t n, uint32_t h[4][256]) {
@@ -83,19 +60,6 @@ void AddHistogram(const uint8_t* base, size_t stride, size_t n, uint32_t h[4][25
   }
   for (; i < n; ++i) ++h[0][base[i * stride]];
 }
-
-// The four segments of a plane of n elements (see the format above): segment k holds
-// elements [start[k], start[k] + count[k]); the last may hold up to 3 fewer than the others.
-struct Segments {
-  size_t start[4], count[4];
-  explicit Segments(size_t n) {
-    const size_t q = (n + 3) / 4;
-    for (int k = 0; k < 4; ++k) {
-      start[k] = std::min(n, k * q);
-      count[k] = std::min(q, n - start[k]);
-    }
-  }
-};
 
 // Histograms of the four segments (see the format above), walked in lockstep. Each segment
 // counts its even and odd elements in separate tables: runs of one value are common (the
@@ -255,24 +219,6 @@ ByteRange PlaneRange(const uint8_t* base, size_t stride, size_t n) {
   return ByteRange{lo, hi, mlo, mhi};
 }
 
-void PutTable(const uint8_t len[256], std::vector<uint8_t>* out) {
-  out->push_back(kHuff);
-  uint8_t bitmap[32] = {};
-  for (int s = 0; s < 256; ++s) {
-    if (len[s]) bitmap[s >> 3] |= static_cast<uint8_t>(1 << (s & 7));
-  }
-  out->insert(out->end(), bitmap, bitmap + 32);
-  int half = 0;
-  for (int s = 0; s < 256; ++s) {
-    if (!len[s]) continue;
-    if (half == 0)
-      out->push_back(len[s]);
-    else
-      out->back() |= static_cast<uint8_t>(len[s] << 4);
-    half ^= 1;
-  }
-}
-
 std::array<size_t, 4> EncodeSegments(const uint8_t* base, size_t stride, size_t n,
                                      const uint64_t enc[256], uint8_t* dst, const size_t end[4]) {
   switch (stride) {
@@ -366,7 +312,8 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top,
     enc[s] = len[s] ? uint64_t{code[s]} << (64 - len[s]) | len[s] : 0;
   }
   const size_t at = out->size();
-  PutTable(len, out);
+  out->push_back(kHuff);
+  huffman::PutCode(len, 256, out);
   ByteWriter bw(out);
   size_t end[4], total = 0;
   if (!sampled) {
@@ -402,17 +349,6 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top,
     const uint8_t* from = scratch.get() + (k ? end[k - 1] : 0);
     out->insert(out->end(), from, from + size[k]);
   }
-}
-
-inline uint64_t PeekSafe(const uint8_t* in, size_t size, uint64_t pos) {
-  const size_t byte = pos >> 3;
-  uint64_t v = 0;
-  if (byte + 8 <= size) {
-    v = Load64(in + byte);
-  } else if (byte < size) {
-    std::memcpy(&v, in + byte, size - byte);
-  }
-  return v >> (pos & 7);
 }
 
 // Up to two symbols per lookup of (at most) kTableBits bits, split by field so that the hot loop
@@ -507,44 +443,20 @@ absl::Status DecodeSegments(const DecodeTable& multi, int table_bits, const uint
   return absl::OkStatus();
 }
 
-// Decodes one plane of n bytes: *plane points at them, in `scratch` or (raw) in `src`.
-absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n, uint8_t* scratch,
-                         const uint8_t** plane) {
+// Decodes one plane of n bytes: *plane points at them, in `scratch` or (raw) in the input.
+absl::Status DecodePlane(ByteReader* br, size_t n, uint8_t* scratch, const uint8_t** plane) {
   uint8_t mode;
   if (!br->U8(&mode)) return Corrupt("huff", "truncated plane");
   if (absl::Status st; DecodePlainPlane("huff", mode, br, n, scratch, plane, &st)) return st;
   if (mode != kHuff) return Corrupt("huff", "unknown plane mode");
-  absl::Span<const uint8_t> bitmap;
-  if (!br->Bytes(32, &bitmap)) return Corrupt("huff", "truncated table");
-  uint8_t len[256] = {};
-  int used = 0;
-  for (int s = 0; s < 256; ++s) used += (bitmap[s >> 3] >> (s & 7)) & 1;
-  absl::Span<const uint8_t> nib;
-  if (used < 2 || !br->Bytes((used + 1) / 2, &nib)) return Corrupt("huff", "bad table");
-  for (int s = 0, j = 0; s < 256; ++s) {
-    if (!((bitmap[s >> 3] >> (s & 7)) & 1)) continue;
-    len[s] = (nib[j >> 1] >> ((j & 1) * 4)) & 15;
-    if (len[s] == 0) return Corrupt("huff", "zero code length");
-    ++j;
-  }
+  uint8_t len[256];
   uint16_t code[256];
-  if (!huffman::CanonicalCodes(len, code)) return Corrupt("huff", "lengths are not a prefix code");
-  size_t seg_size[4];
-  uint64_t total = 0;
-  for (int k = 0; k < 4; ++k) {
-    uint64_t v;
-    if (!br->Varint(&v) || v > src.size()) return Corrupt("huff", "bad segment size");
-    seg_size[k] = v;
-    total += v;
-  }
-  absl::Span<const uint8_t> body;
-  if (!br->Bytes(total, &body)) return Corrupt("huff", "truncated segments");
+  KV_RETURN_IF_ERROR(huffman::ReadCode("huff", br, 256, len, code));
   const uint8_t* seg_in[4];
-  size_t off = 0;
-  for (int k = 0; k < 4; ++k) {
-    seg_in[k] = body.data() + off;
-    off += seg_size[k];
-  }
+  size_t seg_size[4];
+  KV_RETURN_IF_ERROR(huffman::ReadSegments("huff", br, seg_in, seg_size));
+  int used = 0;
+  for (int s = 0; s < 256; ++s) used += len[s] != 0;
   // The decode table: up to two symbols per lookup. Filled code by code (a code of length l
   // owns every 2^l-th entry), pairs over singles, second codes shortest first: one store per
   // entry written, where a pass over the entries took two dependent lookups each. On a 32 KiB
@@ -608,9 +520,8 @@ class HuffStage final : public Stage {
                       Streams* decoded) const override {
     return DecodeBytePlanes(
         "huff", encoded, want, decoded,
-        [](ByteReader* br, absl::Span<const uint8_t> src, size_t n, const StreamDesc&,
-           const uint8_t*, uint8_t* scratch,
-           const uint8_t** plane) { return DecodePlane(br, src, n, scratch, plane); });
+        [](ByteReader* br, size_t n, const StreamDesc&, const uint8_t*, uint8_t* scratch,
+           const uint8_t** plane) { return DecodePlane(br, n, scratch, plane); });
   }
 };
 

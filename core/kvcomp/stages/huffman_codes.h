@@ -1,8 +1,13 @@
-// Length-limited canonical Huffman codes over bytes, shared by the huff stage and its tests.
+// Length-limited canonical Huffman codes over bytes and the bit streams they are written in,
+// shared by the Huffman stages (huff, qhuff) and their tests.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp::huffman {
 
@@ -83,6 +88,121 @@ inline bool CanonicalCodes(const uint8_t len[256], uint16_t code[256]) {
     code[s] = static_cast<uint16_t>(r);
   }
   return true;
+}
+
+// An LSB-first bit writer that fills its word from the top: each code enters at the top and
+// the word shifts right by the code's length, so the shift amount comes from the code table,
+// not from the running bit count, and a symbol's cost on the word's dependency chain is one
+// shift and one OR. The valid bits are the top `nb`, the earliest lowest; the bits below them
+// are spent or junk. An entry is code << (64 - len) | len: the length in the low bits is junk
+// below the valid bits and sums in `nb`. So a caller flushes before the valid bits reach down
+// to the length field: at most 59 held for lengths below 32 (huff holds at most 51).
+struct BitSink {
+  uint8_t* p;
+  uint64_t acc = 0;
+  uint64_t nb = 0;  // the low 7 bits count the valid bits; the bits above them are junk
+  void Put(uint64_t e) {
+    acc = (acc >> (e & 63)) | e;
+    nb += e;
+  }
+  void Flush() {  // needs at least one valid bit (every Put adds one or more)
+    const unsigned n = nb & 127;
+    stage_util::Store64(p, acc >> (64 - n));
+    p += n >> 3;
+    nb = n & 7;
+  }
+  void Finish() {
+    const unsigned n = nb & 127;
+    if (n) stage_util::Store64(p, acc >> (64 - n));
+    p += (n + 7) >> 3;
+  }
+};
+
+// The four segments of a plane of n elements (the huff and qhuff formats): segment k holds
+// elements [start[k], start[k] + count[k]); the last may hold up to 3 fewer than the others.
+struct Segments {
+  size_t start[4], count[4];
+  explicit Segments(size_t n) {
+    const size_t q = (n + 3) / 4;
+    for (int k = 0; k < 4; ++k) {
+      start[k] = std::min(n, k * q);
+      count[k] = std::min(q, n - start[k]);
+    }
+  }
+};
+
+// The 64 bits of an LSB-first stream from bit `pos` on, zero past its `size` bytes.
+inline uint64_t PeekSafe(const uint8_t* in, size_t size, uint64_t pos) {
+  const size_t byte = pos >> 3;
+  uint64_t v = 0;
+  if (byte + 8 <= size) {
+    v = stage_util::Load64(in + byte);
+  } else if (byte < size) {
+    std::memcpy(&v, in + byte, size - byte);
+  }
+  return v >> (pos & 7);
+}
+
+// A code as the huff and qhuff formats store it: a bitmap of the used symbols among the first
+// `symbols` (a multiple of 8), then one 4-bit length per used symbol, ascending, low nibble
+// first.
+inline void PutCode(const uint8_t len[256], int symbols, std::vector<uint8_t>* out) {
+  const size_t at = out->size();
+  out->resize(at + static_cast<size_t>(symbols) / 8, 0);
+  for (int s = 0; s < symbols; ++s) {
+    if (len[s]) (*out)[at + (s >> 3)] |= static_cast<uint8_t>(1 << (s & 7));
+  }
+  for (int s = 0, half = 0; s < symbols; ++s) {
+    if (!len[s]) continue;
+    if (half == 0) {
+      out->push_back(len[s]);
+    } else {
+      out->back() |= static_cast<uint8_t>(len[s] << 4);
+    }
+    half ^= 1;
+  }
+}
+
+// Reads a code back: its lengths (0 for unused symbols) and canonical codes. Errors name `stage`.
+inline absl::Status ReadCode(absl::string_view stage, ByteReader* br, int symbols, uint8_t len[256],
+                             uint16_t code[256]) {
+  absl::Span<const uint8_t> bitmap;
+  if (!br->Bytes(static_cast<size_t>(symbols) / 8, &bitmap)) {
+    return stage_util::Corrupt(stage, "truncated table");
+  }
+  int used = 0;
+  for (int s = 0; s < symbols; ++s) used += (bitmap[s >> 3] >> (s & 7)) & 1;
+  absl::Span<const uint8_t> nib;
+  if (used < 2 || !br->Bytes((used + 1) / 2, &nib)) return stage_util::Corrupt(stage, "bad table");
+  std::fill(len, len + 256, 0);
+  for (int s = 0, j = 0; s < symbols; ++s) {
+    if (!((bitmap[s >> 3] >> (s & 7)) & 1)) continue;
+    len[s] = (nib[j >> 1] >> ((j & 1) * 4)) & 15;
+    if (len[s] == 0) return stage_util::Corrupt(stage, "zero code length");
+    ++j;
+  }
+  if (!CanonicalCodes(len, code))
+    return stage_util::Corrupt(stage, "lengths are not a prefix code");
+  return absl::OkStatus();
+}
+
+// Reads the 4 varint segment sizes and the segments after them: segment k is seg_size[k] bytes
+// at seg_in[k].
+inline absl::Status ReadSegments(absl::string_view stage, ByteReader* br, const uint8_t* seg_in[4],
+                                 size_t seg_size[4]) {
+  uint64_t total = 0;
+  for (int k = 0; k < 4; ++k) {
+    uint64_t v;
+    if (!br->Varint(&v) || v > br->remaining()) {
+      return stage_util::Corrupt(stage, "bad segment size");
+    }
+    seg_size[k] = v;
+    total += v;
+  }
+  absl::Span<const uint8_t> body;
+  if (!br->Bytes(total, &body)) return stage_util::Corrupt(stage, "truncated segments");
+  for (size_t k = 0, off = 0; k < 4; off += seg_size[k], ++k) seg_in[k] = body.data() + off;
+  return absl::OkStatus();
 }
 
 }  // namespace kvcomp::huffman

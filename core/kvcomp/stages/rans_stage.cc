@@ -481,11 +481,10 @@ bool RansDecode(const uint8_t* in, size_t len, size_t n, const uint8_t* ctx, con
   return p == end;
 }
 
-// Decodes one plane of n bytes: *plane points at them, in `scratch` or (raw) in `src`. `top` is
+// Decodes one plane of n bytes: *plane points at them, in `scratch` or (raw) in the input. `top` is
 // the decoded top plane (a context), null while decoding the top plane itself.
-absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n,
-                         const Geometry& geom, const uint8_t* top, uint8_t* scratch,
-                         const uint8_t** plane) {
+absl::Status DecodePlane(ByteReader* br, size_t n, const Geometry& geom, const uint8_t* top,
+                         uint8_t* scratch, const uint8_t** plane) {
   const bool top_plane = top == nullptr;
   uint8_t mode;
   if (!br->U8(&mode)) return Corrupt("rans", "truncated plane");
@@ -507,7 +506,7 @@ absl::Status DecodePlane(ByteReader* br, absl::Span<const uint8_t> src, size_t n
   uint8_t remap[kMaxK];
   int present = 0;
   {
-    BitReader bits(src.subspan(br->pos()));
+    BitReader bits(br->rest());
     for (int t = 0; t < k; ++t) {
       uint64_t flag, l, span;
       if (!bits.Get(1, &flag)) return Corrupt("rans", "truncated table");
@@ -588,9 +587,8 @@ class RansStage final : public Stage {
                       Streams* decoded) const override {
     return DecodeBytePlanes(
         "rans", encoded, want, decoded,
-        [](ByteReader* br, absl::Span<const uint8_t> src, size_t n, const StreamDesc& d,
-           const uint8_t* top, uint8_t* scratch,
-           const uint8_t** plane) { return DecodePlane(br, src, n, d.geom, top, scratch, plane); });
+        [](ByteReader* br, size_t n, const StreamDesc& d, const uint8_t* top, uint8_t* scratch,
+           const uint8_t** plane) { return DecodePlane(br, n, d.geom, top, scratch, plane); });
   }
 };
 

@@ -13,6 +13,7 @@ void RegisterPlanesStage(StageRegistry& r);
 void RegisterGearStage(StageRegistry& r);
 void RegisterDedupeStage(StageRegistry& r);
 void RegisterHuffStage(StageRegistry& r);
+void RegisterQhuffStage(StageRegistry& r);
 void RegisterCmStage(StageRegistry& r);
 void RegisterRansStage(StageRegistry& r);
 void RegisterDeltaStage(StageRegistry& r);  // delta and xor
@@ -30,6 +31,7 @@ void RegisterAllStages(StageRegistry& r) {
   RegisterGearStage(r);
   RegisterDedupeStage(r);
   RegisterHuffStage(r);
+  RegisterQhuffStage(r);
   RegisterCmStage(r);
   RegisterRansStage(r);
   RegisterDeltaStage(r);

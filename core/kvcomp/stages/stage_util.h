@@ -87,6 +87,49 @@ inline size_t TrimmedSize(absl::Span<const uint8_t> b) {
   return n;
 }
 
+// The entropy coders' layout of a stream (huff, rans, cm, qhuff): opaque streams pass; a typed
+// stream becomes varint n, its elements up to the last non-zero byte (the zero tail is
+// implicit: dedupe pads), then what `code(s, n, &buf)` appends for those n elements.
+template <typename Code>
+void EncodeTrimmed(const Streams& in, Streams* out, Code code) {
+  for (const Stream& s : in) {
+    if (s.desc().opaque()) {
+      out->push_back(PassThrough(s));
+      continue;
+    }
+    const size_t es = ElemSize(s.desc().type);
+    const size_t n = (TrimmedSize(s.data()) + es - 1) / es;
+    std::vector<uint8_t> buf;
+    buf.reserve(n * es + 64 * es + 16);  // every coder's worst case: raw, plus its headers
+    ByteWriter(&buf).Varint(n);
+    code(s, n, &buf);
+    out->push_back(Stream::Own(StreamDesc{ElemType::kOpaque, s.desc().geom}, std::move(buf)));
+  }
+}
+
+// Inverts EncodeTrimmed: `decode(&reader, n, want, bytes)` rebuilds the first n elements into
+// `bytes` (the whole stream; the tail stays zero) from the reader, which must then be at its
+// end.
+template <typename Decode>
+absl::Status DecodeTrimmed(absl::string_view stage, const Streams& encoded,
+                           absl::Span<const StreamDesc> want, Streams* decoded, Decode decode) {
+  for (size_t i = 0; i < want.size(); ++i) {
+    const StreamDesc& d = want[i];
+    if (d.opaque()) {
+      decoded->push_back(PassThrough(encoded[i]));
+      continue;
+    }
+    ByteReader br(encoded[i].data());
+    uint64_t n;
+    if (!br.Varint(&n) || n > d.geom.size()) return Corrupt(stage, "element count");
+    std::vector<uint8_t> buf(d.bytes());
+    if (absl::Status st = decode(&br, static_cast<size_t>(n), d, buf.data()); !st.ok()) return st;
+    if (br.remaining() != 0) return Corrupt(stage, "trailing bytes");
+    decoded->push_back(Stream::Own(d, std::move(buf)));
+  }
+  return absl::OkStatus();
+}
+
 inline uint16_t Load16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
