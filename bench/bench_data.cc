@@ -1,5 +1,7 @@
 #include "bench_data.h"
 
+#include "kvcomp/codec.h"
+
 #include <malloc.h>
 #include <time.h>
 
@@ -123,6 +125,16 @@ bool ParseBenchArgs(int argc, char** argv, const char* program, BenchOptions* o)
     }
   }
   return true;
+}
+
+absl::Status DecompressReusing(absl::Span<const uint8_t> frame, Tensor* out) {
+  auto meta = DecompressInto(frame, [out](const TensorMeta& m) {
+    out->bytes.resize(m.NumBytes());
+    return absl::MakeSpan(out->bytes);
+  });
+  if (!meta.ok()) return meta.status();
+  out->meta = *std::move(meta);
+  return absl::OkStatus();
 }
 
 void KeepFreedMemory() {

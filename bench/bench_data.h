@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "kvcomp/dtype.h"
 #include "kvcomp/tensor.h"
 
@@ -57,6 +59,10 @@ struct BenchOptions {
 };
 // Parses argv into `options` (whose fields hold the defaults); false after printing usage.
 bool ParseBenchArgs(int argc, char** argv, const char* program, BenchOptions* options);
+
+// Decompresses `frame` into `out`, reusing its buffer as the peers reuse theirs (the bytes are
+// resized, so only a first call or a larger tensor allocates).
+absl::Status DecompressReusing(absl::Span<const uint8_t> frame, Tensor* out);
 
 // Lets freed buffers go back to the heap instead of munmap, so that every codec measures its
 // own work, not the kernel's page faults on fresh multi-MiB mappings.

@@ -52,12 +52,15 @@ Method KvcompMethod(const std::string& spec) {
             return std::move(out->frame);
           },
           [](const std::vector<uint8_t>& in, const kvcomp::Tensor&, std::vector<uint8_t>* raw) {
-            auto back = kvcomp::Decompress(in);
+            // Into the caller's buffer, as the peers decode.
+            auto back = kvcomp::DecompressInto(in, [raw](const kvcomp::TensorMeta& m) {
+              raw->resize(m.NumBytes());
+              return absl::MakeSpan(*raw);
+            });
             if (!back.ok()) {
               std::fprintf(stderr, "kvbench: decompress: %s\n", back.status().ToString().c_str());
               std::exit(1);
             }
-            *raw = std::move(back->bytes);
           }};
 }
 

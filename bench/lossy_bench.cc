@@ -94,16 +94,17 @@ void Run(const Dataset& ds, const std::vector<std::string>& specs, int rounds) {
     }
     row.ct.push_back(kvcomp::bench::ThreadSeconds() - t0);
     double d = 0;
+    kvcomp::Tensor decoded;  // reused, as kvbench's peers reuse their buffers
     for (size_t i = 0; i < ds.items.size(); ++i) {
       const double a = kvcomp::bench::ThreadSeconds();
-      auto back = kvcomp::Decompress(frames[i]);
+      const absl::Status back = kvcomp::bench::DecompressReusing(frames[i], &decoded);
       d += kvcomp::bench::ThreadSeconds() - a;
-      if (!back.ok()) Fail(spec + " decode of " + ds.items[i].name, back.status());
+      if (!back.ok()) Fail(spec + " decode of " + ds.items[i].name, back);
       if (r == 0) {  // the error, measured here on the decoded tensor, not taken on trust
         const kvcomp::Tensor& t = ds.items[i].t;
         const int v = t.meta.kind == kvcomp::Kind::kValue;
         row.worst[v].Add(t.bytes.size(), frames[i].size(),
-                         kvcomp::MeasureError(t.view(), back->view()));
+                         kvcomp::MeasureError(t.view(), decoded.view()));
       }
     }
     row.dt.push_back(d);

@@ -121,18 +121,26 @@ absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressR
   for (int i = 0; i < request.tensors_size(); ++i) {
     if (absl::Status s = CheckCancelled(options); !s.ok()) return s;
     const v1::CompressedTensor& in = request.tensors(i);
-    absl::StatusOr<Tensor> tensor = Decompress(BytesOf(in.frame()), {limit - decoded});
-    if (!tensor.ok()) {
-      if (decoded > 0 && absl::IsResourceExhausted(tensor.status())) {
-        return Annotate(tensor.status(),
+    v1::Tensor* out = response->add_tensors();
+    // Decoded straight into the reply's bytes: no tensor-sized copy per call.
+    absl::StatusOr<TensorMeta> meta = DecompressInto(
+        BytesOf(in.frame()),
+        [out](const TensorMeta& m) {
+          std::string* bytes = out->mutable_raw_contents();
+          bytes->resize(m.NumBytes());
+          return absl::MakeSpan(reinterpret_cast<uint8_t*>(bytes->data()), bytes->size());
+        },
+        {limit - decoded});
+    if (!meta.ok()) {
+      if (decoded > 0 && absl::IsResourceExhausted(meta.status())) {
+        return Annotate(meta.status(),
                         absl::StrCat(TensorLabel(i, in.name()), " (the request's earlier tensors ",
                                      "decode to ", decoded, " of its ", limit, " bytes)"));
       }
-      return Annotate(tensor.status(), TensorLabel(i, in.name()));
+      return Annotate(meta.status(), TensorLabel(i, in.name()));
     }
-    decoded += tensor->bytes.size();
-    v1::Tensor* out = response->add_tensors();
-    TensorToProto(*tensor, in.name(), out);
+    decoded += out->raw_contents().size();
+    MetaToProto(*meta, in.name(), out);
     out->set_token_offset(in.token_offset());
     out->set_total_tokens(in.total_tokens());
   }

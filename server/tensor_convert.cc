@@ -77,13 +77,17 @@ v1::TensorLayout LayoutToProto(Layout layout) {
                                        : v1::TENSOR_LAYOUT_HEAD_MAJOR;
 }
 
-void TensorToProto(const Tensor& tensor, absl::string_view name, v1::Tensor* out) {
+void MetaToProto(const TensorMeta& meta, absl::string_view name, v1::Tensor* out) {
   out->set_name(std::string(name));
-  out->set_layer(tensor.meta.layer);
-  out->set_kind(KindToProto(tensor.meta.kind));
-  out->set_datatype(std::string(DTypeName(tensor.meta.dtype)));
-  for (int64_t dim : tensor.meta.shape) out->add_shape(dim);
-  out->set_layout(LayoutToProto(tensor.meta.layout));
+  out->set_layer(meta.layer);
+  out->set_kind(KindToProto(meta.kind));
+  out->set_datatype(std::string(DTypeName(meta.dtype)));
+  for (int64_t dim : meta.shape) out->add_shape(dim);
+  out->set_layout(LayoutToProto(meta.layout));
+}
+
+void TensorToProto(const Tensor& tensor, absl::string_view name, v1::Tensor* out) {
+  MetaToProto(tensor.meta, name, out);
   out->set_raw_contents(tensor.bytes.data(), tensor.bytes.size());
 }
 

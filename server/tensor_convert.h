@@ -24,6 +24,8 @@ absl::StatusOr<TensorView> ViewFromProto(const v1::Tensor& tensor);
 
 // Fills `out` from a decoded tensor; `name` is echoed back from the request.
 void TensorToProto(const Tensor& tensor, absl::string_view name, v1::Tensor* out);
+// Every field of `out` but its bytes (which the decoder writes into raw_contents in place).
+void MetaToProto(const TensorMeta& meta, absl::string_view name, v1::Tensor* out);
 
 // Fills the per-tensor report. Timings are left to the caller.
 void ReportToProto(const TensorReport& report, absl::string_view name, v1::TensorReport* out);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -53,13 +54,30 @@ class Codec {
 // INVALID_ARGUMENT names the bad token when the spec does not parse or resolve.
 absl::StatusOr<std::unique_ptr<Codec>> MakeCodec(absl::string_view spec);
 
-// Compresses with a concrete pipeline and fills in the report (decoding lossy frames once to
-// measure their error).
+// Compresses with a concrete pipeline and fills in the report. A lossy result carries the error
+// a reader will get back: decoded and measured, or computed while encoding when the pipeline's
+// lossy first stage can (Stage::MeasuresWhileEncoding).
 absl::StatusOr<CompressedTensor> CompressWith(const Pipeline& pipeline, const TensorView& tensor);
+
+// CompressWith, for a caller with bounds to meet: `accept` sees a lossy result's error, as soon
+// as it is known (before the entropy coders run, when the first stage measures it), and when it
+// says no, nothing more is done and the result is nullopt. Bit-exact results are accepted.
+absl::StatusOr<std::optional<CompressedTensor>> CompressIf(
+    const Pipeline& pipeline, const TensorView& tensor,
+    absl::FunctionRef<bool(const ErrorStats&)> accept);
 
 inline absl::StatusOr<Tensor> Decompress(absl::Span<const uint8_t> frame,
                                          const DecodeLimits& limits = {}) {
   return DecodeFrame(frame, limits);
+}
+
+// Decompress into the caller's memory: `buffer(meta)` returns meta.NumBytes() writable bytes
+// once the frame's header is checked; see DecodeFrameInto.
+inline absl::StatusOr<TensorMeta> DecompressInto(
+    absl::Span<const uint8_t> frame,
+    absl::FunctionRef<absl::Span<uint8_t>(const TensorMeta&)> buffer,
+    const DecodeLimits& limits = {}) {
+  return DecodeFrameInto(frame, buffer, limits);
 }
 
 }  // namespace kvcomp

@@ -1,4 +1,5 @@
 #include "kvcomp/dtype.h"
+#include "kvcomp/vector_clones.h"
 
 #include <algorithm>
 #include <cstring>
@@ -125,6 +126,16 @@ __attribute__((target("avx,f16c"))) size_t FloatToHalfF16c(const float* in, uint
   return i;
 }
 
+// Float -> half -> float in registers. Exact as the two bulk conversions are: VCVTPH2PS would
+// quiet a signalling NaN, but VCVTPS2PH never makes one (it quiets NaNs, as FloatToHalfBits).
+__attribute__((target("avx,f16c"))) void RoundThroughHalfF16c(float* v, size_t count) {
+  for (size_t i = 0; i + 8 <= count; i += 8) {
+    const __m128i h =
+        _mm256_cvtps_ph(_mm256_loadu_ps(v + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm256_storeu_ps(v + i, _mm256_cvtph_ps(h));
+  }
+}
+
 __attribute__((target("avx,f16c"))) size_t HalfToFloatF16c(const uint16_t* in, float* out,
                                                            size_t count) {
   size_t i = 0;
@@ -243,34 +254,48 @@ void Bf16ToFloat(const uint16_t* in, float* out, size_t count) {
 }
 
 void ToFloat(DType dtype, const uint8_t* in, float* out, size_t count) {
-  switch (dtype) {
-    case DType::kFP32:
-      // Empty tensors may pass null buffers: memcpy from null is undefined even for 0 bytes.
-      if (count) std::memcpy(out, in, count * sizeof(float));
-      return;
-    case DType::kFP16: {
-      // Unaligned input is legal here (views over arbitrary buffers), so copy through memcpy.
-      uint16_t buf[256];
-      for (size_t i = 0; i < count; i += 256) {
-        const size_t n = std::min<size_t>(256, count - i);
-        std::memcpy(buf, in + 2 * i, 2 * n);
-        HalfToFloat(buf, out + i, n);
-      }
-      return;
-    }
-    case DType::kBF16: {
-      uint16_t buf[256];
-      for (size_t i = 0; i < count; i += 256) {
-        const size_t n = std::min<size_t>(256, count - i);
-        std::memcpy(buf, in + 2 * i, 2 * n);
-        Bf16ToFloat(buf, out + i, n);
-      }
-      return;
+  if (dtype == DType::kFP32) {
+    // Empty tensors may pass null buffers: memcpy from null is undefined even for 0 bytes.
+    if (count) std::memcpy(out, in, count * sizeof(float));
+    return;
+  }
+  const auto widen = dtype == DType::kFP16 ? HalfToFloat : Bf16ToFloat;
+  if (reinterpret_cast<uintptr_t>(in) % alignof(uint16_t) == 0) {
+    widen(reinterpret_cast<const uint16_t*>(in), out, count);
+    return;
+  }
+  // Unaligned input is legal here (views over arbitrary buffers): copied to aligned words.
+  uint16_t buf[256];
+  for (size_t i = 0; i < count; i += 256) {
+    const size_t n = std::min<size_t>(256, count - i);
+    std::memcpy(buf, in + 2 * i, 2 * n);
+    widen(buf, out + i, n);
+  }
+}
+
+void RoundThrough(DType dtype, float* values, size_t count) {
+  if (dtype == DType::kFP32) return;
+  size_t done = 0;
+#if defined(KVCOMP_HAVE_F16C_PATH)
+  if (dtype == DType::kFP16 && HasF16c()) {
+    done = count & ~size_t{7};
+    RoundThroughHalfF16c(values, done);
+  }
+#endif
+  uint16_t buf[256];
+  for (size_t i = done; i < count; i += 256) {
+    const size_t n = std::min<size_t>(256, count - i);
+    if (dtype == DType::kFP16) {
+      FloatToHalf(values + i, buf, n);
+      HalfToFloat(buf, values + i, n);
+    } else {
+      FloatToBf16(values + i, buf, n);
+      Bf16ToFloat(buf, values + i, n);
     }
   }
 }
 
-bool AllFinite(const float* v, size_t count) {
+KV_VECTOR_CLONES bool AllFinite(const float* v, size_t count) {
   uint32_t nonfinite = 0;
   for (size_t i = 0; i < count; ++i) {
     uint32_t bits;

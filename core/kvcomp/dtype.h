@@ -38,6 +38,10 @@ void Bf16ToFloat(const uint16_t* in, float* out, size_t count);
 // Widens `count` elements of `dtype` stored little-endian at `in` to float.
 void ToFloat(DType dtype, const uint8_t* in, float* out, size_t count);
 
+// Rounds float values to `dtype` and back, in place: what a lossy decoder that computes in
+// float and stores `dtype` gives, as a reader widens it.
+void RoundThrough(DType dtype, float* values, size_t count);
+
 // True when no value is NaN or infinite. Tests the exponent bits with an OR over the whole
 // span, which vectorises (a loop of std::isfinite with an early exit does not).
 bool AllFinite(const float* v, size_t count);

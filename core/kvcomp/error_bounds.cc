@@ -1,5 +1,6 @@
 #include "kvcomp/error_bounds.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/numbers.h"
@@ -35,19 +36,39 @@ bool ErrorBounds::empty() const {
 }
 
 namespace {
-// Whether `e` meets field f's bound `bound`.
-bool Holds(const BoundField& f, double bound, const ErrorStats& e) {
-  return f.at_least ? e.*f.metric >= bound : e.*f.metric <= bound;
+// Whether `e` meets field f's bound `bound`, tightened by a relative `margin`.
+bool Holds(const BoundField& f, double bound, const ErrorStats& e, double margin = 0) {
+  const double v = e.*f.metric;
+  if (margin == 0) return f.at_least ? v >= bound : v <= bound;
+  if (f.metric == &ErrorStats::cosine) return 1 - v <= (1 - bound) * (1 - margin);
+  if (f.at_least) return v >= bound - 10 * std::log10(1 - margin);  // snr_db
+  return v <= bound * (1 - margin);
+}
+
+// How far the metric of field f overshoots `bound`, in step units (see Overshoot).
+double StepRatio(const BoundField& f, double bound, const ErrorStats& e) {
+  const double v = e.*f.metric;
+  if (f.metric == &ErrorStats::cosine) return bound < 1 ? std::sqrt((1 - v) / (1 - bound)) : 1e9;
+  if (f.at_least) return std::pow(10.0, (bound - v) / 20);  // snr_db
+  return bound > 0 ? v / bound : (v > 0 ? 1e9 : 0);
 }
 }  // namespace
 
 // Without building Violations' message: the step search calls this a dozen times per tensor.
-bool ErrorBounds::Pass(const ErrorStats& e) const {
+bool ErrorBounds::Pass(const ErrorStats& e, double margin) const {
   if (e.mismatched_nonfinite) return false;
   for (const auto& f : kFields) {
-    if (const auto& bound = this->*f.field; bound && !Holds(f, *bound, e)) return false;
+    if (const auto& bound = this->*f.field; bound && !Holds(f, *bound, e, margin)) return false;
   }
   return true;
+}
+
+double ErrorBounds::Overshoot(const ErrorStats& e) const {
+  double worst = 0;
+  for (const auto& f : kFields) {
+    if (const auto& bound = this->*f.field) worst = std::max(worst, StepRatio(f, *bound, e));
+  }
+  return worst;
 }
 
 std::string ErrorBounds::Violations(const ErrorStats& e) const {

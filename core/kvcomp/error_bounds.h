@@ -20,7 +20,14 @@ struct ErrorBounds {
   std::optional<double> snr_db;    // snr >= this
 
   bool empty() const;
-  bool Pass(const ErrorStats& e) const;
+  // With a relative `margin`, each bound is tightened by it (an error bound b becomes
+  // b (1 - margin), a cosine bound c becomes 1 - (1 - c)(1 - margin)): for errors computed with
+  // float sums, good to a few parts per million.
+  bool Pass(const ErrorStats& e, double margin = 0) const;
+  // How far `e` overshoots the bounds, in the scale of a quantisation step: errors grow with the
+  // step, 1 - cos with its square, SNR falls 20 dB per decade. 1 or less when it passes; a
+  // step divided by this is about the coarsest that would.
+  double Overshoot(const ErrorStats& e) const;
   // The bounds `e` breaks, e.g. "cos 0.99971 < 0.9999"; empty when it passes.
   std::string Violations(const ErrorStats& e) const;
   std::string ToString() const;  // "cos=0.9999,rel_mae=0.01"

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <limits>
 
+#include "kvcomp/vector_clones.h"
+
 namespace kvcomp {
 
-ErrorStats MeasureError(const TensorView& original, const TensorView& decoded) {
+KV_VECTOR_CLONES ErrorStats MeasureError(const TensorView& original, const TensorView& decoded) {
   ErrorSums sums;
   uint64_t mismatched = 0;
   const uint64_t n = std::min(original.meta().NumElements(), decoded.meta().NumElements());
@@ -37,6 +39,10 @@ ErrorStats MeasureError(const TensorView& original, const TensorView& decoded) {
   return out;
 }
 
+KV_VECTOR_CLONES void AddErrorSumsChunk(float* x, float* y, size_t m, ErrorSums* s) {
+  AddErrorSums<float, 8>(x, y, m, s);
+}
+
 ErrorStats StatsFromSums(const ErrorSums& s) {
   ErrorStats e;
   e.count = s.count;
@@ -47,12 +53,15 @@ ErrorStats StatsFromSums(const ErrorSums& s) {
   e.rmse = std::sqrt(s.sq_err / c);
   e.rel_mae = s.abs_x > 0 ? s.abs_err / s.abs_x : (s.abs_err > 0 ? INFINITY : 0);
   e.rel_rmse = s.xx > 0 ? std::sqrt(s.sq_err / s.xx) : (s.sq_err > 0 ? INFINITY : 0);
-  if (s.xx == 0 && s.yy == 0) {
+  const double yy = std::max(0.0, s.xx + s.yy_minus_xx);
+  if (s.xx == 0 && yy == 0) {
     e.cosine = 1;
-  } else if (s.xx == 0 || s.yy == 0) {
+  } else if (s.xx == 0 || yy == 0) {
     e.cosine = 0;
   } else {
-    e.cosine = s.xy / (std::sqrt(s.xx) * std::sqrt(s.yy));
+    // From the error energy, not from a sum of products: <x,y> = (|x|^2 + |y|^2 - |x-y|^2) / 2
+    // exactly, and in this form a relative error in |x|^2 cancels to first order.
+    e.cosine = std::min(1.0, (2 * s.xx + s.yy_minus_xx - s.sq_err) / (2 * std::sqrt(s.xx * yy)));
   }
   e.snr_db =
       s.sq_err == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(s.xx / s.sq_err);

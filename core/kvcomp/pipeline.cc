@@ -114,14 +114,30 @@ bool Pipeline::lossless() const {
   return true;
 }
 
-absl::StatusOr<std::vector<uint8_t>> Pipeline::Encode(const TensorView& tensor) const {
-  KV_ASSIGN_OR_RETURN(auto plan, PlanAll(stages_, tensor.meta()));
-  Streams streams;
-  streams.push_back(Stream::Borrow(plan[0][0], tensor.bytes()));
-  for (size_t i = 0; i < stages_.size(); ++i) {
+absl::StatusOr<Pipeline::Begun> Pipeline::EncodeBegin(const TensorView& tensor) const {
+  Begun begun;
+  KV_ASSIGN_OR_RETURN(begun.plan, PlanAll(stages_, tensor.meta()));
+  Streams in;
+  in.push_back(Stream::Borrow(begun.plan[0][0], tensor.bytes()));
+  const Stage& first = *stages_[0];
+  bool rest_lossless = true;
+  for (size_t i = 1; i < stages_.size(); ++i) rest_lossless &= stages_[i]->lossless();
+  if (!first.lossless() && first.MeasuresWhileEncoding() && rest_lossless) {
+    KV_RETURN_IF_ERROR(first.EncodeMeasuring(in, &begun.streams, &begun.error.emplace()));
+  } else {
+    KV_RETURN_IF_ERROR(first.Encode(in, &begun.streams));
+  }
+  KV_RETURN_IF_ERROR(CheckStreams(first, "encode", begun.streams, begun.plan[1]));
+  return begun;
+}
+
+absl::StatusOr<std::vector<uint8_t>> Pipeline::EncodeFinish(const TensorView& tensor,
+                                                            Begun begun) const {
+  Streams streams = std::move(begun.streams);
+  for (size_t i = 1; i < stages_.size(); ++i) {
     Streams out;
     KV_RETURN_IF_ERROR(stages_[i]->Encode(streams, &out));
-    KV_RETURN_IF_ERROR(CheckStreams(*stages_[i], "encode", out, plan[i + 1]));
+    KV_RETURN_IF_ERROR(CheckStreams(*stages_[i], "encode", out, begun.plan[i + 1]));
     streams = std::move(out);
   }
   FrameHeader header;
@@ -132,7 +148,14 @@ absl::StatusOr<std::vector<uint8_t>> Pipeline::Encode(const TensorView& tensor) 
   return WriteFrame(header, payload);
 }
 
-absl::StatusOr<Tensor> DecodeFrame(absl::Span<const uint8_t> frame, const DecodeLimits& limits) {
+absl::StatusOr<std::vector<uint8_t>> Pipeline::Encode(const TensorView& tensor) const {
+  KV_ASSIGN_OR_RETURN(Begun begun, EncodeBegin(tensor));
+  return EncodeFinish(tensor, std::move(begun));
+}
+
+absl::StatusOr<TensorMeta> DecodeFrameInto(
+    absl::Span<const uint8_t> frame,
+    absl::FunctionRef<absl::Span<uint8_t>(const TensorMeta&)> buffer, const DecodeLimits& limits) {
   KV_ASSIGN_OR_RETURN(ParsedFrame parsed, ParseFrame(frame));
   const TensorMeta& meta = parsed.header.meta;
   if (meta.NumBytes() > limits.max_decoded_bytes) {
@@ -161,15 +184,34 @@ absl::StatusOr<Tensor> DecodeFrame(absl::Span<const uint8_t> frame, const Decode
     return absl::DataLossError(absl::StrCat("frame holds ", parsed.streams.size(),
                                             " streams, its stages make ", plan.back().size()));
   }
+  const absl::Span<uint8_t> into = buffer(meta);
+  if (into.size() != meta.NumBytes()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the output buffer holds ", into.size(), " bytes; the frame decodes to ", meta.NumBytes()));
+  }
   for (size_t i = stages.size(); i-- > 0;) {
     Streams decoded;
-    KV_RETURN_IF_ERROR(stages[i]->Decode(streams, plan[i], &decoded));
+    KV_RETURN_IF_ERROR(i == 0 ? stages[0]->DecodeInto(streams, plan[0], into, &decoded)
+                              : stages[i]->Decode(streams, plan[i], &decoded));
     KV_RETURN_IF_ERROR(CheckStreams(*stages[i], "decode", decoded, plan[i]));
     streams = std::move(decoded);
   }
+  // DecodeInto leaves the tensor in `into` (an empty tensor has nothing to place).
+  if (!into.empty() && streams[0].data().data() != into.data()) {
+    return absl::InternalError("decoded tensor is not in the output buffer");
+  }
+  return meta;
+}
+
+absl::StatusOr<Tensor> DecodeFrame(absl::Span<const uint8_t> frame, const DecodeLimits& limits) {
   Tensor out;
-  out.meta = meta;
-  out.bytes = std::move(streams[0]).Release();
+  KV_ASSIGN_OR_RETURN(out.meta, DecodeFrameInto(
+                                    frame,
+                                    [&out](const TensorMeta& meta) {
+                                      out.bytes.resize(meta.NumBytes());
+                                      return absl::MakeSpan(out.bytes);
+                                    },
+                                    limits));
   return out;
 }
 

@@ -32,6 +32,21 @@ std::string FormatParamValue(const ParamDef& def, double value) {
   return out;
 }
 
+absl::Status Stage::DecodeInto(const Streams& encoded, absl::Span<const StreamDesc> want,
+                               absl::Span<uint8_t> into, Streams* decoded) const {
+  if (absl::Status st = DoDecode(encoded, want, into, decoded); !st.ok()) return st;
+  if (into.empty() || decoded->empty()) return absl::OkStatus();
+  Stream& first = (*decoded)[0];
+  if (first.data().data() == into.data()) return absl::OkStatus();
+  if (first.data().size() != into.size()) {
+    return absl::DataLossError(absl::StrCat("stage '", Spec(), "' decoded ", first.data().size(),
+                                            " bytes, expected ", into.size()));
+  }
+  std::copy(first.data().begin(), first.data().end(), into.begin());
+  first = Stream::Borrow(first.desc(), into);
+  return absl::OkStatus();
+}
+
 std::string Stage::Spec() const {
   const auto& defs = info_.params;
   if (defs.empty()) return std::string(info_.name);

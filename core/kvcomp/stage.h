@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "kvcomp/error_metrics.h"
 #include "kvcomp/stream.h"
 
 namespace kvcomp {
@@ -72,10 +73,34 @@ class Stage {
   // (opaque outputs may have any length).
   virtual absl::Status Encode(const Streams& in, Streams* out) const = 0;
 
+  // A lossy stage whose decoder is a pure function of its own outputs may measure, while it
+  // encodes, the error that decoder will leave on its float stream. EncodeMeasuring is Encode
+  // plus `error`: the sums over that stream, computed with the decoder's own arithmetic on the
+  // codes emitted (what decoding and MeasureError would give, to the rounding of float sums).
+  // Only called when MeasuresWhileEncoding().
+  virtual bool MeasuresWhileEncoding() const { return false; }
+  virtual absl::Status EncodeMeasuring(const Streams& in, Streams* out, ErrorSums* error) const {
+    (void)error;
+    return Encode(in, out);
+  }
+
   // Inverts Encode. `want` are the input descs of the encode side; `decoded` must match them
   // exactly. Corrupt input yields DATA_LOSS or INVALID_ARGUMENT, never a crash.
-  virtual absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                              Streams* decoded) const = 0;
+  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                      Streams* decoded) const {
+    return DecodeInto(encoded, want, {}, decoded);
+  }
+  // As Decode, with want[0] decoded into `into` (exactly its size) when `into` is not empty:
+  // the pipeline hands its first stage the caller's tensor buffer. (*decoded)[0] then borrows
+  // `into`.
+  absl::Status DecodeInto(const Streams& encoded, absl::Span<const StreamDesc> want,
+                          absl::Span<uint8_t> into, Streams* decoded) const;
+
+ protected:
+  // Decode's work. A stage that builds want[0] in one place writes it into `into` when given
+  // and returns a stream borrowing it; one that ignores `into` has its result copied there.
+  virtual absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                                absl::Span<uint8_t> into, Streams* decoded) const = 0;
 
  private:
   const StageInfo& info_;

@@ -65,14 +65,12 @@ Stream Stream::Own(StreamDesc desc, std::vector<uint8_t> bytes) {
   return s;
 }
 
-std::vector<uint8_t> Stream::Release() && {
-  if (!storage_.empty() && storage_.data() == data_.data() && storage_.size() == data_.size()) {
-    data_ = {};
-    return std::move(storage_);
-  }
-  std::vector<uint8_t> copy(data_.begin(), data_.end());
-  data_ = {};
-  return copy;
+Stream Stream::Allocate(StreamDesc desc, size_t bytes) {
+  Stream s;
+  s.desc_ = desc;
+  s.block_.reset(new uint8_t[bytes]);
+  s.data_ = absl::MakeConstSpan(s.block_.get(), bytes);
+  return s;
 }
 
 }  // namespace kvcomp

@@ -130,7 +130,7 @@ TEST(BoundedTest, BoundsHoldOnEverySharedKvRunLooseToStrict) {
       "bounded(rel_rmse=0.02,snr_db=30)",
       "bounded(max_abs=0)",
   };
-  for (DType dtype : {DType::kFP16, DType::kFP32}) {
+  for (DType dtype : {DType::kFP16, DType::kBF16, DType::kFP32}) {
     const auto tensors = testing::LoadSharedKv(dtype);
     for (const char* spec : specs) {
       auto codec = MakeCodec(spec);
@@ -145,6 +145,19 @@ TEST(BoundedTest, BoundsHoldOnEverySharedKvRunLooseToStrict) {
         ASSERT_TRUE(back.ok()) << back.status();
         const ErrorStats e = MeasureError(t.tensor.view(), back->view());
         EXPECT_TRUE(bounds.Pass(e)) << t.name << " " << spec << ": " << bounds.Violations(e);
+        // The reported error is the decoded tensor's (here measured while encoding, in float
+        // sums): the same to a few parts per million.
+        if (c->report.lossless) {
+          EXPECT_TRUE(back->bytes == t.tensor.bytes) << t.name << " " << spec;
+        } else {
+          ASSERT_TRUE(c->report.error.has_value()) << t.name << " " << spec;
+          const ErrorStats& r = *c->report.error;
+          EXPECT_NEAR(r.rel_mae, e.rel_mae, 1e-5 * e.rel_mae) << t.name << " " << spec;
+          EXPECT_NEAR(r.rmse, e.rmse, 1e-5 * e.rmse) << t.name << " " << spec;
+          EXPECT_NEAR(1 - r.cosine, 1 - e.cosine, 1e-5 * (1 - e.cosine) + 1e-12)
+              << t.name << " " << spec;
+          EXPECT_NEAR(r.max_abs, e.max_abs, 1e-6 * e.max_abs) << t.name << " " << spec;
+        }
         raw += c->report.raw_bytes;
         packed += c->report.compressed_bytes;
       }

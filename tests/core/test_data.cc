@@ -1,6 +1,7 @@
 #include "test_data.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -13,7 +14,8 @@ bool HaveSharedKv() { return std::filesystem::is_directory(KVCOMP_SHARED_KV); }
 std::vector<NamedTensor> LoadSharedKv(DType dtype) {
   std::vector<NamedTensor> out;
   if (!HaveSharedKv()) return out;
-  const std::string ext = dtype == DType::kFP32 ? ".f32" : ".f16";
+  // BF16: the FP32 dumps rounded to BF16 (nearest even), as the benchmarks make them.
+  const std::string ext = dtype == DType::kFP16 ? ".f16" : ".f32";
   std::vector<std::filesystem::path> runs;
   for (const auto& e : std::filesystem::directory_iterator(KVCOMP_SHARED_KV)) {
     if (e.is_directory()) runs.push_back(e.path());
@@ -30,6 +32,14 @@ std::vector<NamedTensor> LoadSharedKv(DType dtype) {
         NamedTensor t;
         t.name = run.filename().string() + "/" + path.filename().string();
         t.tensor.bytes.assign(std::istreambuf_iterator<char>(f), {});
+        if (dtype == DType::kBF16) {
+          std::vector<float> v(t.tensor.bytes.size() / 4);
+          std::memcpy(v.data(), t.tensor.bytes.data(), v.size() * 4);
+          std::vector<uint16_t> h(v.size());
+          FloatToBf16(v.data(), h.data(), v.size());
+          t.tensor.bytes.resize(h.size() * 2);
+          std::memcpy(t.tensor.bytes.data(), h.data(), t.tensor.bytes.size());
+        }
         t.tensor.meta.dtype = dtype;
         t.tensor.meta.kind = kv[0] == 'k' ? Kind::kKey : Kind::kValue;
         t.tensor.meta.layer = layer;

@@ -14,8 +14,8 @@ struct NamedTensor {
   Tensor tensor;
 };
 
-// Every layer's K and V of every run under KVCOMP_SHARED_KV, in `dtype` (FP16 or FP32);
-// empty when the folder is absent.
+// Every layer's K and V of every run under KVCOMP_SHARED_KV, in `dtype` (FP16 or FP32 as
+// dumped, BF16 rounded from the FP32 dumps); empty when the folder is absent.
 std::vector<NamedTensor> LoadSharedKv(DType dtype);
 bool HaveSharedKv();
 

@@ -1,9 +1,13 @@
 // bounded(cos=0.9999, rel_mae=0.01, ..., coder=SPEC, fallback=SPEC): for each tensor, the
-// coarsest uniform step whose decoded error meets every bound, entropy-coded by `coder`.
+// coarsest uniform step whose decoded error meets every bound, entropy-coded by `coder`
+// (default: qhuff, after dedupe when a sample of the rows finds repeats).
 //
-// The step is found by bisection on a simulation that performs the decoder's exact float
-// operations; the frame is then really decoded and measured, and the bounds re-checked,
-// before anything is returned. A tensor the lossy path cannot serve (non-finite values,
+// The step is found by bisection on a sample, simulating the decoder's exact float operations.
+// The whole tensor is then quantised at that step, and uquant measures, as it emits each code,
+// the error the decoder will leave (the decoder's own arithmetic on that code; see
+// Stage::EncodeMeasuring). Only a step whose error meets every bound, tightened by a margin
+// for the float sums, is entropy-coded and returned; a step that misses is scaled down by how
+// far it missed and tried again. A tensor the lossy path cannot serve (non-finite values,
 // bounds tighter than 16-bit codes allow) goes to the lossless `fallback`, which meets any
 // bound; with fallback=none the preset refuses instead (FAILED_PRECONDITION).
 #include <algorithm>
@@ -13,9 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "kvcomp/error_bounds.h"
 #include "kvcomp/preset.h"
+#include "kvcomp/presets/duplicate_rows.h"
 #include "kvcomp/registry.h"
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/status_macros.h"
+#include "kvcomp/vector_clones.h"
 
 namespace kvcomp {
 namespace {
@@ -25,14 +31,24 @@ constexpr double kMaxCode = 32767;
 // Bisection halves log(hi / lo) <= log(65534) each step: after 12 the step is within 0.3%
 // of the coarsest that passes on the sample, which moves the ratio by under 0.05%.
 constexpr int kSearchSteps = 12;
-constexpr int kRefineSteps = 8;  // whole-tensor simulations after the sample's search
+// The whole tensor's error is summed in float lanes (to a few parts per million); its bounds
+// are met with this relative margin to spare, which costs well under 0.01% of the ratio.
+constexpr double kMargin = 1e-4;
+// Whole-tensor attempts. The sample misjudges a tensor by about a percent (on Llama-shaped
+// caches, rel_mae 0.4-1.3% over at the sample's step for half the tensors): the first attempt
+// starts this much finer, and a miss is scaled down by its overshoot, so a second attempt is
+// rare and a third rarer still.
+constexpr int kAttempts = 4;
+constexpr double kFirstAttempt = 0.995;
 // The step search runs on at most this many elements, in evenly spaced contiguous blocks;
 // the chosen step is then verified on the whole tensor.
 constexpr uint64_t kSearchSample = 1 << 16;
 constexpr uint64_t kSampleBlock = 1 << 10;
-// Byte planes put the (mostly zero) high bytes of the codes apart; zstd -1 then matches
-// zstd -19 here (KV 2.387x vs 2.395x at cos=0.9999,rel_mae=0.01 on ../shared/kv FP16).
-constexpr const char* kDefaultCoder = "planes+zstd(1)";
+// qhuff models quantised KV codes (per-channel prediction, one code over quotients); dedupe in
+// front when rows repeat (V of layer 0). On ../shared/kv FP16 at cos=0.9999,rel_mae=0.01 this
+// gave KV 2.64x where planes+zstd(1), the coder before it, gave 2.39x (docs/CODEC_NOTES.md).
+constexpr const char* kDefaultCoder = "qhuff";
+constexpr const char* kDedupeCoder = "dedupe+qhuff";
 constexpr const char* kDefaultFallback = "zstd(19)";
 
 // Up to kSearchSample values of the tensor, widened to an FP32 tensor, in evenly spaced
@@ -58,40 +74,78 @@ Tensor SearchSample(const TensorView& t) {
   return sample;
 }
 
-// max |x| over the tensor, or NaN when it holds a non-finite value; an L1-sized chunk at a
-// time (the search needs no tensor-sized float copy).
-double MaxAbsOrNan(const TensorView& t) {
-  constexpr size_t kLanes = 8;
-  float peak[kLanes] = {};
-  const absl::Status finite = ForEachFiniteChunk(
-      "bounded", t.meta().dtype, t.bytes(), [&peak](size_t, size_t m, const float* x) {
-        float p[kLanes];  // one max per lane, which vectorises (one running max does not)
-        std::copy(peak, peak + kLanes, p);
-        size_t i = 0;
-        for (; i + kLanes <= m; i += kLanes) {
-          for (size_t k = 0; k < kLanes; ++k) {
-            const float a = std::fabs(x[i + k]);
-            p[k] = a > p[k] ? a : p[k];
-          }
-        }
-        for (; i < m; ++i) p[0] = std::max(p[0], std::fabs(x[i]));
-        std::copy(p, p + kLanes, peak);
-      });
-  if (!finite.ok()) return NAN;
+// The largest magnitude among n values of W-bit IEEE words at p (any alignment), or NaN when
+// one is not finite. Without their sign bit, finite IEEE values order as their bits do, and the
+// all-ones exponent marks every NaN and infinity: one integer pass, no conversion.
+template <typename W>
+[[gnu::always_inline]] inline W MaxMagnitudeBits(const uint8_t* p, size_t n, W exponent,
+                                                 bool* finite) {
+  constexpr size_t kLanes = 32 / sizeof(W);
+  const W magnitude = static_cast<W>(static_cast<W>(~W{0}) >> 1);
+  W peak[kLanes] = {};
+  W bad = 0;  // an OR, which vectorises where an early exit would not
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (size_t k = 0; k < kLanes; ++k) {
+      W v;
+      std::memcpy(&v, p + (i + k) * sizeof(W), sizeof(W));
+      const W m = v & magnitude;
+      peak[k] = m > peak[k] ? m : peak[k];
+      bad |= static_cast<W>((v & exponent) == exponent);
+    }
+  }
+  for (; i < n; ++i) {
+    W v;
+    std::memcpy(&v, p + i * sizeof(W), sizeof(W));
+    peak[0] = std::max<W>(peak[0], v & magnitude);
+    bad |= static_cast<W>((v & exponent) == exponent);
+  }
+  *finite = bad == 0;
   return *std::max_element(peak, peak + kLanes);
+}
+
+KV_VECTOR_CLONES uint16_t MaxMagnitude16(const uint8_t* p, size_t n, uint16_t exponent,
+                                         bool* finite) {
+  return MaxMagnitudeBits<uint16_t>(p, n, exponent, finite);
+}
+KV_VECTOR_CLONES uint32_t MaxMagnitude32(const uint8_t* p, size_t n, bool* finite) {
+  return MaxMagnitudeBits<uint32_t>(p, n, 0x7f800000u, finite);
+}
+
+// max |x| over the tensor, or NaN when it holds a non-finite value.
+double MaxAbsOrNan(const TensorView& t) {
+  const uint8_t* p = t.bytes().data();
+  const size_t n = t.meta().NumElements();
+  bool finite = true;
+  double peak = 0;
+  switch (t.meta().dtype) {
+    case DType::kFP16:
+      peak = HalfBitsToFloat(MaxMagnitude16(p, n, 0x7c00, &finite));
+      break;
+    case DType::kBF16:
+      peak = Bf16BitsToFloat(MaxMagnitude16(p, n, 0x7f80, &finite));
+      break;
+    case DType::kFP32: {
+      const uint32_t bits = MaxMagnitude32(p, n, &finite);
+      float f;
+      std::memcpy(&f, &bits, 4);
+      peak = f;
+      break;
+    }
+  }
+  return finite ? peak : NAN;
 }
 
 // The error uquant(step) would leave on `values`, as the decoder computes it (the same float
 // operations, then the batch rounding to `dtype`, the tensor's), without encoding anything.
-// One pass over L1-sized chunks with per-lane float sums, flushed to double per chunk: an
-// estimate for the search, several times cheaper than MeasureError; the chosen step is then
-// verified on the real frame in double precision. `values` must be finite.
-ErrorStats SimulateError(DType dtype, const TensorView& values, double step) {
+// One pass over L1-sized chunks with per-lane float sums, flushed to double per chunk, on the
+// search's sample; the chosen step's error is then measured on the whole tensor as uquant
+// emits its codes. `values` must be finite.
+KV_VECTOR_CLONES ErrorStats SimulateError(DType dtype, const TensorView& values, double step) {
   const float inv = static_cast<float>(1.0 / step);
   const float s = static_cast<float>(step);
   constexpr size_t kChunk = 1024, kLanes = 8;
   float x[kChunk], y[kChunk];
-  uint16_t narrow[kChunk];
   const uint64_t n = values.meta().NumElements();
   const size_t es = DTypeSize(values.meta().dtype);
   ErrorSums sums;
@@ -100,13 +154,7 @@ ErrorStats SimulateError(DType dtype, const TensorView& values, double step) {
     const size_t m = static_cast<size_t>(std::min<uint64_t>(kChunk, n - base));
     ToFloat(values.meta().dtype, values.bytes().data() + base * es, x, m);
     for (size_t i = 0; i < m; ++i) y[i] = RoundEven(x[i] * inv) * s;
-    if (dtype == DType::kFP16) {
-      FloatToHalf(y, narrow, m);
-      HalfToFloat(narrow, y, m);
-    } else if (dtype == DType::kBF16) {
-      FloatToBf16(y, narrow, m);
-      Bf16ToFloat(narrow, y, m);
-    }
+    RoundThrough(dtype, y, m);
     AddErrorSums<float, kLanes>(x, y, m, &sums);
   }
   return StatsFromSums(sums);
@@ -114,6 +162,7 @@ ErrorStats SimulateError(DType dtype, const TensorView& values, double step) {
 
 class BoundedCodec final : public Codec {
  public:
+  // `coder` empty: the default, qhuff or dedupe+qhuff per tensor.
   BoundedCodec(std::string spec, ErrorBounds bounds, SpecPipeline coder,
                std::unique_ptr<Codec> fallback)
       : spec_(std::move(spec)),
@@ -133,7 +182,8 @@ class BoundedCodec final : public Codec {
     const ParamDef& step_range = StageRegistry::Get().FindById(kUniformQuantId)->params[0];
     if (finite && n > 0 && max_abs / kMaxCode <= step_range.max) {
       // Steps finer than this overflow 16-bit codes; coarser than 2 max|x| zero everything.
-      double lo = std::max(max_abs / kMaxCode, step_range.min);
+      const double finest = std::max(max_abs / kMaxCode, step_range.min);
+      double lo = finest;
       double hi = std::clamp(2 * max_abs, step_range.min, step_range.max);
       const DType dtype = tensor.meta().dtype;
       const Tensor sample_tensor = SearchSample(tensor);
@@ -144,21 +194,20 @@ class BoundedCodec final : public Codec {
           const double mid = std::sqrt(lo * hi);
           (bounds_.Pass(SimulateError(dtype, sample, mid)) ? lo : hi) = mid;
         }
-        // The sample can misjudge the whole tensor by a percent (on Llama-shaped caches half
-        // the tensors missed rel_mae=0.01 by 0.4-1.3% at the sample's step, and each then
-        // paid for a second frame). Simulating the whole tensor costs a fraction of a frame:
-        // step down in 2% steps until it passes. A tensor no larger than the sample was the
-        // sample.
-        if (n > sample.meta().NumElements()) {
-          for (int i = 0; i < kRefineSteps && !bounds_.Pass(SimulateError(dtype, tensor, lo));
-               ++i) {
-            lo = std::max(lo * 0.98, step_range.min);
-          }
-        }
-        // Verify on the real frame; float-rounding corner cases get a slightly finer step.
-        for (int attempt = 0; attempt < 4; ++attempt, lo = std::max(lo * 0.9, step_range.min)) {
-          KV_ASSIGN_OR_RETURN(CompressedTensor out, CompressLossy(tensor, lo));
-          if (out.report.error && bounds_.Pass(*out.report.error)) return out;
+        const SpecPipeline& coder = coder_.empty() ? DefaultCoder(tensor) : coder_;
+        // A tensor no larger than the sample was the sample: its step needs no room to spare.
+        double step = n > sample.meta().NumElements() ? std::max(lo * kFirstAttempt, finest) : lo;
+        for (int attempt = 0; attempt < kAttempts; ++attempt) {
+          KV_ASSIGN_OR_RETURN(Pipeline pipeline, LossyPipeline(step, coder));
+          ErrorStats seen;
+          KV_ASSIGN_OR_RETURN(std::optional<CompressedTensor> out,
+                              CompressIf(pipeline, tensor, [&](const ErrorStats& e) {
+                                seen = e;
+                                return bounds_.Pass(e, kMargin);
+                              }));
+          if (out) return *std::move(out);
+          if (step <= finest) break;
+          step = std::max(step * std::min(0.99, 0.998 / bounds_.Overshoot(seen)), finest);
         }
       }
     }
@@ -172,15 +221,20 @@ class BoundedCodec final : public Codec {
   }
 
  private:
-  absl::StatusOr<CompressedTensor> CompressLossy(const TensorView& tensor, double step) const {
+  static const SpecPipeline& DefaultCoder(const TensorView& tensor) {
+    static const SpecPipeline* plain = new SpecPipeline(*ParseSpec(kDefaultCoder));
+    static const SpecPipeline* dedupe = new SpecPipeline(*ParseSpec(kDedupeCoder));
+    return SampleDuplicateFraction(tensor) >= kDedupeWorthIt ? *dedupe : *plain;
+  }
+
+  static absl::StatusOr<Pipeline> LossyPipeline(double step, const SpecPipeline& coder) {
     std::vector<std::unique_ptr<Stage>> stages;
     KV_ASSIGN_OR_RETURN(stages.emplace_back(),
                         StageRegistry::Get().Create(kUniformQuantId, ParamValues{step}));
-    for (const SpecNode& node : coder_) {
+    for (const SpecNode& node : coder) {
       KV_ASSIGN_OR_RETURN(stages.emplace_back(), StageRegistry::Get().Create(node));
     }
-    KV_ASSIGN_OR_RETURN(Pipeline pipeline, Pipeline::FromStages(std::move(stages)));
-    return CompressWith(pipeline, tensor);
+    return Pipeline::FromStages(std::move(stages));
   }
 
   std::string spec_;
@@ -196,7 +250,7 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeBounded(const SpecNode& node) {
     return absl::InvalidArgumentError(
         "bounded needs at least one bound: cos=, mae=, rel_mae=, max_abs=, rel_rmse=, snr_db=");
   }
-  SpecPipeline coder = *ParseSpec(kDefaultCoder);
+  SpecPipeline coder;  // empty: the default
   SpecPipeline fallback_spec = *ParseSpec(kDefaultFallback);
   bool fallback_none = false;
   for (const SpecArg* arg : other) {

@@ -101,8 +101,8 @@ class BlockNormStage final : public Stage {
     return absl::OkStatus();
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> /*into*/, Streams* decoded) const override {
     const StreamDesc& d = want[FloatStreamIndex(want)];
     const uint64_t n = d.geom.size();
     const size_t esize = ElemSize(d.type);
@@ -119,7 +119,8 @@ class BlockNormStage final : public Stage {
       if (!std::isfinite(m) || std::abs(c) > q) return absl::DataLossError("blocknorm: bad code");
       x[i] = static_cast<float>(c) / q * m;
     }
-    std::vector<uint8_t> bytes = StoreAs(d.type, x.data(), n);
+    Stream out = StoreAs(d, {}, x.data());
+    uint8_t* bytes = out.mutable_data();
     const uint8_t* idx = encoded[2].data().data();
     const uint8_t* vals = encoded[3].data().data();
     uint64_t kept = 0;
@@ -128,10 +129,10 @@ class BlockNormStage final : public Stage {
       for (uint64_t j = 0; j < KeptIn(len); ++j, ++kept) {
         const uint64_t at = idx[2 * kept] | (uint64_t{idx[2 * kept + 1]} << 8);
         if (at >= len) return absl::DataLossError("blocknorm: outlier index out of range");
-        std::memcpy(&bytes[(start + at) * esize], vals + kept * esize, esize);
+        std::memcpy(bytes + (start + at) * esize, vals + kept * esize, esize);
       }
     }
-    decoded->push_back(Stream::Own(d, std::move(bytes)));
+    decoded->push_back(std::move(out));
     return RestoreOthers("blocknorm", encoded, 4, want, decoded);
   }
 };

@@ -126,10 +126,10 @@ void EncodeBytePlanes(const Streams& in, Streams* out, EncodePlane plane) {
 // interleaved into the stream.
 template <typename DecodePlane>
 absl::Status DecodeBytePlanes(absl::string_view stage, const Streams& encoded,
-                              absl::Span<const StreamDesc> want, Streams* decoded,
-                              DecodePlane plane) {
+                              absl::Span<const StreamDesc> want, absl::Span<uint8_t> into,
+                              Streams* decoded, DecodePlane plane) {
   return DecodeTrimmed(
-      stage, encoded, want, decoded,
+      stage, encoded, want, into, decoded,
       [&plane](ByteReader* br, size_t n, const StreamDesc& d, uint8_t* out) -> absl::Status {
         const size_t es = ElemSize(d.type);
         // A one-byte stream's single plane is decoded straight into the output; wider ones

@@ -53,8 +53,8 @@ class CastStage final : public Stage {
     return absl::OkStatus();
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> /*into*/, Streams* decoded) const override {
     for (size_t i = 0; i < want.size(); ++i) {
       if (i >= encoded.size()) return Corrupt("cast", "missing stream");
       if (want[i].type != ElemType::kF32) {

@@ -247,10 +247,10 @@ class CmStage final : public Stage {
     return absl::OkStatus();
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> into, Streams* decoded) const override {
     return DecodeTrimmed(
-        "cm", encoded, want, decoded,
+        "cm", encoded, want, into, decoded,
         [this](ByteReader* br, uint64_t n, const StreamDesc& d, uint8_t* out) -> absl::Status {
           const size_t es = ElemSize(d.type);
           uint64_t ac_len;

@@ -44,8 +44,8 @@ class DedupeStage final : public Stage {
     });
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> /*into*/, Streams* decoded) const override {
     return DecodeSplitting("dedupe", encoded, want, decoded, IsTyped, DecodeOne);
   }
 

@@ -59,8 +59,8 @@ class TokenDeltaStage final : public Stage {
     return Run(in, false, out);
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> /*into*/, Streams* decoded) const override {
     if (encoded.size() != want.size()) return Corrupt(info().name, "stream count");
     return Run(encoded, true, decoded);
   }

@@ -9,6 +9,12 @@
 
 namespace kvcomp {
 
+DType FloatDType(ElemType type) {
+  return type == ElemType::kF32   ? DType::kFP32
+         : type == ElemType::kF16 ? DType::kFP16
+                                  : DType::kBF16;
+}
+
 bool IsFloatType(ElemType type) {
   return type == ElemType::kF16 || type == ElemType::kBF16 || type == ElemType::kF32;
 }
@@ -97,10 +103,7 @@ absl::Status ForEachFiniteChunk(absl::string_view stage, DType dtype,
 
 absl::Status ForEachFiniteChunk(absl::string_view stage, const Stream& in,
                                 const std::function<void(size_t, size_t, const float*)>& fn) {
-  const DType dtype = in.desc().type == ElemType::kF32   ? DType::kFP32
-                      : in.desc().type == ElemType::kF16 ? DType::kFP16
-                                                         : DType::kBF16;
-  return ForEachFiniteChunk(stage, dtype, in.data(), fn);
+  return ForEachFiniteChunk(stage, FloatDType(in.desc().type), in.data(), fn);
 }
 
 absl::Status LoadFinite(absl::string_view stage, const Stream& in, std::vector<float>* out) {
@@ -124,8 +127,8 @@ void NarrowChunk(ElemType type, const float* chunk, size_t m, uint8_t* out) {
   std::memcpy(out, half, m * 2);
 }
 
-std::vector<uint8_t> StoreAs(ElemType type, const float* values, size_t count) {
-  return StoreChunked(type, count, [values](size_t first, size_t m, float* dst) {
+Stream StoreAs(const StreamDesc& desc, absl::Span<uint8_t> into, const float* values) {
+  return StoreChunked(desc, into, [values](size_t first, size_t m, float* dst) {
     std::memcpy(dst, values + first, m * 4);
   });
 }

@@ -13,6 +13,7 @@
 namespace kvcomp {
 
 bool IsFloatType(ElemType type);
+DType FloatDType(ElemType type);  // of a float stream type (F16/BF16/F32)
 
 // Widens a F16/BF16/F32 stream. Lossy stages need finite input: NaN or infinity gives
 // INVALID_ARGUMENT naming the stage, pointing the user to a lossless codec.
@@ -46,26 +47,30 @@ void PassOthers(const Streams& in, Streams* out);
 absl::Status RestoreOthers(absl::string_view stage, const Streams& encoded, size_t own,
                            absl::Span<const StreamDesc> want, Streams* decoded);
 
-// Narrows `count` float values to `type` (F16/BF16/F32) with round to nearest even. They are
+// Narrows the float values of a stream `desc` to its type (F16/BF16/F32) with round to nearest
+// even, into `into` when it is given (its size, Stage::DecodeInto) or into new memory. They are
 // made and narrowed an L1-sized chunk at a time: `fill(first, m, dst)` writes values
 // [first, first + m) to dst. A decoder that makes its values this way needs no tensor-sized
 // float buffer, whose page faults and zero-fill cost more than the decoding itself.
 void NarrowChunk(ElemType type, const float* chunk, size_t m, uint8_t* out);
 inline constexpr size_t kFloatChunk = 4096;
 template <typename Fill>
-std::vector<uint8_t> StoreChunked(ElemType type, size_t count, Fill fill) {
-  std::vector<uint8_t> out(count * ElemSize(type));
+Stream StoreChunked(const StreamDesc& desc, absl::Span<uint8_t> into, Fill fill) {
+  const size_t count = desc.geom.size(), es = ElemSize(desc.type);
+  const bool in_place = !into.empty() && into.size() == count * es;
+  Stream s = in_place ? Stream::Borrow(desc, into) : Stream::Allocate(desc, count * es);
+  uint8_t* out = in_place ? into.data() : s.mutable_data();
   float chunk[kFloatChunk];
   for (size_t i = 0; i < count; i += kFloatChunk) {
     const size_t m = count - i < kFloatChunk ? count - i : kFloatChunk;
     fill(i, m, chunk);
-    NarrowChunk(type, chunk, m, out.data() + i * ElemSize(type));
+    NarrowChunk(desc.type, chunk, m, out + i * es);
   }
-  return out;
+  return s;
 }
 
 // StoreChunked from values already in memory.
-std::vector<uint8_t> StoreAs(ElemType type, const float* values, size_t count);
+Stream StoreAs(const StreamDesc& desc, absl::Span<uint8_t> into, const float* values);
 
 // Round to nearest, ties to even, for |v| < 2^22: adding and subtracting 1.5 x 2^23 leaves
 // the rounded value (IEEE default rounding). Unlike nearbyint it inlines and vectorises.

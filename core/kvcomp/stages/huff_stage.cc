@@ -516,10 +516,10 @@ class HuffStage final : public Stage {
     return absl::OkStatus();
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> into, Streams* decoded) const override {
     return DecodeBytePlanes(
-        "huff", encoded, want, decoded,
+        "huff", encoded, want, into, decoded,
         [](ByteReader* br, size_t n, const StreamDesc&, const uint8_t*, uint8_t* scratch,
            const uint8_t** plane) { return DecodePlane(br, n, scratch, plane); });
   }

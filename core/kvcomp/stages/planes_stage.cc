@@ -65,8 +65,8 @@ class PlanesStage final : public Stage {
     return absl::OkStatus();
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> /*into*/, Streams* decoded) const override {
     size_t k = 0;
     for (const StreamDesc& d : want) {
       const size_t es = d.opaque() ? 1 : ElemSize(d.type);

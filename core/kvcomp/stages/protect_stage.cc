@@ -79,8 +79,8 @@ class ProtectStage final : public Stage {
     });
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> /*into*/, Streams* decoded) const override {
     auto one = [&](const Stream& kept_s, const Stream& middle_s, const StreamDesc& d,
                    Streams* out) {
       const Geometry& g = d.geom;

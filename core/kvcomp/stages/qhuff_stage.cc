@@ -38,6 +38,7 @@
 #include "kvcomp/stages/huffman_codes.h"
 #include "kvcomp/stages/stage_util.h"
 #include "kvcomp/status_macros.h"
+#include "kvcomp/vector_clones.h"
 
 namespace kvcomp {
 namespace {
@@ -74,17 +75,15 @@ inline T Zz(T s) {
   return static_cast<T>(static_cast<T>(s << 1) ^ static_cast<T>(0 - (s >> (kWidth<T> - 1))));
 }
 
-// The column masks: all ones for a predicted column, zero for one coded as it is. Empty when
-// no column is predicted.
+// Sums over the sampled rows t >= 1 (every step-th) of each column's values as they are and of
+// their differences from the row above.
 template <typename T>
-std::vector<T> ChoosePrediction(const T* x, size_t n, const Geometry& g) {
-  if (g.rows < 2 || g.cols == 0) return {};
+[[gnu::always_inline]] inline void ColumnSums(const T* x, size_t n, const Geometry& g,
+                                              uint64_t step, uint64_t* plain, uint64_t* delta) {
   const size_t cols = g.cols;
-  std::vector<uint64_t> plain(g.planes * cols), delta(g.planes * cols);
-  const uint64_t step = std::max<uint64_t>(1, g.rows / kPredictSampleRows);
   for (uint64_t p = 0; p < g.planes; ++p) {
-    uint64_t* sp = plain.data() + p * cols;
-    uint64_t* sd = delta.data() + p * cols;
+    uint64_t* sp = plain + p * cols;
+    uint64_t* sd = delta + p * cols;
     for (uint64_t t = 1; t < g.rows; t += step) {
       const uint64_t base = (p * g.rows + t) * cols;
       if (base >= n) break;
@@ -97,21 +96,14 @@ std::vector<T> ChoosePrediction(const T* x, size_t n, const Geometry& g) {
       }
     }
   }
-  std::vector<T> mask(plain.size());
-  bool any = false;
-  for (size_t j = 0; j < mask.size(); ++j) {
-    mask[j] = delta[j] < plain[j] ? static_cast<T>(~T{0}) : T{0};
-    any |= mask[j] != 0;
-  }
-  if (!any) mask.clear();
-  return mask;
 }
 
 // Forward: out_i = in_i, or in a predicted column below a plane's first row,
 // zz(unzz(in_i) - unzz(in_(i - cols))). Inverse (in place, in == out): the row above is the
 // one already rebuilt, out_i = zz(unzz(in_i) + unzz(out_(i - cols))).
 template <bool kInverse, typename T>
-void Predict(const T* in, size_t n, const Geometry& g, const T* mask, T* out) {
+[[gnu::always_inline]] inline void Predict(const T* in, size_t n, const Geometry& g, const T* mask,
+                                           T* out) {
   const size_t cols = g.cols;
   for (uint64_t p = 0; p < g.planes; ++p) {
     const T* m = mask + p * cols;
@@ -134,23 +126,68 @@ void Predict(const T* in, size_t n, const Geometry& g, const T* mask, T* out) {
   }
 }
 
-// Sum and maximum, in lanes so that the loop vectorises.
+// Sum and maximum: per-lane partial sums in 32 bits over chunks short enough not to overflow,
+// so that the loop vectorises.
 template <typename T>
-void SumMax(const T* v, size_t n, uint64_t* sum, T* max) {
-  constexpr size_t kLanes = 16;
-  uint64_t s[kLanes] = {};
+[[gnu::always_inline]] inline void SumMax(const T* v, size_t n, uint64_t* sum, T* max) {
+  constexpr size_t kLanes = 16, kChunk = 4096;  // 256 values of at most 2^16 per lane
+  uint64_t total = 0;
   T m[kLanes] = {};
-  size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (size_t k = 0; k < kLanes; ++k) {
-      s[k] += v[i + k];
-      m[k] = std::max(m[k], v[i + k]);
+  for (size_t base = 0; base < n; base += kChunk) {
+    const size_t len = std::min(kChunk, n - base);
+    const T* c = v + base;
+    uint32_t s[kLanes] = {};
+    size_t i = 0;
+    for (; i + kLanes <= len; i += kLanes) {
+      for (size_t k = 0; k < kLanes; ++k) {
+        s[k] += c[i + k];
+        m[k] = c[i + k] > m[k] ? c[i + k] : m[k];
+      }
     }
+    for (; i < len; ++i) s[0] += c[i], m[0] = std::max(m[0], c[i]);
+    for (size_t k = 0; k < kLanes; ++k) total += s[k];
   }
-  for (; i < n; ++i) s[0] += v[i], m[0] = std::max(m[0], v[i]);
-  *sum = 0;
-  *max = 0;
-  for (size_t k = 0; k < kLanes; ++k) *sum += s[k], *max = std::max(*max, m[k]);
+  *sum = total;
+  *max = *std::max_element(m, m + kLanes);
+}
+
+// The passes over every value, compiled for the CPU's widest vectors (vector_clones.h), one
+// overload per element type (multiversioned functions cannot be templates in Clang).
+#define KV_QHUFF_PASSES(T)                                                                      \
+  KV_VECTOR_CLONES void ColumnSumsOf(const T* x, size_t n, const Geometry& g, uint64_t step,    \
+                                     uint64_t* plain, uint64_t* delta) {                        \
+    ColumnSums(x, n, g, step, plain, delta);                                                    \
+  }                                                                                             \
+  KV_VECTOR_CLONES void PredictForward(const T* in, size_t n, const Geometry& g, const T* mask, \
+                                       T* out) {                                                \
+    Predict<false>(in, n, g, mask, out);                                                        \
+  }                                                                                             \
+  KV_VECTOR_CLONES void PredictInverse(T* x, size_t n, const Geometry& g, const T* mask) {      \
+    Predict<true>(x, n, g, mask, x);                                                            \
+  }                                                                                             \
+  KV_VECTOR_CLONES void SumMaxOf(const T* v, size_t n, uint64_t* sum, T* max) {                 \
+    SumMax(v, n, sum, max);                                                                     \
+  }
+KV_QHUFF_PASSES(uint8_t)
+KV_QHUFF_PASSES(uint16_t)
+#undef KV_QHUFF_PASSES
+
+// The column masks: all ones for a predicted column, zero for one coded as it is. Empty when
+// no column is predicted.
+template <typename T>
+std::vector<T> ChoosePrediction(const T* x, size_t n, const Geometry& g) {
+  if (g.rows < 2 || g.cols == 0) return {};
+  std::vector<uint64_t> plain(g.planes * g.cols), delta(g.planes * g.cols);
+  ColumnSumsOf(x, n, g, std::max<uint64_t>(1, g.rows / kPredictSampleRows), plain.data(),
+               delta.data());
+  std::vector<T> mask(plain.size());
+  bool any = false;
+  for (size_t j = 0; j < mask.size(); ++j) {
+    mask[j] = delta[j] < plain[j] ? static_cast<T>(~T{0}) : T{0};
+    any |= mask[j] != 0;
+  }
+  if (!any) mask.clear();
+  return mask;
 }
 
 // Histogram of min(v >> shift, 255) over 64 evenly spaced chunks covering 1/frac of v.
@@ -280,12 +317,12 @@ void EncodeStream(const T* x, size_t n, const Geometry& g, std::vector<uint8_t>*
   const T* v = x;
   if (!mask.empty()) {
     res_buf.reset(new T[n]);
-    Predict<false>(x, n, g, mask.data(), res_buf.get());
+    PredictForward(x, n, g, mask.data(), res_buf.get());
     v = res_buf.get();
   }
   uint64_t sum;
   T max;
-  SumMax(v, n, &sum, &max);
+  SumMaxOf(v, n, &sum, &max);
   // k: about log2 of the mean, less 2 (quotients of mean 4 to 8), then the cheapest of that and
   // its neighbours on the histogram.
   const double mean = static_cast<double>(sum) / static_cast<double>(n);
@@ -534,7 +571,7 @@ absl::Status DecodeStream(ByteReader* br, size_t n, const Geometry& g, T* out) {
   if (absl::Status st = DecodeSegments(t, table_bits, k, seg_in, seg_size, n, out); !st.ok()) {
     return st;
   }
-  if (!mask.empty()) Predict<true>(out, n, g, mask.data(), out);
+  if (!mask.empty()) PredictInverse(out, n, g, mask.data());
   return absl::OkStatus();
 }
 
@@ -562,10 +599,10 @@ class QhuffStage final : public Stage {
     return absl::OkStatus();
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> into, Streams* decoded) const override {
     return DecodeTrimmed(
-        "qhuff", encoded, want, decoded,
+        "qhuff", encoded, want, into, decoded,
         [](ByteReader* br, size_t n, const StreamDesc& d, uint8_t* out) -> absl::Status {
           const size_t es = ElemSize(d.type);
           if (n == 0) return absl::OkStatus();

@@ -132,9 +132,10 @@ class QuantStage final : public Stage {
     return absl::OkStatus();
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
-    const StreamDesc& d = want[FloatStreamIndex(want)];
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> into, Streams* decoded) const override {
+    const size_t f = FloatStreamIndex(want);
+    const StreamDesc& d = want[f];
     const Geometry& g = d.geom;
     const uint64_t groups = NumGroups(g);
     std::vector<float> params(groups * 2);
@@ -156,7 +157,7 @@ class QuantStage final : public Stage {
       }
     });
     if (max_seen > levels) return absl::DataLossError("quant: code out of range");
-    decoded->push_back(Stream::Own(d, StoreAs(d.type, x.data(), x.size())));
+    decoded->push_back(StoreAs(d, f == 0 ? into : absl::Span<uint8_t>(), x.data()));
     return RestoreOthers("quant", encoded, 2, want, decoded);
   }
 

@@ -583,10 +583,10 @@ class RansStage final : public Stage {
     return absl::OkStatus();
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> into, Streams* decoded) const override {
     return DecodeBytePlanes(
-        "rans", encoded, want, decoded,
+        "rans", encoded, want, into, decoded,
         [](ByteReader* br, size_t n, const StreamDesc& d, const uint8_t* top, uint8_t* scratch,
            const uint8_t** plane) { return DecodePlane(br, n, d.geom, top, scratch, plane); });
   }

@@ -147,8 +147,8 @@ class ReorderStage final : public Stage {
     });
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> /*into*/, Streams* decoded) const override {
     return DecodeSplitting("reorder", encoded, want, decoded, IsTyped, DecodeOne);
   }
 

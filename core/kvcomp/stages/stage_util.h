@@ -108,11 +108,13 @@ void EncodeTrimmed(const Streams& in, Streams* out, Code code) {
 }
 
 // Inverts EncodeTrimmed: `decode(&reader, n, want, bytes)` rebuilds the first n elements into
-// `bytes` (the whole stream; the tail stays zero) from the reader, which must then be at its
-// end.
+// `bytes` from the reader, which must then be at its end; the tail after them is zeroed here.
+// Stream 0 is decoded into `into` when that is given (Stage::DecodeInto), the others into new
+// memory.
 template <typename Decode>
 absl::Status DecodeTrimmed(absl::string_view stage, const Streams& encoded,
-                           absl::Span<const StreamDesc> want, Streams* decoded, Decode decode) {
+                           absl::Span<const StreamDesc> want, absl::Span<uint8_t> into,
+                           Streams* decoded, Decode decode) {
   for (size_t i = 0; i < want.size(); ++i) {
     const StreamDesc& d = want[i];
     if (d.opaque()) {
@@ -122,10 +124,14 @@ absl::Status DecodeTrimmed(absl::string_view stage, const Streams& encoded,
     ByteReader br(encoded[i].data());
     uint64_t n;
     if (!br.Varint(&n) || n > d.geom.size()) return Corrupt(stage, "element count");
-    std::vector<uint8_t> buf(d.bytes());
-    if (absl::Status st = decode(&br, static_cast<size_t>(n), d, buf.data()); !st.ok()) return st;
+    const bool in_place = i == 0 && !into.empty() && into.size() == d.bytes();
+    Stream s = in_place ? Stream::Borrow(d, into) : Stream::Allocate(d, d.bytes());
+    uint8_t* out = in_place ? into.data() : s.mutable_data();
+    if (absl::Status st = decode(&br, static_cast<size_t>(n), d, out); !st.ok()) return st;
     if (br.remaining() != 0) return Corrupt(stage, "trailing bytes");
-    decoded->push_back(Stream::Own(d, std::move(buf)));
+    const size_t coded = static_cast<size_t>(n) * ElemSize(d.type);
+    if (d.bytes() > coded) std::memset(out + coded, 0, d.bytes() - coded);
+    decoded->push_back(std::move(s));
   }
   return absl::OkStatus();
 }

@@ -12,11 +12,45 @@
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/stages/stage_util.h"
 #include "kvcomp/status_macros.h"
+#include "kvcomp/vector_clones.h"
 
 namespace kvcomp {
 namespace {
 
 constexpr int32_t kMaxCode = 32767;
+
+// The codes round(x / step) of m values (inv = 1 / step), in q and zigzag-coded into dst;
+// non-zero when one is out of range. Branch-free and vectorisable: the loops hold no float
+// reduction (which GCC keeps scalar without -ffast-math), codes out of range are found with an
+// integer OR, and the clamp (only there to keep the conversion defined) sits apart from the
+// zigzag, or GCC turns the clamped cases into branches.
+KV_VECTOR_CLONES uint32_t QuantizeChunk(const float* x, size_t m, float inv, int32_t* q,
+                                        uint8_t* dst) {
+  for (size_t i = 0; i < m; ++i) {
+    q[i] = static_cast<int32_t>(RoundEven(std::min(std::max(x[i] * inv, -4e6f), 4e6f)));
+  }
+  uint32_t out_of_range = 0;
+  for (size_t i = 0; i < m; ++i) {
+    out_of_range |= static_cast<uint32_t>(q[i] + kMaxCode) > 2 * kMaxCode;
+    stage_util::Store16(dst + 2 * i, ZigZag16(q[i]));
+  }
+  return out_of_range;
+}
+
+// The decoder's values for codes in range, before their rounding to the stream's type: the
+// same operation as DecodeChunk's, on codes not yet zigzagged.
+KV_VECTOR_CLONES void Dequantize(const int32_t* q, size_t m, float s, float* y) {
+  for (size_t i = 0; i < m; ++i) y[i] = static_cast<float>(q[i]) * s;
+}
+
+// m values from their zigzag codes at src (which may be unaligned: a view into the frame).
+KV_VECTOR_CLONES void DecodeChunk(const uint8_t* src, size_t m, float s, float* x) {
+  for (size_t i = 0; i < m; ++i) {
+    uint16_t z;
+    std::memcpy(&z, src + 2 * i, 2);
+    x[i] = static_cast<float>(UnZigZag16(z)) * s;
+  }
+}
 
 class UniformQuantStage final : public Stage {
  public:
@@ -30,56 +64,60 @@ class UniformQuantStage final : public Stage {
   }
 
   absl::Status Encode(const Streams& in, Streams* out) const override {
+    return EncodeAndMeasure(in, out, nullptr);
+  }
+
+  // The decoder is code x step rounded to the stream's type, nothing else: the encoder computes
+  // exactly that for each code it emits and sums the error as it goes.
+  bool MeasuresWhileEncoding() const override { return true; }
+  absl::Status EncodeMeasuring(const Streams& in, Streams* out, ErrorSums* error) const override {
+    return EncodeAndMeasure(in, out, error);
+  }
+
+ private:
+  absl::Status EncodeAndMeasure(const Streams& in, Streams* out, ErrorSums* error) const {
     const Stream& src = in[FloatStreamIndex(in)];
-    std::vector<uint8_t> codes(src.data().size() / ElemSize(src.desc().type) * 2);
+    const size_t n = src.data().size() / ElemSize(src.desc().type);
+    Stream codes = Stream::Allocate({ElemType::kU16, src.desc().geom}, 2 * n);
+    uint8_t* const z = codes.mutable_data();
     const float inv = static_cast<float>(1.0 / step());
-    // Branch-free and vectorisable: the loops hold no float reduction (which GCC keeps scalar
-    // without -ffast-math), codes out of range are found with an integer OR, and the clamp
-    // (only there to keep the conversion defined) sits apart from the zigzag, or GCC turns the
-    // clamped cases into branches.
+    const float s = static_cast<float>(step());  // the decoder's
     int64_t worst = 0;  // largest |code| of a chunk with codes out of range
     KV_RETURN_IF_ERROR(
         ForEachFiniteChunk("uquant", src, [&](size_t first, size_t m, const float* x) {
-          const float k = inv;
           int32_t q[kFloatChunk];
-          for (size_t i = 0; i < m; ++i) {
-            q[i] = static_cast<int32_t>(RoundEven(std::min(std::max(x[i] * k, -4e6f), 4e6f)));
-          }
-          uint8_t* z = codes.data() + 2 * first;
-          uint32_t out_of_range = 0;
-          for (size_t i = 0; i < m; ++i) {
-            out_of_range |= static_cast<uint32_t>(q[i] + kMaxCode) > 2 * kMaxCode;
-            stage_util::Store16(z + 2 * i, ZigZag16(q[i]));
-          }
+          const uint32_t out_of_range = QuantizeChunk(x, m, inv, q, z + 2 * first);
           for (size_t i = 0; out_of_range && i < m; ++i) {
             worst = std::max<int64_t>(worst, std::abs(q[i]));
           }
+          if (error == nullptr) return;
+          // What the decoder will return for these codes (see DoDecode), against x.
+          float xs[kFloatChunk + 8], y[kFloatChunk + 8];  // AddErrorSums pads to its lanes
+          Dequantize(q, m, s, y);
+          RoundThrough(FloatDType(src.desc().type), y, m);
+          std::copy(x, x + m, xs);
+          AddErrorSumsChunk(xs, y, m, error);
         }));
     if (worst > kMaxCode) {
       return absl::InvalidArgumentError(absl::StrCat("uquant: step ", step(),
                                                      " is too fine for this tensor: codes reach ",
                                                      worst, ", the limit is ", kMaxCode));
     }
-    out->push_back(Stream::Own({ElemType::kU16, src.desc().geom}, std::move(codes)));
+    if (error) error->count = n;
+    out->push_back(std::move(codes));
     PassOthers(in, out);
     return absl::OkStatus();
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
-    const auto& codes = encoded[0];
-    const size_t n = codes.data().size() / 2;
+ public:
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> into, Streams* decoded) const override {
     const float s = static_cast<float>(step());
-    const uint8_t* src = codes.data().data();  // may be unaligned: a view into the frame
-    const StreamDesc& d = want[FloatStreamIndex(want)];
-    decoded->push_back(
-        Stream::Own(d, StoreChunked(d.type, n, [src, s](size_t first, size_t m, float* x) {
-                      for (size_t i = 0; i < m; ++i) {
-                        uint16_t z;
-                        std::memcpy(&z, src + 2 * (first + i), 2);
-                        x[i] = static_cast<float>(UnZigZag16(z)) * s;
-                      }
-                    })));
+    const uint8_t* src = encoded[0].data().data();  // may be unaligned: a view into the frame
+    const size_t f = FloatStreamIndex(want);
+    decoded->push_back(StoreChunked(
+        want[f], f == 0 ? into : absl::Span<uint8_t>(),
+        [src, s](size_t first, size_t m, float* x) { DecodeChunk(src + 2 * first, m, s, x); }));
     return RestoreOthers("uquant", encoded, 1, want, decoded);
   }
 };

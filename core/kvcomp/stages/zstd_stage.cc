@@ -52,8 +52,8 @@ class ZstdStage final : public Stage {
     return absl::OkStatus();
   }
 
-  absl::Status Decode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                      Streams* decoded) const override {
+  absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
+                        absl::Span<uint8_t> /*into*/, Streams* decoded) const override {
     for (size_t i = 0; i < encoded.size(); ++i) {
       const auto src = encoded[i].data();
       const uint64_t expected = want[i].bytes();
