@@ -118,12 +118,13 @@ void NarrowChunk(ElemType type, const float* chunk, size_t m, uint8_t* out) {
     std::memcpy(out, chunk, m * 4);
     return;
   }
-  uint16_t half[kFloatChunk];
-  if (type == ElemType::kF16) {
-    FloatToHalf(chunk, half, m);
-  } else {
-    FloatToBf16(chunk, half, m);
+  const auto narrow = type == ElemType::kF16 ? FloatToHalf : FloatToBf16;
+  if (reinterpret_cast<uintptr_t>(out) % alignof(uint16_t) == 0) {
+    narrow(chunk, reinterpret_cast<uint16_t*>(out), m);  // the usual case: no second copy
+    return;
   }
+  uint16_t half[kFloatChunk];
+  narrow(chunk, half, m);
   std::memcpy(out, half, m * 2);
 }
 

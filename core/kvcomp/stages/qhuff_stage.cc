@@ -419,10 +419,12 @@ inline uint64_t MarkedWindow(const uint8_t* in, uint64_t p) {
 
 // The groups of the bulk loop: all four segments in lockstep, four values each per group. Every
 // segment has as many values left as the last (the first three hold q each), so one index
-// addresses all four outputs (segment j writes out[j q + i]).
+// addresses all four outputs (segment j writes out[j q + i]). Not inlined: on its own it keeps
+// its 4 windows and positions in registers, which inlined into the stream decoder it did not.
 template <typename T, int kTableBits>
-void DecodeGroups(const DecodeTable& t, int k, const uint8_t* const in[4], const size_t size[4],
-                  size_t q, size_t first, size_t groups, uint64_t pos[4], T* out) {
+[[gnu::noinline]] void DecodeGroups(const DecodeTable& t, int k, const uint8_t* const in[4],
+                                    const size_t size[4], size_t q, size_t first, size_t groups,
+                                    uint64_t pos[4], T* out) {
   constexpr uint32_t kMask = (1u << kTableBits) - 1;
   uint64_t p0 = pos[0], p1 = pos[1], p2 = pos[2], p3 = pos[3];
   T* o = out + first;
@@ -446,12 +448,16 @@ void DecodeGroups(const DecodeTable& t, int k, const uint8_t* const in[4], const
     uint64_t w0 = MarkedWindow(in[0], p0), w1 = MarkedWindow(in[1], p1);
     uint64_t w2 = MarkedWindow(in[2], p2), w3 = MarkedWindow(in[3], p3);
     // p_j is where the window was loaded; it moves on by the bits taken once the group is done.
-    for (int s = 0; s < 4; ++s) {
-      KV_QHUFF_STEP(0, w0, s);
-      KV_QHUFF_STEP(1, w1, q + s);
-      KV_QHUFF_STEP(2, w2, q2 + s);
-      KV_QHUFF_STEP(3, w3, q3 + s);
-    }
+#define KV_QHUFF_ROUND(s)         \
+  KV_QHUFF_STEP(0, w0, s);        \
+  KV_QHUFF_STEP(1, w1, q + (s));  \
+  KV_QHUFF_STEP(2, w2, q2 + (s)); \
+  KV_QHUFF_STEP(3, w3, q3 + (s))
+    KV_QHUFF_ROUND(0);
+    KV_QHUFF_ROUND(1);
+    KV_QHUFF_ROUND(2);
+    KV_QHUFF_ROUND(3);
+#undef KV_QHUFF_ROUND
     p0 += static_cast<uint64_t>(__builtin_clzll(w0));
     p1 += static_cast<uint64_t>(__builtin_clzll(w1));
     p2 += static_cast<uint64_t>(__builtin_clzll(w2));

@@ -1,0 +1,31 @@
+// One byte plane (n bytes at a stride) coded as the huff format stores each plane: raw, a
+// constant, or a length-limited canonical Huffman code in 4 interleaved segments, whichever is
+// smallest. huff codes every byte plane of a stream with it, qhuff its plane of quotients.
+//
+// Plane format: u8 mode, 0 raw: n bytes | 1 constant: 1 byte | 2 Huffman: 32-byte bitmap of used
+// symbols, then one 4-bit length per used symbol (ascending symbol order, low nibble first), 4
+// varint segment byte sizes, the 4 segments. Segment k holds elements [k*q, min(n, (k+1)*q)),
+// q = ceil(n/4), as an LSB-first bit stream of bit-reversed canonical codes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "kvcomp/byte_io.h"
+
+namespace kvcomp::huffman {
+
+// Appends the plane base[0], base[stride], ..., base[(n - 1) stride] to `out`. `top`: the most
+// significant byte of a float (sign and exponent) or any plane that is never random in
+// practice: it skips the quick test that stores random-looking small planes raw.
+void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top, std::vector<uint8_t>* out);
+
+// Decodes the next plane of n bytes from `br`: *plane points at them, in `scratch` (n bytes,
+// not zeroed) or, for a raw plane, in the reader's input. Errors name `stage`.
+absl::Status DecodePlane(absl::string_view stage, ByteReader* br, size_t n, uint8_t* scratch,
+                         const uint8_t** plane);
+
+}  // namespace kvcomp::huffman
