@@ -193,6 +193,25 @@ ByteRange PlaneRange(const uint8_t* base, size_t stride, size_t n) {
       lo = std::min<uint8_t>(lo, l[k]), hi = std::max<uint8_t>(hi, h[k]);
       mlo = std::min<uint8_t>(mlo, ml[k]), mhi = std::max<uint8_t>(mhi, mh[k]);
     }
+  } else if (stride == 1) {
+    // 16 elements per load (qhuff's symbols, one-byte streams), unsigned byte minima and maxima.
+    const __m128i low7 = _mm_set1_epi8(127);
+    __m128i vlo = _mm_set1_epi8(-1), vhi = _mm_setzero_si128(), vmlo = low7, vmhi = vhi;
+    for (; i + 16 <= n; i += 16) {
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i));
+      const __m128i m = _mm_and_si128(b, low7);
+      vlo = _mm_min_epu8(vlo, b), vhi = _mm_max_epu8(vhi, b);
+      vmlo = _mm_min_epu8(vmlo, m), vmhi = _mm_max_epu8(vmhi, m);
+    }
+    alignas(16) uint8_t l[16], h[16], ml[16], mh[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(l), vlo);
+    _mm_store_si128(reinterpret_cast<__m128i*>(h), vhi);
+    _mm_store_si128(reinterpret_cast<__m128i*>(ml), vmlo);
+    _mm_store_si128(reinterpret_cast<__m128i*>(mh), vmhi);
+    for (int k = 0; k < 16; ++k) {
+      lo = std::min(lo, l[k]), hi = std::max(hi, h[k]);
+      mlo = std::min(mlo, ml[k]), mhi = std::max(mhi, mh[k]);
+    }
   }
 #endif
   for (; i < n; ++i) {

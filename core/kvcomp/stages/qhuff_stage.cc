@@ -4,11 +4,12 @@
 //    difference from the previous token's code in that column, whichever a count over sampled
 //    rows says is smaller. K's low-frequency RoPE channels turn slowly from token to token, so
 //    their differences are small; V and the fast-turning K channels are better left alone.
-//  - One code for every column, over quotients. A value v is the Huffman code of u = v >> k,
-//    then v's low k bits raw, with one k per stream chosen by cost from a sample. The low bits
-//    of a quantised code are near-uniform, so this loses little against coding v itself, keeps
-//    the alphabet at 64 symbols whatever the codes' range, and lets the decoder take a whole
-//    value (code and raw bits) in one table lookup. Values with u >= 63 are escaped.
+//  - One code for every column, over quotients. A value v becomes the symbol u = v >> k, coded
+//    with huff's byte-plane coder (huffman_plane.h), and its low k bits, stored apart at a fixed
+//    width; one k per stream, chosen by cost from a sample. The low bits of a quantised code are
+//    near-uniform, so this loses little against coding v itself, keeps the alphabet at 64
+//    symbols whatever the codes' range, and leaves the Huffman stream short symbols that decode
+//    two to a lookup. Values with u >= 63 are escaped.
 // On ../shared/kv FP16 at bounded(cos=0.9999,rel_mae=0.01) this beats planes+zstd(1) in ratio
 // (docs/CODEC_NOTES.md) at several times its speed.
 //
@@ -20,22 +21,25 @@
 //     [bitmap]        planes x cols bits, LSB first, zero-padded to a byte: bit p x cols + c set
 //                     means column c of plane p is predicted
 //     u8 k            0 .. W - 1
-//     8-byte bitmap of the used symbols 0..63, then one 4-bit code length (1..11) per used
-//     symbol in ascending symbol order, low nibble first; the lengths form a complete code
-//     4 varint segment byte sizes, then the 4 segments: segment j holds elements
-//     [j q, min(n, (j + 1) q)), q = ceil(n / 4), as an LSB-first bit stream of, per element,
-//     the bit-reversed canonical code of its symbol, then v's low k bits (symbol u < 63, v =
-//     u << k | those bits, u << k < 2^W) or W bits holding v (the escape, symbol 63).
-//   Element i = (p x rows + t) x cols + c is then x_i = v_i, except in a predicted column
-//   with t >= 1: x_i = zz(unzz(v_i) + unzz(x_(i - cols))) in W-bit arithmetic, where
+//     symbols         a huffman_plane.h plane of the n symbols u_i = min(v_i >> k, 63)
+//     low bits        ceil(n / 16) blocks of k u16 words, little-endian: bit j of word b of
+//                     block g is bit b of v_(16 g + j) (zero past n)
+//     escapes         W / 8 bytes little-endian per symbol 63, in element order: v_i itself
+//   v_i = u_i << k | low bits (u_i < 63, and u_i << k < 2^W), or the next escape. Element
+//   i = (p x rows + t) x cols + c is then x_i = v_i, except in a predicted column with t >= 1:
+//   x_i = zz(unzz(v_i) + unzz(x_(i - cols))) in W-bit arithmetic, where
 //   zz(s) = (s << 1) ^ (s >> (W - 1)) and unzz is its inverse.
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <memory>
 
 #include "kvcomp/registry.h"
-#include "kvcomp/stages/huffman_codes.h"
+#include "kvcomp/stages/huffman_plane.h"
 #include "kvcomp/stages/stage_util.h"
 #include "kvcomp/status_macros.h"
 #include "kvcomp/vector_clones.h"
@@ -44,24 +48,15 @@ namespace kvcomp {
 namespace {
 
 using namespace stage_util;
-using huffman::BitSink;
-using huffman::kMaxLen;
-using huffman::PeekSafe;
-using huffman::Segments;
 
 constexpr int kSymbols = 64;
 constexpr int kEscape = kSymbols - 1;
 constexpr uint8_t kModeRaw = 0, kModeCoded = 2;
 constexpr uint8_t kFlagPredict = 1;
-// Decode table entries: a fast entry holds a whole value and the bits it took; a slow one
-// (escapes, and codes too long to hold their raw bits in the table) holds the symbol and its
-// code length, flagged, and the raw bits are read apart.
-constexpr uint8_t kSlow = 0x80;
 // Rows sampled when choosing the columns to predict, and the share of a large stream whose
 // histogram chooses k and the code.
 constexpr uint64_t kPredictSampleRows = 256;
 constexpr size_t kSampledStream = size_t{1} << 16;
-constexpr size_t kNarrowTable = size_t{1} << 15;  // fewer elements: an 11-bit decode table
 
 template <typename T>
 constexpr int kWidth = 8 * sizeof(T);
@@ -126,29 +121,24 @@ template <bool kInverse, typename T>
   }
 }
 
-// Sum and maximum: per-lane partial sums in 32 bits over chunks short enough not to overflow,
-// so that the loop vectorises.
+// The sum: per-lane partial sums in 32 bits over chunks short enough not to overflow, so that
+// the loop vectorises.
 template <typename T>
-[[gnu::always_inline]] inline void SumMax(const T* v, size_t n, uint64_t* sum, T* max) {
+[[gnu::always_inline]] inline uint64_t Sum(const T* v, size_t n) {
   constexpr size_t kLanes = 16, kChunk = 4096;  // 256 values of at most 2^16 per lane
   uint64_t total = 0;
-  T m[kLanes] = {};
   for (size_t base = 0; base < n; base += kChunk) {
     const size_t len = std::min(kChunk, n - base);
     const T* c = v + base;
     uint32_t s[kLanes] = {};
     size_t i = 0;
     for (; i + kLanes <= len; i += kLanes) {
-      for (size_t k = 0; k < kLanes; ++k) {
-        s[k] += c[i + k];
-        m[k] = c[i + k] > m[k] ? c[i + k] : m[k];
-      }
+      for (size_t k = 0; k < kLanes; ++k) s[k] += c[i + k];
     }
-    for (; i < len; ++i) s[0] += c[i], m[0] = std::max(m[0], c[i]);
+    for (; i < len; ++i) s[0] += c[i];
     for (size_t k = 0; k < kLanes; ++k) total += s[k];
   }
-  *sum = total;
-  *max = *std::max_element(m, m + kLanes);
+  return total;
 }
 
 // The passes over every value, compiled for the CPU's widest vectors (vector_clones.h), one
@@ -165,9 +155,7 @@ template <typename T>
   KV_VECTOR_CLONES void PredictInverse(T* x, size_t n, const Geometry& g, const T* mask) {      \
     Predict<true>(x, n, g, mask, x);                                                            \
   }                                                                                             \
-  KV_VECTOR_CLONES void SumMaxOf(const T* v, size_t n, uint64_t* sum, T* max) {                 \
-    SumMax(v, n, sum, max);                                                                     \
-  }
+  KV_VECTOR_CLONES uint64_t SumOf(const T* v, size_t n) { return Sum(v, n); }
 KV_QHUFF_PASSES(uint8_t)
 KV_QHUFF_PASSES(uint16_t)
 #undef KV_QHUFF_PASSES
@@ -228,85 +216,168 @@ double CodedBits(const uint64_t freq[256], int k, int width) {
   return bits;
 }
 
-uint64_t EncodeEntry(uint32_t bits, unsigned len) {  // see BitSink: len is 1..31
-  return uint64_t{bits} << (64 - len) | len;
+// The low k bits of each value, bit-sliced in blocks of 16 values: block g is k 16-bit words,
+// bit j of word b being bit b of value 16 g + j (the last block padded with zeros). Slicing
+// makes both directions lane-parallel with no per-lane shift counts: a multiply by 2^(15 - j)
+// moves bit j of a word to the top of lane j, and a lane's bit b lands at bit j of the word by
+// a constant shift per lane. Unpacking costs a few vector operations per bit per 16 values.
+constexpr size_t kSlice = 16;
+
+// Block g's k words from its 16 values, as 16-bit lanes (the last block zero-padded).
+[[gnu::always_inline]] inline void SliceBlock(const uint16_t* lane, int k, uint8_t* out) {
+#if defined(__SSE2__)
+  // Bit b of each lane shifted to its sign, the 16 lanes packed to bytes with their signs kept,
+  // and the bytes' signs gathered: one word in four instructions.
+  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lane));
+  const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lane + 8));
+  for (int b = 0; b < k; ++b) {
+    const __m128i count = _mm_cvtsi32_si128(15 - b);
+    const __m128i bytes = _mm_packs_epi16(_mm_sll_epi16(lo, count), _mm_sll_epi16(hi, count));
+    Store16(out + 2 * static_cast<size_t>(b), static_cast<uint16_t>(_mm_movemask_epi8(bytes)));
+  }
+#else
+  for (int b = 0; b < k; ++b) {
+    uint16_t w = 0;
+    for (size_t j = 0; j < kSlice; ++j) w |= static_cast<uint16_t>(((lane[j] >> b) & 1u) << j);
+    Store16(out + 2 * static_cast<size_t>(b), w);
+  }
+#endif
 }
 
 template <typename T>
-class QuotientEncoder {
- public:
-  QuotientEncoder(int k, const uint8_t len[256], const uint16_t code[256]) : k_(k) {
-    for (int s = 0; s < kSymbols; ++s) len_[s] = len[s], code_[s] = code[s];
-    // Whole-value entries for the values below 63 << k (at most 4096 of them).
-    lim_ = std::min<uint32_t>(uint32_t{kEscape} << k, 4096);
-    fast_.resize(lim_);
-    for (uint32_t v = 0; v < lim_; ++v) {
-      const uint32_t u = v >> k;
-      fast_[v] = len[u] ? EncodeEntry(code[u] | (v & ((1u << k) - 1)) << len[u], len[u] + k) : 0;
+[[gnu::always_inline]] inline void SliceLowBits(const T* v, size_t n, int k, uint8_t* out) {
+  const size_t whole = n / kSlice, row = static_cast<size_t>(k) * 2;
+  uint16_t lane[kSlice];
+  for (size_t g = 0; g < whole; ++g) {
+    const T* block = v + g * kSlice;
+    if constexpr (sizeof(T) == 2) {
+      SliceBlock(block, k, out + g * row);  // straight from the values
+    } else {
+      std::copy(block, block + kSlice, lane);
+      SliceBlock(lane, k, out + g * row);
     }
   }
-  // At most 26 valid bits for a value whose symbol is not the escape; an escape flushes
-  // between its code and its W bits, leaving at most 7 + W held.
-  void Put(BitSink& w, T v) const {
-    if (v < lim_) return w.Put(fast_[v]);
-    const uint32_t u = static_cast<uint32_t>(v) >> k_;
-    if (u < kEscape) {
-      return w.Put(EncodeEntry(code_[u] | (v & ((1u << k_) - 1)) << len_[u], len_[u] + k_));
-    }
-    w.Put(EncodeEntry(code_[kEscape], len_[kEscape]));
-    w.Flush();
-    w.Put(EncodeEntry(v, kWidth<T>));
+  if (const size_t m = n - whole * kSlice; m > 0) {
+    std::fill(lane, lane + kSlice, 0);
+    std::copy(v + whole * kSlice, v + n, lane);
+    SliceBlock(lane, k, out + whole * row);
   }
+}
 
- private:
-  int k_;
-  uint32_t lim_;
-  uint8_t len_[kSymbols];
-  uint16_t code_[kSymbols];
-  std::vector<uint64_t> fast_;
-};
+// Unslicing in GCC/Clang vector types of 16 lanes: one AVX2 register in the AVX2 clone, two SSE2
+// or NEON registers otherwise, and the 16 lanes stay in registers from the symbols' load to the
+// values' store (plain arrays went through memory, stalling on store forwarding).
+using U16x16 = uint16_t __attribute__((vector_size(32)));
+using I16x16 = int16_t __attribute__((vector_size(32)));
+using U8x16 = uint8_t __attribute__((vector_size(16)));
 
-// Codes the four segments, segment j into dst + room_start[j] (room for its worst case).
-// Returns each segment's size in bytes.
+// Block g of Unslice: 16 values from 16 symbols at sym and their k words at w. Lane j's
+// multiplier 2^(15 - j) puts bit j of a word at the top of lane j; an arithmetic shift spreads
+// it over the lane, and bit b of it is kept.
+[[gnu::always_inline]] inline U16x16 UnsliceBlock(const uint8_t* sym, const uint8_t* w, int k) {
+  constexpr U16x16 kToTop = {0x8000, 0x4000, 0x2000, 0x1000, 0x800, 0x400, 0x200, 0x100,
+                             0x80,   0x40,   0x20,   0x10,   0x8,   0x4,   0x2,   0x1};
+  U8x16 s;
+  std::memcpy(&s, sym, sizeof s);
+  U16x16 acc = __builtin_convertvector(s, U16x16) * static_cast<uint16_t>(1u << k);
+  for (int b = 0; b < k; ++b) {
+    const U16x16 word = U16x16{} + Load16(w + 2 * static_cast<size_t>(b));
+    const I16x16 top = reinterpret_cast<I16x16>(word * kToTop) >> 15;
+    acc |= reinterpret_cast<U16x16>(top) & static_cast<uint16_t>(1u << b);
+  }
+  return acc;
+}
+
+inline void StoreBlock(const U16x16& v, size_t m, uint16_t* out) {
+  if (m == kSlice) {
+    std::memcpy(out, &v, sizeof v);
+  } else {
+    uint16_t lanes[kSlice];
+    std::memcpy(lanes, &v, sizeof v);
+    std::copy(lanes, lanes + m, out);
+  }
+}
+inline void StoreBlock(const U16x16& v, size_t m, uint8_t* out) {
+  const U8x16 narrow = __builtin_convertvector(v, U8x16);
+  uint8_t lanes[kSlice];
+  std::memcpy(lanes, &narrow, sizeof narrow);
+  std::copy(lanes, lanes + m, out);
+}
+
+// out_i = sym_i << k | its low bits, for every i (escapes are patched after).
 template <typename T>
-std::array<size_t, 4> EncodeSegments(const T* v, size_t n, const QuotientEncoder<T>& enc,
-                                     uint8_t* dst, const size_t room_start[4]) {
-  const Segments seg(n);
-  std::array<size_t, 4> size;
-  for (int a = 0; a < 4; a += 2) {
-    const int b = a + 1;
-    BitSink wa{dst + room_start[a]}, wb{dst + room_start[b]};
-    const T* sa = v + seg.start[a];
-    const T* sb = v + seg.start[b];
-    size_t i = 0;
-    // Two values per writer between flushes: at most 7 + 2 x 26 = 59 bits held.
-    for (; i + 2 <= seg.count[b]; i += 2) {
-      enc.Put(wa, sa[i]);
-      enc.Put(wb, sb[i]);
-      enc.Put(wa, sa[i + 1]);
-      enc.Put(wb, sb[i + 1]);
-      wa.Flush();
-      wb.Flush();
-    }
-    for (size_t j = i; j < seg.count[a]; ++j) enc.Put(wa, sa[j]), wa.Flush();
-    for (size_t j = i; j < seg.count[b]; ++j) enc.Put(wb, sb[j]), wb.Flush();
-    wa.Finish();
-    wb.Finish();
-    size[a] = static_cast<size_t>(wa.p - (dst + room_start[a]));
-    size[b] = static_cast<size_t>(wb.p - (dst + room_start[b]));
+[[gnu::always_inline]] inline void Unslice(const uint8_t* sym, const uint8_t* low, size_t n, int k,
+                                           T* out) {
+  const size_t whole = n / kSlice, row = static_cast<size_t>(k) * 2;
+  for (size_t g = 0; g < whole; ++g) {
+    StoreBlock(UnsliceBlock(sym + g * kSlice, low + g * row, k), kSlice, out + g * kSlice);
   }
-  return size;
+  if (const size_t m = n - whole * kSlice; m > 0) {
+    uint8_t last[kSlice] = {};
+    std::copy(sym + whole * kSlice, sym + n, last);
+    StoreBlock(UnsliceBlock(last, low + whole * row, k), m, out + whole * kSlice);
+  }
+}
+
+// The largest symbol.
+[[gnu::always_inline]] inline uint8_t MaxSymbol(const uint8_t* sym, size_t n) {
+  constexpr size_t kLanes = 32;
+  uint8_t top[kLanes] = {};
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (size_t j = 0; j < kLanes; ++j) top[j] = sym[i + j] > top[j] ? sym[i + j] : top[j];
+  }
+  for (; i < n; ++i) top[0] = std::max(top[0], sym[i]);
+  return *std::max_element(top, top + kLanes);
+}
+
+KV_VECTOR_CLONES void SliceLowBitsOf(const uint8_t* v, size_t n, int k, uint8_t* out) {
+  SliceLowBits(v, n, k, out);
+}
+KV_VECTOR_CLONES void SliceLowBitsOf(const uint16_t* v, size_t n, int k, uint8_t* out) {
+  SliceLowBits(v, n, k, out);
+}
+KV_VECTOR_CLONES void UnsliceOf(const uint8_t* sym, const uint8_t* low, size_t n, int k,
+                                uint8_t* out) {
+  Unslice(sym, low, n, k, out);
+}
+KV_VECTOR_CLONES void UnsliceOf(const uint8_t* sym, const uint8_t* low, size_t n, int k,
+                                uint16_t* out) {
+  Unslice(sym, low, n, k, out);
+}
+KV_VECTOR_CLONES uint8_t MaxSymbolOf(const uint8_t* sym, size_t n) { return MaxSymbol(sym, n); }
+
+size_t SlicedBytes(size_t n, int k) {
+  return (n + kSlice - 1) / kSlice * static_cast<size_t>(k) * 2;
+}
+
+// The symbols min(v >> k, 63); returns how many are escapes.
+template <typename T>
+[[gnu::always_inline]] inline size_t Symbols(const T* v, size_t n, int k, uint8_t* sym) {
+  size_t escapes = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t u = static_cast<uint32_t>(v[i]) >> k;
+    escapes += u >= kEscape;
+    sym[i] = static_cast<uint8_t>(u < kEscape ? u : kEscape);
+  }
+  return escapes;
+}
+KV_VECTOR_CLONES size_t SymbolsOf(const uint8_t* v, size_t n, int k, uint8_t* sym) {
+  return Symbols(v, n, k, sym);
+}
+KV_VECTOR_CLONES size_t SymbolsOf(const uint16_t* v, size_t n, int k, uint8_t* sym) {
+  return Symbols(v, n, k, sym);
+}
+
+template <typename T>
+void PutLittleEndian(T v, std::vector<uint8_t>* out) {
+  for (size_t b = 0; b < sizeof(T); ++b) out->push_back(static_cast<uint8_t>(v >> (8 * b)));
 }
 
 template <typename T>
 void PutRaw(const T* v, size_t n, std::vector<uint8_t>* out) {
   out->push_back(kModeRaw);
-  const size_t at = out->size();
-  out->resize(at + n * sizeof(T));
-  for (size_t i = 0; i < n; ++i) {
-    for (size_t b = 0; b < sizeof(T); ++b)
-      out->data()[at + i * sizeof(T) + b] = (v[i] >> (8 * b)) & 255;
-  }
+  for (size_t i = 0; i < n; ++i) PutLittleEndian(v[i], out);
 }
 
 template <typename T>
@@ -320,39 +391,23 @@ void EncodeStream(const T* x, size_t n, const Geometry& g, std::vector<uint8_t>*
     PredictForward(x, n, g, mask.data(), res_buf.get());
     v = res_buf.get();
   }
-  uint64_t sum;
-  T max;
-  SumMaxOf(v, n, &sum, &max);
+  const uint64_t sum = SumOf(v, n);
   // k: about log2 of the mean, less 2 (quotients of mean 4 to 8), then the cheapest of that and
   // its neighbours on the histogram.
   const double mean = static_cast<double>(sum) / static_cast<double>(n);
   const int guess =
       std::clamp(static_cast<int>(std::floor(std::log2(mean + 1))) - 2, 0, kWidth<T> - 1);
   const int lo = std::max(0, guess - 1), hi = std::min(kWidth<T> - 1, guess + 1);
-  const bool sampled = n >= kSampledStream;
   uint64_t hist[256];
-  QuotientHistogram(v, n, lo, sampled ? 16 : 1, hist);
+  QuotientHistogram(v, n, lo, n >= kSampledStream ? 16 : 1, hist);
   int k = lo;
   double best = 0;
-  uint64_t freq[256];
   for (int c = lo; c <= hi; ++c) {
+    uint64_t freq[256];
     SymbolCounts(hist, c - lo, freq);
     const double bits = CodedBits(freq, c, kWidth<T>);
     if (c == lo || bits < best) best = bits, k = c;
   }
-  SymbolCounts(hist, k - lo, freq);
-  // A sample may miss rare values: every symbol the stream can hold gets a count.
-  const uint32_t top = std::min<uint32_t>(static_cast<uint32_t>(max) >> k, kEscape);
-  if (sampled) {
-    for (uint32_t s = 0; s <= top; ++s) freq[s] = std::max<uint64_t>(freq[s], 1);
-  }
-  int used = 0;
-  for (int s = 0; s < kSymbols; ++s) used += freq[s] != 0;
-  if (used < 2) freq[freq[kEscape] ? 0 : kEscape] = 1;  // a code needs two symbols
-  uint8_t len[256];
-  huffman::BuildLengths(freq, len);
-  uint16_t code[256];
-  huffman::CanonicalCodes(len, code);
 
   out->push_back(kModeCoded);
   out->push_back(mask.empty() ? 0 : kFlagPredict);
@@ -364,150 +419,21 @@ void EncodeStream(const T* x, size_t n, const Geometry& g, std::vector<uint8_t>*
     }
   }
   out->push_back(static_cast<uint8_t>(k));
-  huffman::PutCode(len, kSymbols, out);
-  const QuotientEncoder<T> enc(k, len, code);
-  const Segments seg(n);
-  size_t room_start[4], total = 0;
-  for (int j = 0; j < 4; ++j) {
-    room_start[j] = total;
-    total += seg.count[j] * (kMaxLen + kWidth<T>) / 8 + 16;
+  std::unique_ptr<uint8_t[]> sym(new uint8_t[n]);
+  const size_t escapes = SymbolsOf(v, n, k, sym.get());
+  huffman::EncodePlane(sym.get(), 1, n, true, out);
+  const size_t low_at = out->size();
+  out->resize(low_at + SlicedBytes(n, k));
+  SliceLowBitsOf(v, n, k, out->data() + low_at);
+  for (const uint8_t* at = sym.get();
+       escapes && (at = static_cast<const uint8_t*>(std::memchr(at, kEscape, sym.get() + n - at)));
+       ++at) {
+    PutLittleEndian(v[at - sym.get()], out);
   }
-  std::unique_ptr<uint8_t[]> scratch(new uint8_t[total]);  // not zeroed
-  const std::array<size_t, 4> size = EncodeSegments(v, n, enc, scratch.get(), room_start);
-  const size_t coded = size[0] + size[1] + size[2] + size[3];
-  if (out->size() - at + 4 * 5 + coded >= n * sizeof(T)) {  // no smaller than raw
+  if (out->size() - at >= 1 + n * sizeof(T)) {  // no smaller than raw
     out->resize(at);
     PutRaw(x, n, out);
-    return;
   }
-  ByteWriter bw(out);
-  for (int j = 0; j < 4; ++j) bw.Varint(size[j]);
-  for (int j = 0; j < 4; ++j) {
-    const uint8_t* from = scratch.get() + room_start[j];
-    out->insert(out->end(), from, from + size[j]);
-  }
-}
-
-// Split by field, so that the hot loop takes an entry apart with no shifts or masks.
-struct DecodeTable {
-  std::array<uint16_t, 1u << huffman::kTableBits> value;  // a whole value, or a symbol
-  std::array<uint8_t, 1u << huffman::kTableBits> bits;    // bits taken, or kSlow | code length
-};
-
-// Decodes a value whose entry is slow (`sym`, code length in `bits`) at bit `pos`; returns
-// the bits it took.
-template <typename T>
-[[gnu::noinline]] uint64_t DecodeSlow(const uint8_t* in, size_t size, uint64_t pos, uint16_t sym,
-                                      uint8_t bits, int k, T* out) {
-  const unsigned len = bits & 31;
-  const uint64_t raw = PeekSafe(in, size, pos + len);
-  if (sym == kEscape) {
-    *out = static_cast<T>(raw);
-    return len + kWidth<T>;
-  }
-  *out = static_cast<T>(static_cast<uint32_t>(sym) << k | (raw & ((uint64_t{1} << k) - 1)));
-  return len + k;
-}
-
-// The window of a segment from bit p on, with a marker in its top bit: the lookups of a group
-// read at most bits 0..47 (four of at most 12 bits), so the marker is never read as data, and
-// after the window has been shifted right by the bits the group took, it sits at bit 63 - taken:
-// the count is the window's leading zeros, and no register need track the position per lookup.
-inline uint64_t MarkedWindow(const uint8_t* in, uint64_t p) {
-  return Load64(in + (p >> 3)) >> (p & 7) | uint64_t{1} << 63;
-}
-
-// The groups of the bulk loop: all four segments in lockstep, four values each per group. Every
-// segment has as many values left as the last (the first three hold q each), so one index
-// addresses all four outputs (segment j writes out[j q + i]). Not inlined: on its own it keeps
-// its 4 windows and positions in registers, which inlined into the stream decoder it did not.
-template <typename T, int kTableBits>
-[[gnu::noinline]] void DecodeGroups(const DecodeTable& t, int k, const uint8_t* const in[4],
-                                    const size_t size[4], size_t q, size_t first, size_t groups,
-                                    uint64_t pos[4], T* out) {
-  constexpr uint32_t kMask = (1u << kTableBits) - 1;
-  uint64_t p0 = pos[0], p1 = pos[1], p2 = pos[2], p3 = pos[3];
-  T* o = out + first;
-  const size_t q2 = 2 * q, q3 = 3 * q;
-  // One value per lookup. A slow entry (rare) is decoded out of line from the exact position,
-  // and the window is loaded again after it.
-#define KV_QHUFF_STEP(j, w, at)                                           \
-  {                                                                       \
-    const uint32_t e = static_cast<uint32_t>(w) & kMask;                  \
-    const uint8_t b = t.bits[e];                                          \
-    if (b & kSlow) [[unlikely]] {                                         \
-      p##j += static_cast<uint64_t>(__builtin_clzll(w));                  \
-      p##j += DecodeSlow(in[j], size[j], p##j, t.value[e], b, k, &o[at]); \
-      w = MarkedWindow(in[j], p##j);                                      \
-    } else {                                                              \
-      o[at] = static_cast<T>(t.value[e]);                                 \
-      w >>= b;                                                            \
-    }                                                                     \
-  }
-  for (size_t g = 0; g < groups; ++g, o += 4) {
-    uint64_t w0 = MarkedWindow(in[0], p0), w1 = MarkedWindow(in[1], p1);
-    uint64_t w2 = MarkedWindow(in[2], p2), w3 = MarkedWindow(in[3], p3);
-    // p_j is where the window was loaded; it moves on by the bits taken once the group is done.
-#define KV_QHUFF_ROUND(s)         \
-  KV_QHUFF_STEP(0, w0, s);        \
-  KV_QHUFF_STEP(1, w1, q + (s));  \
-  KV_QHUFF_STEP(2, w2, q2 + (s)); \
-  KV_QHUFF_STEP(3, w3, q3 + (s))
-    KV_QHUFF_ROUND(0);
-    KV_QHUFF_ROUND(1);
-    KV_QHUFF_ROUND(2);
-    KV_QHUFF_ROUND(3);
-#undef KV_QHUFF_ROUND
-    p0 += static_cast<uint64_t>(__builtin_clzll(w0));
-    p1 += static_cast<uint64_t>(__builtin_clzll(w1));
-    p2 += static_cast<uint64_t>(__builtin_clzll(w2));
-    p3 += static_cast<uint64_t>(__builtin_clzll(w3));
-  }
-#undef KV_QHUFF_STEP
-  pos[0] = p0, pos[1] = p1, pos[2] = p2, pos[3] = p3;
-}
-
-template <typename T>
-absl::Status DecodeSegments(const DecodeTable& t, int table_bits, int k,
-                            const uint8_t* const seg_in[4], const size_t seg_size[4], size_t n,
-                            T* out) {
-  const Segments seg(n);
-  uint64_t pos[4] = {0, 0, 0, 0};
-  size_t done = 0;  // values decoded in every segment
-  // A group takes at most 4 values of kMaxLen + W bits from each segment, and its loads start
-  // no later than its last value: within the segment while p + that <= 8 (size - 8).
-  constexpr uint64_t kGroupBits = 4 * (kMaxLen + kWidth<T>);
-  for (;;) {
-    size_t groups = (seg.count[3] - done) / 4;
-    for (int j = 0; j < 4; ++j) {
-      const uint64_t safe_bits = seg_size[j] >= 8 ? (seg_size[j] - 8) * 8 : 0;
-      groups = std::min<size_t>(groups, pos[j] < safe_bits ? (safe_bits - pos[j]) / kGroupBits : 0);
-    }
-    if (groups < 2) break;
-    if (table_bits == huffman::kTableBits) {
-      DecodeGroups<T, huffman::kTableBits>(t, k, seg_in, seg_size, seg.start[1], done, groups, pos,
-                                           out);
-    } else {
-      DecodeGroups<T, kMaxLen>(t, k, seg_in, seg_size, seg.start[1], done, groups, pos, out);
-    }
-    done += 4 * groups;
-  }
-  const uint32_t mask = (1u << table_bits) - 1;
-  for (int j = 0; j < 4; ++j) {
-    T* o = out + seg.start[j] + done;
-    for (size_t left = seg.count[j] - std::min(done, seg.count[j]); left; --left, ++o) {
-      const uint32_t i = static_cast<uint32_t>(PeekSafe(seg_in[j], seg_size[j], pos[j])) & mask;
-      const uint8_t b = t.bits[i];
-      if (b & kSlow) {
-        pos[j] += DecodeSlow(seg_in[j], seg_size[j], pos[j], t.value[i], b, k, o);
-      } else {
-        *o = static_cast<T>(t.value[i]);
-        pos[j] += b;
-      }
-    }
-    if ((pos[j] + 7) / 8 != seg_size[j]) return Corrupt("qhuff", "segment length mismatch");
-  }
-  return absl::OkStatus();
 }
 
 template <typename T>
@@ -539,43 +465,27 @@ absl::Status DecodeStream(ByteReader* br, size_t n, const Geometry& g, T* out) {
     }
   }
   if (!br->U8(&k) || k >= kWidth<T>) return Corrupt("qhuff", "bad shift");
-  uint8_t len[256];
-  uint16_t code[256];
-  KV_RETURN_IF_ERROR(huffman::ReadCode("qhuff", br, kSymbols, len, code));
-  for (int s = 0; s < kEscape; ++s) {
-    // A value u << k | low bits must fit the element.
-    if (len[s] && (static_cast<uint64_t>(s) << k) >> kWidth<T>) {
-      return Corrupt("qhuff", "symbol out of range for its shift");
-    }
+  std::unique_ptr<uint8_t[]> scratch(new uint8_t[n]);
+  const uint8_t* sym = nullptr;
+  KV_RETURN_IF_ERROR(huffman::DecodePlane("qhuff", br, n, scratch.get(), &sym));
+  absl::Span<const uint8_t> low;
+  if (!br->Bytes(SlicedBytes(n, k), &low)) return Corrupt("qhuff", "truncated low bits");
+  // Symbols are at most 63, and u << k must fit the element: every symbol does when k <= W - 6.
+  bool bad = MaxSymbolOf(sym, n) > kEscape;
+  for (size_t i = 0; !bad && k > kWidth<T> - 6 && i < n; ++i) {
+    bad = sym[i] != kEscape && (uint32_t{sym[i]} << k) >> kWidth<T> != 0;
   }
-  const uint8_t* seg_in[4];
-  size_t seg_size[4];
-  KV_RETURN_IF_ERROR(huffman::ReadSegments("qhuff", br, seg_in, seg_size));
-  const int table_bits = n < kNarrowTable ? kMaxLen : huffman::kTableBits;
-  const uint32_t tsize = 1u << table_bits;
-  // On the heap, made on a thread's first decode (see huff_stage.cc).
-  thread_local std::unique_ptr<DecodeTable> table;
-  if (!table) table = std::make_unique<DecodeTable>();
-  DecodeTable& t = *table;
-  for (int s = 0; s < kSymbols; ++s) {
-    const uint32_t l = len[s];
-    if (!l) continue;
-    if (s != kEscape && l + k <= static_cast<uint32_t>(table_bits)) {
-      for (uint32_t r = 0; r < (1u << k); ++r) {
-        for (uint32_t i = code[s] | r << l; i < tsize; i += 1u << (l + k)) {
-          t.value[i] = static_cast<uint16_t>(static_cast<uint32_t>(s) << k | r);
-          t.bits[i] = static_cast<uint8_t>(l + k);
-        }
-      }
-    } else {
-      for (uint32_t i = code[s]; i < tsize; i += 1u << l) {
-        t.value[i] = static_cast<uint16_t>(s);
-        t.bits[i] = static_cast<uint8_t>(kSlow | l);
-      }
-    }
-  }
-  if (absl::Status st = DecodeSegments(t, table_bits, k, seg_in, seg_size, n, out); !st.ok()) {
-    return st;
+  if (bad) return Corrupt("qhuff", "symbol out of range for its shift");
+  UnsliceOf(sym, low.data(), n, k, out);
+  // Escapes (rare) in element order, found with memchr.
+  for (const uint8_t* at = sym; (at = static_cast<const uint8_t*>(
+                                     std::memchr(at, kEscape, static_cast<size_t>(sym + n - at))));
+       ++at) {
+    absl::Span<const uint8_t> esc;
+    if (!br->Bytes(sizeof(T), &esc)) return Corrupt("qhuff", "truncated escapes");
+    T v = 0;
+    for (size_t b = 0; b < sizeof(T); ++b) v |= static_cast<T>(esc[b] << (8 * b));
+    out[at - sym] = v;
   }
   if (!mask.empty()) PredictInverse(out, n, g, mask.data());
   return absl::OkStatus();
