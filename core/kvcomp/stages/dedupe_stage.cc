@@ -45,8 +45,13 @@ class DedupeStage final : public Stage {
   }
 
   absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
-                        absl::Span<uint8_t> /*into*/, Streams* decoded) const override {
-    return DecodeSplitting("dedupe", encoded, want, decoded, IsTyped, DecodeOne);
+                        absl::Span<uint8_t> into, Streams* decoded) const override {
+    return DecodeSplitting(
+        "dedupe", encoded, want, decoded, IsTyped,
+        [into](const Stream& data, const Stream& map, const StreamDesc& d, Streams* out) {
+          // want[0] (nothing decoded yet) goes into the caller's buffer when there is one.
+          return DecodeOne(data, map, d, out->empty() ? into : absl::Span<uint8_t>(), out);
+        });
   }
 
  private:
@@ -123,7 +128,7 @@ class DedupeStage final : public Stage {
   }
 
   static absl::Status DecodeOne(const Stream& data_s, const Stream& map_s, const StreamDesc& d,
-                                Streams* decoded) {
+                                absl::Span<uint8_t> into, Streams* decoded) {
     const Geometry g = d.geom;
     const size_t es = ElemSize(d.type);
     const size_t seg = g.cols * es;
@@ -165,19 +170,22 @@ class DedupeStage final : public Stage {
     }
     const uint64_t distinct = g.rows - n_dup;
     const uint8_t* src = data_s.data().data();
-    for (size_t i = distinct * row_bytes; i < data_s.data().size(); ++i) {
-      if (src[i]) return Corrupt("dedupe", "nonzero padding rows");
+    if (TrimmedSize(data_s.data().subspan(distinct * row_bytes)) != 0) {
+      return Corrupt("dedupe", "nonzero padding rows");
     }
-    std::vector<uint8_t> buf(d.bytes());
+    // Every row is written below, so the output needs no zeroing.
+    const bool in_place = !into.empty() && into.size() == d.bytes();
+    Stream out = in_place ? Stream::Borrow(d, into) : Stream::Allocate(d, d.bytes());
+    uint8_t* buf = in_place ? into.data() : out.mutable_data();
     uint64_t next = 0, r = 0;
     for (uint64_t t = 0; row_bytes > 0 && t < g.rows; ++t) {
       const uint64_t j = n_dup > 0 && is_dup[t] ? refs[r++] : next++;
       const uint8_t* row = src + j * row_bytes;
       for (uint64_t p = 0; seg > 0 && p < g.planes; ++p) {
-        std::memcpy(buf.data() + (p * g.rows + t) * seg, row + p * seg, seg);
+        std::memcpy(buf + (p * g.rows + t) * seg, row + p * seg, seg);
       }
     }
-    decoded->push_back(Stream::Own(d, std::move(buf)));
+    decoded->push_back(std::move(out));
     return absl::OkStatus();
   }
 };
