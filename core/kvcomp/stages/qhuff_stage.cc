@@ -178,15 +178,23 @@ std::vector<T> ChoosePrediction(const T* x, size_t n, const Geometry& g) {
   return mask;
 }
 
-// Histogram of min(v >> shift, 255) over 64 evenly spaced chunks covering 1/frac of v.
+// fn(start, m) for 64 evenly spaced chunks covering 1/frac of n values (all of them when
+// frac is 1).
+template <typename Fn>
+void ForSampleChunks(size_t n, size_t frac, Fn fn) {
+  if (frac <= 1) return fn(size_t{0}, n);
+  const size_t chunk = std::max<size_t>(1, n / (64 * frac));
+  for (size_t c = 0; c < 64; ++c) {
+    const size_t start = n / 64 * c;
+    fn(start, std::min(chunk, n - start));
+  }
+}
+
+// Histogram of min(v >> shift, 255) over the sample chunks (ForSampleChunks).
 template <typename T>
 void QuotientHistogram(const T* v, size_t n, int shift, size_t frac, uint64_t out[256]) {
   uint32_t h[2][256] = {};
-  const size_t chunk = std::max<size_t>(1, n / (64 * frac));
-  const size_t chunks = frac > 1 ? 64 : 1;
-  for (size_t c = 0; c < chunks; ++c) {
-    const size_t start = frac > 1 ? n / 64 * c : 0;
-    const size_t m = frac > 1 ? std::min(chunk, n - start) : n;
+  ForSampleChunks(n, frac, [&](size_t start, size_t m) {
     const T* p = v + start;
     size_t i = 0;
     for (; i + 2 <= m; i += 2) {
@@ -194,7 +202,7 @@ void QuotientHistogram(const T* v, size_t n, int shift, size_t frac, uint64_t ou
       ++h[1][std::min<uint32_t>(p[i + 1] >> shift, 255)];
     }
     if (i < m) ++h[0][std::min<uint32_t>(p[i] >> shift, 255)];
-  }
+  });
   for (int s = 0; s < 256; ++s) out[s] = uint64_t{h[0][s]} + h[1][s];
 }
 
@@ -351,21 +359,21 @@ size_t SlicedBytes(size_t n, int k) {
   return (n + kSlice - 1) / kSlice * static_cast<size_t>(k) * 2;
 }
 
-// The symbols min(v >> k, 63); returns how many are escapes.
+// The symbols min(v >> k, 63); true when one is an escape (an OR, which vectorises).
 template <typename T>
-[[gnu::always_inline]] inline size_t Symbols(const T* v, size_t n, int k, uint8_t* sym) {
-  size_t escapes = 0;
+[[gnu::always_inline]] inline bool Symbols(const T* v, size_t n, int k, uint8_t* sym) {
+  uint32_t any = 0;
   for (size_t i = 0; i < n; ++i) {
     const uint32_t u = static_cast<uint32_t>(v[i]) >> k;
-    escapes += u >= kEscape;
+    any |= static_cast<uint32_t>(u >= kEscape);
     sym[i] = static_cast<uint8_t>(u < kEscape ? u : kEscape);
   }
-  return escapes;
+  return any != 0;
 }
-KV_VECTOR_CLONES size_t SymbolsOf(const uint8_t* v, size_t n, int k, uint8_t* sym) {
+KV_VECTOR_CLONES bool SymbolsOf(const uint8_t* v, size_t n, int k, uint8_t* sym) {
   return Symbols(v, n, k, sym);
 }
-KV_VECTOR_CLONES size_t SymbolsOf(const uint16_t* v, size_t n, int k, uint8_t* sym) {
+KV_VECTOR_CLONES bool SymbolsOf(const uint16_t* v, size_t n, int k, uint8_t* sym) {
   return Symbols(v, n, k, sym);
 }
 
@@ -391,15 +399,20 @@ void EncodeStream(const T* x, size_t n, const Geometry& g, std::vector<uint8_t>*
     PredictForward(x, n, g, mask.data(), res_buf.get());
     v = res_buf.get();
   }
-  const uint64_t sum = SumOf(v, n);
   // k: about log2 of the mean, less 2 (quotients of mean 4 to 8), then the cheapest of that and
-  // its neighbours on the histogram.
-  const double mean = static_cast<double>(sum) / static_cast<double>(n);
+  // its neighbours on the histogram. The mean is taken over the histogram's own sample.
+  const size_t frac = n >= kSampledStream ? 16 : 1;
+  uint64_t sum = 0, counted = 0;
+  ForSampleChunks(n, frac, [&](size_t start, size_t m) {
+    sum += SumOf(v + start, m);
+    counted += m;
+  });
+  const double mean = static_cast<double>(sum) / static_cast<double>(counted);
   const int guess =
       std::clamp(static_cast<int>(std::floor(std::log2(mean + 1))) - 2, 0, kWidth<T> - 1);
   const int lo = std::max(0, guess - 1), hi = std::min(kWidth<T> - 1, guess + 1);
   uint64_t hist[256];
-  QuotientHistogram(v, n, lo, n >= kSampledStream ? 16 : 1, hist);
+  QuotientHistogram(v, n, lo, frac, hist);
   int k = lo;
   double best = 0;
   for (int c = lo; c <= hi; ++c) {
@@ -420,7 +433,7 @@ void EncodeStream(const T* x, size_t n, const Geometry& g, std::vector<uint8_t>*
   }
   out->push_back(static_cast<uint8_t>(k));
   std::unique_ptr<uint8_t[]> sym(new uint8_t[n]);
-  const size_t escapes = SymbolsOf(v, n, k, sym.get());
+  const bool escapes = SymbolsOf(v, n, k, sym.get());
   huffman::EncodePlane(sym.get(), 1, n, true, out);
   const size_t low_at = out->size();
   out->resize(low_at + SlicedBytes(n, k));

@@ -92,11 +92,16 @@ class UniformQuantStage final : public Stage {
           }
           if (error == nullptr) return;
           // What the decoder will return for these codes (see DoDecode), against x.
-          float xs[kFloatChunk + 8], y[kFloatChunk + 8];  // AddErrorSums pads to its lanes
+          float y[kFloatChunk + 8];  // AddErrorSums pads to its 8 lanes
           Dequantize(q, m, s, y);
           RoundThrough(FloatDType(src.desc().type), y, m);
-          std::copy(x, x + m, xs);
-          AddErrorSumsChunk(xs, y, m, error);
+          if (m % 8 == 0) {  // every chunk but maybe the last: no padding, so x is only read
+            AddErrorSumsChunk(const_cast<float*>(x), y, m, error);
+          } else {
+            float xs[kFloatChunk + 8];
+            std::copy(x, x + m, xs);
+            AddErrorSumsChunk(xs, y, m, error);
+          }
         }));
     if (worst > kMaxCode) {
       return absl::InvalidArgumentError(absl::StrCat("uquant: step ", step(),
