@@ -40,6 +40,8 @@ const std::vector<std::string> kDefaultCodecs = {
     "kv(k=quant(bits=8,group=channel)+zstd(3),v=quant(bits=8,group=token)+zstd(3))",
     "kv(k=bounded(cos=0.9999,mae=0.01),v=bounded(cos=0.9999,mae=0.002))",
     "bounded(cos=0.9999,rel_mae=0.01)",
+    // The same with the coder bounded used before qhuff (byte planes, zstd -1): qhuff's share.
+    "bounded(cos=0.9999,rel_mae=0.01,coder=planes+zstd(1))",
     "bounded(cos=0.999)",
     "bounded(cos=0.99)",
 };

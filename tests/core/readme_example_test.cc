@@ -19,12 +19,14 @@ struct ExampleResult {
   absl::StatusOr<kvcomp::TensorView> view;
   absl::StatusOr<kvcomp::CompressedTensor> out;
   absl::StatusOr<kvcomp::Tensor> back;
+  absl::StatusOr<kvcomp::TensorMeta> got;
+  std::vector<uint8_t> pinned;
 };
 
 // The README's code over `bytes`, returning what it made.
 ExampleResult RunReadmeExample(const std::vector<uint8_t>& bytes) {
 #include "readme_example_body.inc"
-  return {std::move(view), std::move(out), std::move(back)};
+  return {std::move(view), std::move(out), std::move(back), std::move(got), std::move(pinned)};
 }
 
 TEST(ReadmeExampleTest, CompressesAndDecompressesAsDocumented) {
@@ -51,6 +53,9 @@ TEST(ReadmeExampleTest, CompressesAndDecompressesAsDocumented) {
   EXPECT_EQ(r.back->meta.dtype, kvcomp::DType::kFP16);
   EXPECT_EQ(r.back->meta.kind, kvcomp::Kind::kKey);
   EXPECT_EQ(r.back->bytes.size(), bytes.size());
+  ASSERT_TRUE(r.got.ok()) << r.got.status();  // DecompressInto: the same tensor, in place
+  EXPECT_EQ(r.got->ShapeString(), "[8,4096,128]");
+  EXPECT_EQ(r.pinned, r.back->bytes);
   EXPECT_EQ(r.out->report.compressed_bytes, r.out->frame.size());
   EXPECT_LT(r.out->frame.size(), bytes.size());
   if (!r.out->report.lossless) {
