@@ -136,6 +136,22 @@ __attribute__((target("avx,f16c"))) void RoundThroughHalfF16c(float* v, size_t c
   }
 }
 
+// Widens whole blocks of 8 halves from `in` (any alignment) while checking that none is NaN or
+// infinite (all-ones exponent); returns the length widened, or SIZE_MAX when one is not finite.
+// For finite values VCVTPH2PS is exact, so the signalling-NaN care of HalfToFloatF16c is moot.
+__attribute__((target("avx,f16c"))) size_t FiniteHalfToFloatF16c(const uint8_t* in, float* out,
+                                                                 size_t count) {
+  const __m128i exponent = _mm_set1_epi16(0x7c00);
+  __m128i bad = _mm_setzero_si128();
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i));
+    bad = _mm_or_si128(bad, _mm_cmpeq_epi16(_mm_and_si128(h, exponent), exponent));
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+  }
+  return _mm_movemask_epi8(bad) ? SIZE_MAX : i;
+}
+
 __attribute__((target("avx,f16c"))) size_t HalfToFloatF16c(const uint16_t* in, float* out,
                                                            size_t count) {
   size_t i = 0;
@@ -271,6 +287,18 @@ void ToFloat(DType dtype, const uint8_t* in, float* out, size_t count) {
     std::memcpy(buf, in + 2 * i, 2 * n);
     widen(buf, out + i, n);
   }
+}
+
+bool ToFloatIfFinite(DType dtype, const uint8_t* in, float* out, size_t count) {
+  size_t done = 0;
+#if defined(KVCOMP_HAVE_F16C_PATH)
+  if (dtype == DType::kFP16 && HasF16c()) {
+    done = FiniteHalfToFloatF16c(in, out, count);
+    if (done == SIZE_MAX) return false;
+  }
+#endif
+  ToFloat(dtype, in + done * DTypeSize(dtype), out + done, count - done);
+  return AllFinite(out + done, count - done);
 }
 
 void RoundThrough(DType dtype, float* values, size_t count) {

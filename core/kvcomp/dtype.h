@@ -38,6 +38,10 @@ void Bf16ToFloat(const uint16_t* in, float* out, size_t count);
 // Widens `count` elements of `dtype` stored little-endian at `in` to float.
 void ToFloat(DType dtype, const uint8_t* in, float* out, size_t count);
 
+// ToFloat, then AllFinite on the result, in one pass where the CPU allows (F16C for FP16); when
+// it returns false, `out` is unspecified.
+bool ToFloatIfFinite(DType dtype, const uint8_t* in, float* out, size_t count);
+
 // Rounds float values to `dtype` and back, in place: what a lossy decoder that computes in
 // float and stores `dtype` gives, as a reader widens it.
 void RoundThrough(DType dtype, float* values, size_t count);

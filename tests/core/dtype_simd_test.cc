@@ -147,5 +147,38 @@ TEST(HalfSimdTest, PublicBulkFunctionsMatchScalarAtEveryLengthAndAlignment) {
   }
 }
 
+TEST(HalfSimdTest, ToFloatIfFiniteWidensExactlyAndFindsEveryNonFiniteValue) {
+  // Every length to 40 at odd byte offsets, every dtype: the same floats as ToFloat when all are
+  // finite, and false as soon as one NaN or infinity sits anywhere, in a SIMD block or the tail.
+  std::mt19937 rng(9);
+  for (DType dtype : {DType::kFP16, DType::kBF16, DType::kFP32}) {
+    const size_t es = DTypeSize(dtype);
+    for (size_t n = 0; n <= 40; ++n) {
+      std::vector<uint8_t> bytes(n * es + 1);
+      for (size_t i = 0; i < n; ++i) {
+        const uint32_t finite = es == 2 ? (rng() & 0x83ffu) | ((rng() % 30u) << 10)
+                                        : (rng() & 0x807fffffu) | ((1u + rng() % 250u) << 23);
+        const uint32_t bits =
+            dtype == DType::kBF16 ? (rng() & 0x807fu) | ((1u + rng() % 250u) << 7) : finite;
+        std::memcpy(bytes.data() + 1 + i * es, &bits, es);
+      }
+      const uint8_t* in = bytes.data() + 1;  // unaligned on purpose
+      std::vector<float> got(n), want(n);
+      ASSERT_TRUE(ToFloatIfFinite(dtype, in, got.data(), n)) << DTypeName(dtype) << " n " << n;
+      ToFloat(dtype, in, want.data(), n);
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), n * 4), 0) << DTypeName(dtype) << " n " << n;
+      for (size_t at = 0; at < n; at += 7) {
+        std::vector<uint8_t> bad = bytes;
+        const uint32_t inf = dtype == DType::kFP16   ? 0xfc00u
+                             : dtype == DType::kBF16 ? 0x7fc1u
+                                                     : 0x7f800000u;
+        std::memcpy(bad.data() + 1 + at * es, &inf, es);
+        EXPECT_FALSE(ToFloatIfFinite(dtype, bad.data() + 1, got.data(), n))
+            << DTypeName(dtype) << " n " << n << " at " << at;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kvcomp

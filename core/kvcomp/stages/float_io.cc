@@ -87,8 +87,8 @@ absl::Status ForEachFiniteChunk(absl::string_view stage, DType dtype,
   float chunk[kFloatChunk];
   for (size_t first = 0; first < n; first += kFloatChunk) {
     const size_t m = std::min(kFloatChunk, n - first);
-    ToFloat(dtype, bytes.data() + first * es, chunk, m);
-    if (!AllFinite(chunk, m)) {
+    if (!ToFloatIfFinite(dtype, bytes.data() + first * es, chunk, m)) {
+      ToFloat(dtype, bytes.data() + first * es, chunk, m);  // to find which one
       const size_t bad = static_cast<size_t>(
           std::find_if(chunk, chunk + m, [](float v) { return !std::isfinite(v); }) - chunk);
       return absl::InvalidArgumentError(
