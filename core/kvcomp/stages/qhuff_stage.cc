@@ -275,25 +275,38 @@ template <typename T>
 // Unslicing in GCC/Clang vector types of 16 lanes: one AVX2 register in the AVX2 clone, two SSE2
 // or NEON registers otherwise, and the 16 lanes stay in registers from the symbols' load to the
 // values' store (plain arrays went through memory, stalling on store forwarding).
+// These helpers are always inlined into one translation unit, so no vector crosses a call: the
+// warning that a 32-byte vector's ABI differs with and without AVX does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
 using U16x16 = uint16_t __attribute__((vector_size(32)));
 using I16x16 = int16_t __attribute__((vector_size(32)));
 using U8x16 = uint8_t __attribute__((vector_size(16)));
 
-// Block g of Unslice: 16 values from 16 symbols at sym and their k words at w. Lane j's
+// All 16 lanes set to v, lane by lane: `vector op scalar` would widen the scalar to int first,
+// and GCC refuses that as a truncation wherever it cannot prove the value fits (UBSan builds).
+[[gnu::always_inline]] inline U16x16 Splat(uint16_t v) {
+  U16x16 r;
+  for (size_t j = 0; j < kSlice; ++j) r[j] = v;
+  return r;
+}
+
+// Block g of Unslice: 16 values from 16 symbols at sym and their k words at w, into *acc (a
+// pointer, not a returned vector, whose ABI would depend on the clone's ISA). Lane j's
 // multiplier 2^(15 - j) puts bit j of a word at the top of lane j; an arithmetic shift spreads
 // it over the lane, and bit b of it is kept.
-[[gnu::always_inline]] inline U16x16 UnsliceBlock(const uint8_t* sym, const uint8_t* w, int k) {
+[[gnu::always_inline]] inline void UnsliceBlock(const uint8_t* sym, const uint8_t* w, int k,
+                                                U16x16* acc) {
   constexpr U16x16 kToTop = {0x8000, 0x4000, 0x2000, 0x1000, 0x800, 0x400, 0x200, 0x100,
                              0x80,   0x40,   0x20,   0x10,   0x8,   0x4,   0x2,   0x1};
   U8x16 s;
   std::memcpy(&s, sym, sizeof s);
-  U16x16 acc = __builtin_convertvector(s, U16x16) * static_cast<uint16_t>(1u << k);
+  U16x16 v = __builtin_convertvector(s, U16x16) * Splat(static_cast<uint16_t>(1u << k));
   for (int b = 0; b < k; ++b) {
-    const U16x16 word = U16x16{} + Load16(w + 2 * static_cast<size_t>(b));
+    const U16x16 word = Splat(Load16(w + 2 * static_cast<size_t>(b)));
     const I16x16 top = reinterpret_cast<I16x16>(word * kToTop) >> 15;
-    acc |= reinterpret_cast<U16x16>(top) & static_cast<uint16_t>(1u << b);
+    v |= reinterpret_cast<U16x16>(top) & Splat(static_cast<uint16_t>(1u << b));
   }
-  return acc;
+  *acc = v;
 }
 
 inline void StoreBlock(const U16x16& v, size_t m, uint16_t* out) {
@@ -317,13 +330,16 @@ template <typename T>
 [[gnu::always_inline]] inline void Unslice(const uint8_t* sym, const uint8_t* low, size_t n, int k,
                                            T* out) {
   const size_t whole = n / kSlice, row = static_cast<size_t>(k) * 2;
+  U16x16 acc;
   for (size_t g = 0; g < whole; ++g) {
-    StoreBlock(UnsliceBlock(sym + g * kSlice, low + g * row, k), kSlice, out + g * kSlice);
+    UnsliceBlock(sym + g * kSlice, low + g * row, k, &acc);
+    StoreBlock(acc, kSlice, out + g * kSlice);
   }
   if (const size_t m = n - whole * kSlice; m > 0) {
     uint8_t last[kSlice] = {};
     std::copy(sym + whole * kSlice, sym + n, last);
-    StoreBlock(UnsliceBlock(last, low + whole * row, k), m, out + whole * kSlice);
+    UnsliceBlock(last, low + whole * row, k, &acc);
+    StoreBlock(acc, m, out + whole * kSlice);
   }
 }
 
