@@ -163,7 +163,8 @@ TEST(HalfSimdTest, ToFloatIfFiniteWidensExactlyAndFindsEveryNonFiniteValue) {
         std::memcpy(bytes.data() + 1 + i * es, &bits, es);
       }
       const uint8_t* in = bytes.data() + 1;  // unaligned on purpose
-      std::vector<float> got(n), want(n);
+      // One spare float each, so that n = 0 still has buffers (memcmp may not see null).
+      std::vector<float> got(n + 1), want(n + 1);
       ASSERT_TRUE(ToFloatIfFinite(dtype, in, got.data(), n)) << DTypeName(dtype) << " n " << n;
       ToFloat(dtype, in, want.data(), n);
       ASSERT_EQ(std::memcmp(got.data(), want.data(), n * 4), 0) << DTypeName(dtype) << " n " << n;
