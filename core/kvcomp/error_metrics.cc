@@ -14,10 +14,9 @@ KV_VECTOR_CLONES ErrorStats MeasureError(const TensorView& original, const Tenso
   const uint64_t n = std::min(original.meta().NumElements(), decoded.meta().NumElements());
   const size_t xs = DTypeSize(original.meta().dtype);
   const size_t ys = DTypeSize(decoded.meta().dtype);
-  constexpr size_t kChunk = 1024;  // x and y together in a quarter of L1
-  float x[kChunk], y[kChunk];
-  for (uint64_t base = 0; base < n; base += kChunk) {
-    const size_t m = static_cast<size_t>(std::min<uint64_t>(kChunk, n - base));
+  float x[kErrorChunk + 8], y[kErrorChunk + 8];  // AddErrorSums pads to its lanes
+  for (uint64_t base = 0; base < n; base += kErrorChunk) {
+    const size_t m = static_cast<size_t>(std::min<uint64_t>(kErrorChunk, n - base));
     ToFloat(original.meta().dtype, original.bytes().data() + base * xs, x, m);
     ToFloat(decoded.meta().dtype, decoded.bytes().data() + base * ys, y, m);
     if (!AllFinite(x, m) || !AllFinite(y, m)) {
@@ -31,16 +30,44 @@ KV_VECTOR_CLONES ErrorStats MeasureError(const TensorView& original, const Tenso
       }
     }
     sums.count += m;
-    // Double sums in four lanes (two ran at half the speed, eight no faster than four).
-    AddErrorSums<double, 4>(x, y, m, &sums);
+    AddErrorSumsChunk(x, y, m, &sums);
   }
   ErrorStats out = StatsFromSums(sums);
   out.mismatched_nonfinite = mismatched;
   return out;
 }
 
+namespace {
+
+// Whether float sums of a chunk hold every metric to a few parts per million. Each term is at
+// most its sum, so sums of |x| and |x - y| under 1e17 keep every square and product under 1e34
+// and their sums of 4096 finite. A nonzero sum of squares of at least 1e-25 has a term of at
+// least 1e-29, a normal float, beside which the subnormal terms' rounding (under 1e-41 in all)
+// is nothing; below that, or zero with nonzero values, the squares went subnormal.
+bool FloatSumsHold(const ErrorSums& c) {
+  constexpr double kLarge = 1e17, kTiny = 1e-25;
+  const auto holds = [](double squares, double magnitudes) {
+    return squares == 0 ? magnitudes == 0 : squares >= kTiny;
+  };
+  return c.abs_x < kLarge && c.abs_err < kLarge && std::isfinite(c.xx) && std::isfinite(c.sq_err) &&
+         std::isfinite(c.yy_minus_xx) && holds(c.xx, c.abs_x) && holds(c.sq_err, c.abs_err);
+}
+
+}  // namespace
+
 KV_VECTOR_CLONES void AddErrorSumsChunk(float* x, float* y, size_t m, ErrorSums* s) {
-  AddErrorSums<float, 8>(x, y, m, s);
+  ErrorSums c;
+  AddErrorSums<float, 8>(x, y, m, &c);
+  if (!FloatSumsHold(c)) {
+    c = ErrorSums{};
+    AddErrorSums<double, 4>(x, y, m, &c);
+  }
+  s->abs_err += c.abs_err;
+  s->sq_err += c.sq_err;
+  s->abs_x += c.abs_x;
+  s->xx += c.xx;
+  s->yy_minus_xx += c.yy_minus_xx;
+  s->max_abs = std::max(s->max_abs, c.max_abs);
 }
 
 ErrorStats StatsFromSums(const ErrorSums& s) {

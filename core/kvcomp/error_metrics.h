@@ -67,8 +67,15 @@ template <typename Acc, size_t kLanes>
   }
 }
 
-// AddErrorSums<float, 8> for a chunk of at most 4096 pairs (the float sums stay good to a few
-// parts per million), compiled for the CPU's widest vectors (vector_clones.h).
+// MeasureError sums the pairs in chunks of this many, from element 0, with AddErrorSumsChunk: an
+// encoder that sums the same chunks of the same floats the same way reports, bit for bit, the
+// error MeasureError will find on the decoded tensor.
+inline constexpr size_t kErrorChunk = 4096;
+
+// Adds a chunk of at most kErrorChunk pairs (x and y padded as for AddErrorSums) to `s`:
+// AddErrorSums<float, 8>, compiled for the CPU's widest vectors (vector_clones.h), good to a few
+// parts per million; or, for a chunk where float squares would overflow or sink into the
+// subnormals (FP32 values beyond about 1e17 or below 1e-13), AddErrorSums<double, 4>.
 void AddErrorSumsChunk(float* x, float* y, size_t m, ErrorSums* s);
 
 // Both views must have the same element count; dtypes may differ (e.g. FP32 vs FP16).

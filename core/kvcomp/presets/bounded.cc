@@ -140,13 +140,13 @@ double MaxAbsOrNan(const TensorView& t) {
 
 // The error uquant(step) would leave on `values`, as the decoder computes it (the same float
 // operations, then the batch rounding to `dtype`, the tensor's), without encoding anything.
-// One pass over L1-sized chunks with per-lane float sums, flushed to double per chunk, on the
+// One pass over L1-sized chunks with per-lane float sums (AddErrorSumsChunk) on the
 // search's sample; the chosen step's error is then measured on the whole tensor as uquant
 // emits its codes. `values` must be finite.
 KV_VECTOR_CLONES ErrorStats SimulateError(DType dtype, const TensorView& values, double step) {
   const float inv = static_cast<float>(1.0 / step);
   const float s = static_cast<float>(step);
-  constexpr size_t kChunk = 1024, kLanes = 8;
+  constexpr size_t kChunk = 1024;
   float x[kChunk], y[kChunk];
   const uint64_t n = values.meta().NumElements();
   const size_t es = DTypeSize(values.meta().dtype);
@@ -157,7 +157,7 @@ KV_VECTOR_CLONES ErrorStats SimulateError(DType dtype, const TensorView& values,
     ToFloat(values.meta().dtype, values.bytes().data() + base * es, x, m);
     for (size_t i = 0; i < m; ++i) y[i] = RoundEven(x[i] * inv) * s;
     RoundThrough(dtype, y, m);
-    AddErrorSums<float, kLanes>(x, y, m, &sums);
+    AddErrorSumsChunk(x, y, m, &sums);
   }
   return StatsFromSums(sums);
 }

@@ -19,15 +19,22 @@ namespace {
 
 constexpr int32_t kMaxCode = 32767;
 
-// The codes round(x / step) of m values (inv = 1 / step), in q and zigzag-coded into dst;
-// non-zero when one is out of range. Branch-free and vectorisable: the loops hold no float
-// reduction (which GCC keeps scalar without -ffast-math), codes out of range are found with an
-// integer OR, and the clamp (only there to keep the conversion defined) sits apart from the
-// zigzag, or GCC turns the clamped cases into branches.
-KV_VECTOR_CLONES uint32_t QuantizeChunk(const float* x, size_t m, float inv, int32_t* q,
-                                        uint8_t* dst) {
+// The codes round(x / step) of m values (inv = 1 / step, s the decoder's step), in q and
+// zigzag-coded into dst; non-zero when one is out of range. A code whose value q s would round
+// to infinity in the stream's type (|q s| >= `overflow`: x near the type's largest value, a
+// coarse step) moves one step toward zero, so that a finite tensor decodes finite (found by
+// fuzz_roundtrip). Branch-free and vectorisable: the loops hold no float reduction (which GCC
+// keeps scalar without -ffast-math), codes out of range are found with an integer OR, and the
+// clamp (only there to keep the conversion defined) sits apart from the zigzag, or GCC turns
+// the clamped cases into branches.
+KV_VECTOR_CLONES uint32_t QuantizeChunk(const float* x, size_t m, float inv, float s,
+                                        float overflow, int32_t* q, uint8_t* dst) {
   for (size_t i = 0; i < m; ++i) {
     q[i] = static_cast<int32_t>(RoundEven(std::min(std::max(x[i] * inv, -4e6f), 4e6f)));
+  }
+  for (size_t i = 0; i < m; ++i) {
+    const int32_t toward_zero = (q[i] > 0) - (q[i] < 0);
+    q[i] -= std::fabs(static_cast<float>(q[i]) * s) >= overflow ? toward_zero : 0;
   }
   uint32_t out_of_range = 0;
   for (size_t i = 0; i < m; ++i) {
@@ -35,6 +42,23 @@ KV_VECTOR_CLONES uint32_t QuantizeChunk(const float* x, size_t m, float inv, int
     stage_util::Store16(dst + 2 * i, ZigZag16(q[i]));
   }
   return out_of_range;
+}
+
+// The smallest magnitude that rounds to infinity in `type` (to nearest, ties to even: the
+// halfway point above the largest finite value, whose last bit is odd).
+float OverflowThreshold(ElemType type) {
+  switch (type) {
+    case ElemType::kF16:
+      return 65520.0f;
+    case ElemType::kBF16: {
+      const uint32_t bits = 0x7f7f8000;
+      float f;
+      std::memcpy(&f, &bits, 4);
+      return f;
+    }
+    default:
+      return INFINITY;  // float itself: only q s = inf is infinite
+  }
 }
 
 // The decoder's values for codes in range, before their rounding to the stream's type: the
@@ -82,16 +106,19 @@ class UniformQuantStage final : public Stage {
     uint8_t* const z = codes.mutable_data();
     const float inv = static_cast<float>(1.0 / step());
     const float s = static_cast<float>(step());  // the decoder's
+    const float overflow = OverflowThreshold(src.desc().type);
     int64_t worst = 0;  // largest |code| of a chunk with codes out of range
     KV_RETURN_IF_ERROR(
         ForEachFiniteChunk("uquant", src, [&](size_t first, size_t m, const float* x) {
           int32_t q[kFloatChunk];
-          const uint32_t out_of_range = QuantizeChunk(x, m, inv, q, z + 2 * first);
+          const uint32_t out_of_range = QuantizeChunk(x, m, inv, s, overflow, q, z + 2 * first);
           for (size_t i = 0; out_of_range && i < m; ++i) {
             worst = std::max<int64_t>(worst, std::abs(q[i]));
           }
           if (error == nullptr) return;
-          // What the decoder will return for these codes (see DoDecode), against x.
+          // What the decoder will return for these codes (see DoDecode), against x, summed
+          // over MeasureError's own chunks: the report is what a reader measures.
+          static_assert(kFloatChunk == kErrorChunk);
           float y[kFloatChunk + 8];  // AddErrorSums pads to its 8 lanes
           Dequantize(q, m, s, y);
           RoundThrough(FloatDType(src.desc().type), y, m);
@@ -140,7 +167,8 @@ void RegisterUniformQuantStage(StageRegistry& r) {
                   .default_value = 0.01,
                   .min = 1e-30,
                   .max = 1e30,
-                  .help = "quantisation step; max error is step/2"}},
+                  .help = "quantisation step; max error is step/2 (a step where step/2 would pass "
+                          "the type's largest value)"}},
       .make = MakeStage<UniformQuantStage>,
   });
 }
