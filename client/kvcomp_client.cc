@@ -1,6 +1,7 @@
 #include "kvcomp_client.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -663,10 +664,13 @@ void ToProto(const io::NamedTensor& t, pb::Tensor* out) {
 }
 
 struct Client::Impl {
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<pb::KVCompressor::Stub> stub;
-  std::unique_ptr<grpc::GenericStub> generic;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<pb::KVCompressor::Stub>> stubs;  // one per channel
+  std::unique_ptr<grpc::GenericStub> generic;                  // health checks, on channel 0
+  std::atomic<size_t> next{0};
   InFlightCalls async_calls;
+  // The stub of the next call's channel, round robin.
+  pb::KVCompressor::Stub* stub() { return stubs[next.fetch_add(1) % stubs.size()].get(); }
 };
 
 std::vector<absl::Span<const uint8_t>> CompressResult::Frames() const {
@@ -744,19 +748,25 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
       args.SetSslTargetNameOverride(t.server_name_override);
     }
   }
+  if (options.connections < 1 || options.connections > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("connections must be 1 to 64, not ", options.connections));
+  }
   auto impl = std::make_unique<Impl>();
-  impl->channel = grpc::CreateCustomChannel(target, creds, args);
-  if (!impl->channel) return absl::InvalidArgumentError(absl::StrCat("bad target ", target));
-  if (options.connect_timeout > absl::ZeroDuration()) {
-    const auto deadline =
-        std::chrono::system_clock::now() + absl::ToChronoNanoseconds(options.connect_timeout);
-    if (!impl->channel->WaitForConnected(deadline)) {
+  const auto deadline =
+      std::chrono::system_clock::now() + absl::ToChronoNanoseconds(options.connect_timeout);
+  for (int i = 0; i < options.connections; ++i) {
+    // Each its own TCP connection: the local subchannel pool above.
+    std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(target, creds, args);
+    if (!channel) return absl::InvalidArgumentError(absl::StrCat("bad target ", target));
+    if (options.connect_timeout > absl::ZeroDuration() && !channel->WaitForConnected(deadline)) {
       return absl::UnavailableError(absl::StrCat("cannot connect to ", target, " within ",
                                                  absl::FormatDuration(options.connect_timeout)));
     }
+    impl->stubs.push_back(pb::KVCompressor::NewStub(channel));
+    impl->channels.push_back(std::move(channel));
   }
-  impl->stub = pb::KVCompressor::NewStub(impl->channel);
-  impl->generic = std::make_unique<grpc::GenericStub>(impl->channel);
+  impl->generic = std::make_unique<grpc::GenericStub>(impl->channels[0]);
   return std::unique_ptr<Client>(new Client(target, options, std::move(impl)));
 }
 
@@ -765,7 +775,7 @@ int64_t Client::stream_threshold_bytes() const { return EffectiveThreshold(optio
 absl::StatusOr<CompressResult> Client::Compress(absl::string_view spec,
                                                 absl::Span<const io::NamedTensor> tensors) {
   KV_ASSIGN_OR_RETURN(CompressPlan plan, CompressPlan::Make(tensors, options_));
-  pb::KVCompressor::Stub* stub = impl_->stub.get();
+  pb::KVCompressor::Stub* stub = impl_->stub();
   Exchange<pb::CompressRequest, pb::CompressResponse> exchange{
       &options_,
       "Compress",
@@ -830,7 +840,7 @@ void Client::CompressAsync(absl::string_view spec, absl::Span<const io::NamedTen
     done(s);
     return;
   }
-  pb::KVCompressor::Stub* stub = impl_->stub.get();
+  pb::KVCompressor::Stub* stub = impl_->stub();
   AsyncCall<pb::CompressRequest, pb::CompressResponse>::Run(
       &impl_->async_calls, options_, std::move(req),
       [stub](grpc::ClientContext* ctx, const pb::CompressRequest* rq, pb::CompressResponse* rs,
@@ -845,7 +855,7 @@ void Client::CompressAsync(absl::string_view spec, absl::Span<const io::NamedTen
 
 absl::StatusOr<io::KvCache> Client::Decompress(absl::Span<const FrameRef> frames) {
   KV_ASSIGN_OR_RETURN(DecompressPlan plan, DecompressPlan::Make(frames, options_));
-  pb::KVCompressor::Stub* stub = impl_->stub.get();
+  pb::KVCompressor::Stub* stub = impl_->stub();
   Exchange<pb::DecompressRequest, pb::DecompressResponse> exchange{
       &options_,
       "Decompress",
@@ -883,7 +893,7 @@ void Client::DecompressAsync(absl::Span<const FrameRef> frames, DecompressCallba
     done(s);
     return;
   }
-  pb::KVCompressor::Stub* stub = impl_->stub.get();
+  pb::KVCompressor::Stub* stub = impl_->stub();
   AsyncCall<pb::DecompressRequest, pb::DecompressResponse>::Run(
       &impl_->async_calls, options_, std::move(req),
       [stub](grpc::ClientContext* ctx, const pb::DecompressRequest* rq, pb::DecompressResponse* rs,
@@ -926,7 +936,7 @@ absl::StatusOr<pb::AnalyzeResponse> Client::Analyze(pb::AnalyzeRequest request,
   pb::AnalyzeResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(&ctx, options_);
-  KV_RETURN_IF_ERROR(FromGrpc(impl_->stub->Analyze(&ctx, request, &resp), "Analyze"));
+  KV_RETURN_IF_ERROR(FromGrpc(impl_->stub()->Analyze(&ctx, request, &resp), "Analyze"));
   return resp;
 }
 

@@ -90,6 +90,11 @@ struct ClientOptions {
   // calls over every address a target resolves to (`ipv4:127.0.0.1:P1,127.0.0.1:P2`, or a
   // headless Kubernetes Service's `dns:///` name). Empty leaves gRPC's default.
   std::string load_balancing_policy;
+  // gRPC channels (TCP connections each) that calls are spread over, round robin. One HTTP/2
+  // connection carries one message's bytes at a time: with many large calls in flight at once
+  // (an inference host offloading from several threads) a few connections cut the queueing
+  // of one call's megabytes behind another's. 1 to 64.
+  int connections = 1;
   // Called on the calling thread each time the server has answered one more chunk of a
   // streamed Compress or Decompress, with (answered, total) chunks: for progress display.
   // One-message calls do not call it. May restart from 1 when a stream is retried.

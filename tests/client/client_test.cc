@@ -1,10 +1,14 @@
 // The client library against the real kvcomp-server binary on a loopback port.
 #include "kvcomp_client.h"
 
+#include <fstream>
 #include <future>
+#include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "io/dump.h"
@@ -329,6 +333,59 @@ TEST_F(ClientTest, AsyncCallsRoundTripConcurrently) {
   client_->CompressAsync("zstdd(3)", cache,
                          [&bad](absl::StatusOr<CompressResult> r) { bad.set_value(std::move(r)); });
   EXPECT_EQ(bad.get_future().get().status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Established TCP connections to 127.0.0.1:`port` from this machine's clients: rows of
+// /proc/net/tcp and tcp6 (gRPC's sockets are dual-stack: ::ffff:127.0.0.1) whose remote end
+// is the port; the server's own ends have it as their local port.
+int ConnectionsTo(int port) {
+  const std::string remote = absl::StrFormat("0100007F:%04X", port);
+  int n = 0;
+  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream tcp(path);
+    std::string line;
+    std::getline(tcp, line);  // header
+    while (std::getline(tcp, line)) {
+      std::istringstream row(line);
+      std::string slot, local, rem, state;
+      row >> slot >> local >> rem >> state;
+      n += absl::EndsWith(rem, remote) && state == "01";
+    }
+  }
+  return n;
+}
+
+TEST_F(ClientTest, CallsSpreadOverSeveralConnections) {
+  const int port = std::stoi(server_->address().substr(server_->address().rfind(':') + 1));
+  ClientOptions options;
+  options.connections = 3;
+  options.connect_timeout = absl::Seconds(10);
+  auto client = Client::Connect(server_->address(), options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  const io::KvCache cache = MakeCache(DType::kFP16, 2, 2, 64, 16, 4);
+  constexpr int kCalls = 6;
+  std::vector<std::promise<absl::StatusOr<CompressResult>>> done(kCalls);
+  for (int i = 0; i < kCalls; ++i) {
+    (*client)->CompressAsync("lossless", cache, [&done, i](absl::StatusOr<CompressResult> r) {
+      done[i].set_value(std::move(r));
+    });
+  }
+  for (auto& d : done) {
+    absl::StatusOr<CompressResult> r = d.get_future().get();
+    ASSERT_TRUE(r.ok()) << r.status();
+    absl::StatusOr<io::KvCache> back = (*client)->Decompress(r->Frames());
+    ASSERT_TRUE(back.ok()) << back.status();
+    ExpectSameCache(*back, cache);
+  }
+  // The fixture's client holds one connection (once it has made a call), this one three.
+  ASSERT_TRUE(client_->Health().ok());
+  EXPECT_EQ(ConnectionsTo(port), 4);
+  for (int bad : {0, 65}) {
+    options.connections = bad;
+    EXPECT_EQ(Client::Connect(server_->address(), options).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
 }
 
 double HandledCompress(const std::string& metrics, const std::string& code) {
