@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <future>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -150,10 +149,23 @@ class Sender {
     const size_t k = static_cast<size_t>(i) % w_.good.size();
     return {&compress_, &w_.good[k], w_.raw[k], stub};
   }
-  // Starts the call; `done` runs on a gRPC thread with its status.
-  static void Start(const Pick& p, grpc::ClientContext* ctx, grpc::ByteBuffer* response,
-                    std::function<void(grpc::Status)> done) {
-    p.stub->UnaryCall(ctx, *p.method, grpc::StubOptions(), p.req, response, std::move(done));
+  // One call on a completion queue: its pick, when it was due, and what Finish fills in.
+  struct Call {
+    Pick pick;
+    Clock::time_point due;
+    grpc::ClientContext ctx;
+    grpc::ByteBuffer resp;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<grpc::ByteBuffer>> reader;
+  };
+  // Starts `c`; `cq` delivers `c` itself as the tag when it has finished. The caller keeps `c`
+  // (and its context) alive until then, and no callback thread of gRPC's ever touches it: a
+  // context freed on such a thread raced the channels' end (an ASan double free).
+  void Start(Call* c, grpc::CompletionQueue* cq) const {
+    c->ctx.set_deadline(Deadline());
+    c->reader = c->pick.stub->PrepareUnaryCall(&c->ctx, *c->pick.method, *c->pick.req, cq);
+    c->reader->StartCall();
+    c->reader->Finish(&c->resp, &c->status, c);
   }
   const std::shared_ptr<grpc::Channel>& channel0() const { return channels_[0]; }
   std::chrono::system_clock::time_point Deadline() const {
@@ -177,38 +189,59 @@ class Sender {
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
+void RecordCall(const Sender::Call& c, Results* res) {
+  res->Record(Ms(Clock::now() - c.due), c.status.error_code(), c.pick.raw, c.pick.bad_code);
+}
+
+// Each caller thread waits on a completion queue of its own for its one call at a time.
 void RunClosed(const LoadFlags& f, Sender& sender, Clock::time_point end, Results* res,
                std::atomic<int64_t>* issued) {
   std::vector<std::thread> threads;
   for (int t = 0; t < f.concurrency; ++t) {
     threads.emplace_back([&] {
+      grpc::CompletionQueue cq;
       while (Clock::now() < end) {
         const int64_t i = issued->fetch_add(1);
         if (f.requests > 0 && i >= f.requests) break;
-        Sender::Pick p = sender.Next(i);
-        grpc::ClientContext ctx;
-        ctx.set_deadline(sender.Deadline());
-        grpc::ByteBuffer resp;
-        std::promise<grpc::Status> done;
-        const auto t0 = Clock::now();
-        Sender::Start(p, &ctx, &resp, [&done](grpc::Status s) { done.set_value(std::move(s)); });
-        const grpc::Status s = done.get_future().get();
-        res->Record(Ms(Clock::now() - t0), s.error_code(), p.raw, p.bad_code);
+        Sender::Call c;
+        c.pick = sender.Next(i);
+        c.due = Clock::now();
+        sender.Start(&c, &cq);
+        void* tag = nullptr;
+        bool ok = false;
+        if (!cq.Next(&tag, &ok)) break;  // only after Shutdown, which nothing calls before here
+        RecordCall(c, res);
+      }
+      cq.Shutdown();
+      void* tag = nullptr;
+      bool ok = false;
+      while (cq.Next(&tag, &ok)) {
       }
     });
   }
   for (auto& t : threads) t.join();
 }
 
+// The main thread issues calls at Poisson arrival times; one thread takes every finished call
+// off a shared completion queue, records it and frees it.
 void RunOpen(const LoadFlags& f, Sender& sender, Clock::time_point start, Clock::time_point end,
              Results* res, std::atomic<int64_t>* issued) {
   std::mutex mu;
   std::condition_variable cv;
   int in_flight = 0;
-  struct Call {
-    grpc::ClientContext ctx;
-    grpc::ByteBuffer resp;
-  };
+  grpc::CompletionQueue cq;
+  std::thread finisher([&] {
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq.Next(&tag, &ok)) {
+      std::unique_ptr<Sender::Call> call(static_cast<Sender::Call*>(tag));
+      RecordCall(*call, res);
+      call.reset();
+      std::lock_guard<std::mutex> lock(mu);
+      --in_flight;
+      cv.notify_all();
+    }
+  });
   Clock::time_point next = start;
   for (int64_t i = 0; f.requests == 0 || i < f.requests; ++i) {
     next += std::chrono::duration_cast<Clock::duration>(
@@ -222,21 +255,13 @@ void RunOpen(const LoadFlags& f, Sender& sender, Clock::time_point start, Clock:
       ++in_flight;
     }
     issued->fetch_add(1);
-    Sender::Pick p = sender.Next(i);
-    auto call = std::make_shared<Call>();
-    call->ctx.set_deadline(sender.Deadline());
-    const Clock::time_point scheduled = next;
-    auto done = [call, scheduled, raw = p.raw, bad_code = p.bad_code, res, &mu, &cv,
-                 &in_flight](grpc::Status s) {
-      res->Record(Ms(Clock::now() - scheduled), s.error_code(), raw, bad_code);
-      std::lock_guard<std::mutex> lock(mu);
-      --in_flight;
-      cv.notify_all();
-    };
-    Sender::Start(p, &call->ctx, &call->resp, std::move(done));
+    auto call = std::make_unique<Sender::Call>();
+    call->pick = sender.Next(i);
+    call->due = next;
+    sender.Start(call.release(), &cq);
   }
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return in_flight == 0; });
+  cq.Shutdown();  // the finisher drains every call still in flight, then ends
+  finisher.join();
 }
 
 int RunLoad(const LoadFlags& f) {
