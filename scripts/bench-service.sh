@@ -10,6 +10,8 @@
 # 4. kvcomp load, open loop (Poisson) at 50% of the peak RPS: p50 / p99 latency.
 # Prints a summary and writes every JSON report to $OUT (default BUILD_DIR/bench-service).
 # The client and the server share the machine's cores: that is part of what is measured.
+# CONNECTIONS (default 1): the TCP connections kvcomp load spreads its calls over, in both
+# phases; one HTTP/2 connection carries one large message at a time.
 set -euo pipefail
 build="${1:-build}"
 codec="${2:-lossless}"
@@ -20,6 +22,7 @@ for b in "$cli" "$server"; do
   [[ -x "$b" ]] || { echo "bench-service.sh: $b is missing; build kvcomp and kvcomp-server" >&2; exit 1; }
 done
 workers="${WORKERS:-$(nproc)}"
+connections="${CONNECTIONS:-1}"
 # glibc returns every 1 MiB buffer to the kernel (mmap/munmap per message) unless told not
 # to: on this workload that doubles the server's system time. Set GLIBC_TUNABLES= (empty) to
 # measure the default allocator behaviour.
@@ -40,14 +43,14 @@ addr="$(sed -n 's/^grpc=//p' "$ready")"
 
 "$cli" bench "$data" --codec "$codec" --threads "$workers" --runs 7 --json > "$out/inprocess.json"
 "$cli" load --server "$addr" --codec "$codec" --data "$data" --concurrency $((2 * workers)) \
-  --duration "$seconds" --json > "$out/peak.json"
+  --connections "$connections" --duration "$seconds" --json > "$out/peak.json"
 half="$(python3 -c "import json; print(round(json.load(open('$out/peak.json'))['rps'] / 2, 2))")"
 "$cli" load --server "$addr" --codec "$codec" --data "$data" --rps "$half" --concurrency 64 \
-  --duration "$seconds" --json > "$out/half.json"
+  --connections "$connections" --duration "$seconds" --json > "$out/half.json"
 
-python3 - "$out" "$codec" "$workers" <<'PY'
+python3 - "$out" "$codec" "$workers" "$connections" <<'PY'
 import json, os, sys
-out, codec, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out, codec, workers, connections = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 ip = json.load(open(os.path.join(out, "inprocess.json")))
 peak = json.load(open(os.path.join(out, "peak.json")))
 half = json.load(open(os.path.join(out, "half.json")))
@@ -55,7 +58,8 @@ eff = peak["raw_gb_per_second"] / ip["compress_gb_per_second"]
 p50, p99 = half["latency_ms"]["p50"], half["latency_ms"]["p99"]
 load1 = os.getloadavg()[0]
 summary = {
-    "codec": codec, "workers": workers, "cores": os.cpu_count(), "loadavg_1m": load1,
+    "codec": codec, "workers": workers, "connections": connections, "cores": os.cpu_count(),
+    "loadavg_1m": load1,
     "ratio": ip["ratio"],
     "inprocess_compress_gb_s": ip["compress_gb_per_second"],
     "rpc_peak_rps": peak["rps"], "rpc_peak_gb_s": peak["raw_gb_per_second"],
@@ -65,7 +69,8 @@ summary = {
     "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
 }
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
-print(f"codec {codec}, {workers} server workers, {os.cpu_count()} cores, load average {load1:.2f}, "
+print(f"codec {codec}, {workers} server workers, {connections} client connection(s), "
+      f"{os.cpu_count()} cores, load average {load1:.2f}, "
       f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r}")
 print(f"in process : {ip['compress_gb_per_second']:.3f} GB/s compress, ratio {ip['ratio']:.3f}x")
 print(f"RPC peak   : {peak['rps']:.1f} rps, {peak['raw_gb_per_second']:.3f} GB/s "
