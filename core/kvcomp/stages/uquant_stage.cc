@@ -32,9 +32,11 @@ KV_VECTOR_CLONES uint32_t QuantizeChunk(const float* x, size_t m, float inv, flo
   for (size_t i = 0; i < m; ++i) {
     q[i] = static_cast<int32_t>(RoundEven(std::min(std::max(x[i] * inv, -4e6f), 4e6f)));
   }
-  for (size_t i = 0; i < m; ++i) {
-    const int32_t toward_zero = (q[i] > 0) - (q[i] < 0);
-    q[i] -= std::fabs(static_cast<float>(q[i]) * s) >= overflow ? toward_zero : 0;
+  if (std::isfinite(overflow)) {  // only when a code in range can reach it (a step of 2+ in FP16)
+    for (size_t i = 0; i < m; ++i) {
+      const int32_t toward_zero = (q[i] > 0) - (q[i] < 0);
+      q[i] -= std::fabs(static_cast<float>(q[i]) * s) >= overflow ? toward_zero : 0;
+    }
   }
   uint32_t out_of_range = 0;
   for (size_t i = 0; i < m; ++i) {
@@ -106,7 +108,9 @@ class UniformQuantStage final : public Stage {
     uint8_t* const z = codes.mutable_data();
     const float inv = static_cast<float>(1.0 / step());
     const float s = static_cast<float>(step());  // the decoder's
-    const float overflow = OverflowThreshold(src.desc().type);
+    // Infinite (no check) when even the largest code in range stays below it.
+    const float limit = OverflowThreshold(src.desc().type);
+    const float overflow = (kMaxCode + 1.0) * step() >= limit ? limit : INFINITY;
     int64_t worst = 0;  // largest |code| of a chunk with codes out of range
     KV_RETURN_IF_ERROR(
         ForEachFiniteChunk("uquant", src, [&](size_t first, size_t m, const float* x) {
