@@ -231,44 +231,72 @@ double CodedBits(const uint64_t freq[256], int k, int width) {
 // a constant shift per lane. Unpacking costs a few vector operations per bit per 16 values.
 constexpr size_t kSlice = 16;
 
-// Block g's k words from its 16 values, as 16-bit lanes (the last block zero-padded).
-[[gnu::always_inline]] inline void SliceBlock(const uint16_t* lane, int k, uint8_t* out) {
+// Block g of the split: from its 16 values (16-bit lanes, the last block zero-padded), the
+// symbols min(v >> k, 63) at sym and the k words of low bits at low. Returns the lanes holding
+// an escape (bit j for value j). One pass for both, so the values are read once and the
+// escapes found without a search over the symbols.
+[[gnu::always_inline]] inline uint32_t SplitBlock(const uint16_t* lane, int k, uint8_t* sym,
+                                                  uint8_t* low) {
 #if defined(__SSE2__)
-  // Bit b of each lane shifted to its sign, the 16 lanes packed to bytes with their signs kept,
-  // and the bytes' signs gathered: one word in four instructions.
   const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lane));
   const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lane + 8));
+  // Bit b of each lane shifted to its sign, the 16 lanes packed to bytes with their signs kept,
+  // and the bytes' signs gathered: one word in four instructions.
   for (int b = 0; b < k; ++b) {
     const __m128i count = _mm_cvtsi32_si128(15 - b);
     const __m128i bytes = _mm_packs_epi16(_mm_sll_epi16(lo, count), _mm_sll_epi16(hi, count));
-    Store16(out + 2 * static_cast<size_t>(b), static_cast<uint16_t>(_mm_movemask_epi8(bytes)));
+    Store16(low + 2 * static_cast<size_t>(b), static_cast<uint16_t>(_mm_movemask_epi8(bytes)));
   }
+  // min(u, 63) = u - max(u - 63, 0), in unsigned saturating arithmetic (SSE2 has no unsigned
+  // 16-bit min); then at most 63, so the signed pack keeps it.
+  const __m128i count = _mm_cvtsi32_si128(k);
+  const __m128i limit = _mm_set1_epi16(kEscape);
+  const __m128i ulo = _mm_srl_epi16(lo, count), uhi = _mm_srl_epi16(hi, count);
+  const __m128i s = _mm_packs_epi16(_mm_sub_epi16(ulo, _mm_subs_epu16(ulo, limit)),
+                                    _mm_sub_epi16(uhi, _mm_subs_epu16(uhi, limit)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(sym), s);
+  return static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(s, _mm_set1_epi8(kEscape))));
 #else
+  uint32_t escapes = 0;
   for (int b = 0; b < k; ++b) {
     uint16_t w = 0;
     for (size_t j = 0; j < kSlice; ++j) w |= static_cast<uint16_t>(((lane[j] >> b) & 1u) << j);
-    Store16(out + 2 * static_cast<size_t>(b), w);
+    Store16(low + 2 * static_cast<size_t>(b), w);
   }
+  for (size_t j = 0; j < kSlice; ++j) {
+    const uint32_t u = uint32_t{lane[j]} >> k;
+    sym[j] = static_cast<uint8_t>(u < kEscape ? u : kEscape);
+    escapes |= static_cast<uint32_t>(u >= kEscape) << j;
+  }
+  return escapes;
 #endif
 }
 
+// The symbols min(v_i >> k, 63) of n values at sym, their low k bits, bit-sliced, at low, and
+// the values whose symbol is an escape, in order, appended to escapes.
 template <typename T>
-[[gnu::always_inline]] inline void SliceLowBits(const T* v, size_t n, int k, uint8_t* out) {
+[[gnu::always_inline]] inline void Split(const T* v, size_t n, int k, uint8_t* sym, uint8_t* low,
+                                         std::vector<T>* escapes) {
   const size_t whole = n / kSlice, row = static_cast<size_t>(k) * 2;
   uint16_t lane[kSlice];
   for (size_t g = 0; g < whole; ++g) {
     const T* block = v + g * kSlice;
+    uint32_t esc;
     if constexpr (sizeof(T) == 2) {
-      SliceBlock(block, k, out + g * row);  // straight from the values
+      esc = SplitBlock(block, k, sym + g * kSlice, low + g * row);  // straight from the values
     } else {
       std::copy(block, block + kSlice, lane);
-      SliceBlock(lane, k, out + g * row);
+      esc = SplitBlock(lane, k, sym + g * kSlice, low + g * row);
     }
+    for (; esc; esc &= esc - 1) escapes->push_back(block[__builtin_ctz(esc)]);
   }
   if (const size_t m = n - whole * kSlice; m > 0) {
+    uint8_t last[kSlice];
     std::fill(lane, lane + kSlice, 0);
     std::copy(v + whole * kSlice, v + n, lane);
-    SliceBlock(lane, k, out + whole * row);
+    uint32_t esc = SplitBlock(lane, k, last, low + whole * row);  // zero padding: no escapes
+    std::copy(last, last + m, sym + whole * kSlice);
+    for (; esc; esc &= esc - 1) escapes->push_back(lane[__builtin_ctz(esc)]);
   }
 }
 
@@ -355,11 +383,13 @@ template <typename T>
   return *std::max_element(top, top + kLanes);
 }
 
-KV_VECTOR_CLONES void SliceLowBitsOf(const uint8_t* v, size_t n, int k, uint8_t* out) {
-  SliceLowBits(v, n, k, out);
+KV_VECTOR_CLONES void SplitOf(const uint8_t* v, size_t n, int k, uint8_t* sym, uint8_t* low,
+                              std::vector<uint8_t>* escapes) {
+  Split(v, n, k, sym, low, escapes);
 }
-KV_VECTOR_CLONES void SliceLowBitsOf(const uint16_t* v, size_t n, int k, uint8_t* out) {
-  SliceLowBits(v, n, k, out);
+KV_VECTOR_CLONES void SplitOf(const uint16_t* v, size_t n, int k, uint8_t* sym, uint8_t* low,
+                              std::vector<uint16_t>* escapes) {
+  Split(v, n, k, sym, low, escapes);
 }
 KV_VECTOR_CLONES void UnsliceOf(const uint8_t* sym, const uint8_t* low, size_t n, int k,
                                 uint8_t* out) {
@@ -373,24 +403,6 @@ KV_VECTOR_CLONES uint8_t MaxSymbolOf(const uint8_t* sym, size_t n) { return MaxS
 
 size_t SlicedBytes(size_t n, int k) {
   return (n + kSlice - 1) / kSlice * static_cast<size_t>(k) * 2;
-}
-
-// The symbols min(v >> k, 63); true when one is an escape (an OR, which vectorises).
-template <typename T>
-[[gnu::always_inline]] inline bool Symbols(const T* v, size_t n, int k, uint8_t* sym) {
-  uint32_t any = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t u = static_cast<uint32_t>(v[i]) >> k;
-    any |= static_cast<uint32_t>(u >= kEscape);
-    sym[i] = static_cast<uint8_t>(u < kEscape ? u : kEscape);
-  }
-  return any != 0;
-}
-KV_VECTOR_CLONES bool SymbolsOf(const uint8_t* v, size_t n, int k, uint8_t* sym) {
-  return Symbols(v, n, k, sym);
-}
-KV_VECTOR_CLONES bool SymbolsOf(const uint16_t* v, size_t n, int k, uint8_t* sym) {
-  return Symbols(v, n, k, sym);
 }
 
 template <typename T>
@@ -449,16 +461,13 @@ void EncodeStream(const T* x, size_t n, const Geometry& g, std::vector<uint8_t>*
   }
   out->push_back(static_cast<uint8_t>(k));
   std::unique_ptr<uint8_t[]> sym(new uint8_t[n]);
-  const bool escapes = SymbolsOf(v, n, k, sym.get());
+  const size_t low_bytes = SlicedBytes(n, k);
+  std::unique_ptr<uint8_t[]> low(new uint8_t[low_bytes]);
+  std::vector<T> escapes;
+  SplitOf(v, n, k, sym.get(), low.get(), &escapes);
   huffman::EncodePlane(sym.get(), 1, n, true, out);
-  const size_t low_at = out->size();
-  out->resize(low_at + SlicedBytes(n, k));
-  SliceLowBitsOf(v, n, k, out->data() + low_at);
-  for (const uint8_t* at = sym.get();
-       escapes && (at = static_cast<const uint8_t*>(std::memchr(at, kEscape, sym.get() + n - at)));
-       ++at) {
-    PutLittleEndian(v[at - sym.get()], out);
-  }
+  out->insert(out->end(), low.get(), low.get() + low_bytes);
+  for (const T e : escapes) PutLittleEndian(e, out);
   if (out->size() - at >= 1 + n * sizeof(T)) {  // no smaller than raw
     out->resize(at);
     PutRaw(x, n, out);
