@@ -194,6 +194,40 @@ TEST(BoundedTest, RefusesWhenItCannotHoldAndFallbackIsNone) {
   EXPECT_TRUE(ok->report.lossless);  // fell back to the lossless codec
 }
 
+// bounded first searches on a sample and takes the sample's largest value for the whole
+// tensor's; a value outside the sample (index 1500 lies between the sample's first two blocks)
+// that is not finite, or whose code would overflow at the step found, must still give a frame
+// that meets the bounds, or the refusal, as if the whole tensor had been looked at.
+TEST(BoundedTest, ValuesOutsideTheSearchSampleAreHonoured) {
+  constexpr size_t kOutside = 1500;
+  Tensor outlier = Gaussian(DType::kFP32, {1, 1000, 128}, 11);
+  const float big = 100;
+  std::memcpy(&outlier.bytes[4 * kOutside], &big, 4);
+  for (const char* spec : {"bounded(max_abs=0.001)", "bounded(cos=0.999999,max_abs=0.0005)"}) {
+    auto c = (*MakeCodec(spec))->Compress(outlier.view());
+    ASSERT_TRUE(c.ok()) << spec << ": " << c.status();
+    auto back = Decompress(c->frame);
+    ASSERT_TRUE(back.ok()) << back.status();
+    const ErrorBounds bounds = *ParseErrorBounds((*ParseSpec(spec))[0]);
+    const ErrorStats e = MeasureError(outlier.view(), back->view());
+    EXPECT_TRUE(bounds.Pass(e)) << spec << ": " << bounds.Violations(e);
+  }
+
+  Tensor nan = Gaussian(DType::kFP32, {1, 1000, 128}, 11);
+  const float not_a_number = NAN;
+  std::memcpy(&nan.bytes[4 * kOutside], &not_a_number, 4);
+  auto refused = (*MakeCodec("bounded(cos=0.99,fallback=none)"))->Compress(nan.view());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_NE(refused.status().message().find("non-finite"), absl::string_view::npos)
+      << refused.status();
+  auto exact = (*MakeCodec("bounded(cos=0.99)"))->Compress(nan.view());
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_TRUE(exact->report.lossless);
+  auto back = Decompress(exact->frame);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(back->bytes == nan.bytes);
+}
+
 TEST(BoundedTest, BadSpecsNameTheProblem) {
   for (const char* bad : {"bounded", "bounded(cos=2)", "bounded(cos=x)", "bounded(foo=1)",
                           "bounded(cos=0.9,coder=quant(8))", "bounded(cos=0.9,coder=nosuch)"}) {

@@ -175,50 +175,67 @@ class BoundedCodec final : public Codec {
   std::string Spec() const override { return spec_; }
 
   absl::StatusOr<CompressedTensor> Compress(const TensorView& tensor) const override {
-    const uint64_t n = tensor.meta().NumElements();
-    const double max_abs = MaxAbsOrNan(tensor);
-    const bool finite = !std::isnan(max_abs);
-    // The search stays inside uquant's step range, which the stage enforces; a tensor whose
-    // codes overflow even at the largest step goes to the fallback (found by fuzz_roundtrip,
-    // tests/fuzz/regressions/roundtrip/bounded-step-*).
-    const ParamDef& step_range = StageRegistry::Get().FindById(kUniformQuantId)->params[0];
-    if (finite && n > 0 && max_abs / kMaxCode <= step_range.max) {
-      // Steps finer than this overflow 16-bit codes; coarser than 2 max|x| zero everything.
-      const double finest = std::max(max_abs / kMaxCode, step_range.min);
-      double lo = finest;
-      double hi = std::clamp(2 * max_abs, step_range.min, step_range.max);
-      const DType dtype = tensor.meta().dtype;
-      const Tensor sample_tensor = SearchSample(tensor);
-      const TensorView sample = sample_tensor.view();
-      if (bounds_.Pass(SimulateError(dtype, sample, lo))) {
-        lo = SearchStep(dtype, sample, lo, hi);
-        const SpecPipeline& coder = coder_.empty() ? DefaultCoder(tensor) : coder_;
-        // A tensor no larger than the sample was the sample: its step needs no room to spare.
-        double step = n > sample.meta().NumElements() ? std::max(lo * kFirstAttempt, finest) : lo;
-        for (int attempt = 0; attempt < kAttempts; ++attempt) {
-          KV_ASSIGN_OR_RETURN(Pipeline pipeline, LossyPipeline(step, coder));
-          ErrorStats seen;
-          KV_ASSIGN_OR_RETURN(std::optional<CompressedTensor> out,
-                              CompressIf(pipeline, tensor, [&](const ErrorStats& e) {
-                                seen = e;
-                                return bounds_.Pass(e, kMargin);
-                              }));
-          if (out) return *std::move(out);
-          if (step <= finest) break;
-          step = std::max(step * std::min(0.99, 0.998 / bounds_.Overshoot(seen)), finest);
-        }
-      }
+    const Tensor sample_tensor = SearchSample(tensor);
+    const TensorView sample = sample_tensor.view();
+    // First on the sample's largest value, which saves a pass over the tensor: uquant itself
+    // refuses a tensor with a non-finite value or a code out of range beyond the sample, and
+    // only then is the tensor's own largest value found and the lossy path run on it.
+    double max_abs = MaxAbsOrNan(sample);
+    absl::StatusOr<std::optional<CompressedTensor>> out = CompressLossy(tensor, sample, max_abs);
+    if (!out.ok() && sample.meta().NumElements() < tensor.meta().NumElements()) {
+      max_abs = MaxAbsOrNan(tensor);
+      out = CompressLossy(tensor, sample, max_abs);
     }
+    if (!out.ok()) return out.status();
+    if (*out) return **std::move(out);
     if (!fallback_) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("bounded: no quantisation step meets ", bounds_.ToString(), " for layer ",
-                       tensor.meta().layer, " ", KindName(tensor.meta().kind),
-                       finite ? "" : " (it holds non-finite values)", ", and fallback=none"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "bounded: no quantisation step meets ", bounds_.ToString(), " for layer ",
+          tensor.meta().layer, " ", KindName(tensor.meta().kind),
+          std::isnan(max_abs) ? " (it holds non-finite values)" : "", ", and fallback=none"));
     }
     return fallback_->Compress(tensor);
   }
 
  private:
+  // The lossy frame, or nullopt when no step meets the bounds, for the largest magnitude
+  // max_abs (NaN: a value is not finite).
+  absl::StatusOr<std::optional<CompressedTensor>> CompressLossy(const TensorView& tensor,
+                                                                const TensorView& sample,
+                                                                double max_abs) const {
+    // The search stays inside uquant's step range, which the stage enforces; a tensor whose
+    // codes overflow even at the largest step goes to the fallback (found by fuzz_roundtrip,
+    // tests/fuzz/regressions/roundtrip/bounded-step-*).
+    const ParamDef& step_range = StageRegistry::Get().FindById(kUniformQuantId)->params[0];
+    if (std::isnan(max_abs) || tensor.meta().NumElements() == 0 ||
+        max_abs / kMaxCode > step_range.max) {
+      return std::nullopt;
+    }
+    // Steps finer than this overflow 16-bit codes; coarser than 2 max|x| zero everything.
+    const double finest = std::max(max_abs / kMaxCode, step_range.min);
+    const double hi = std::clamp(2 * max_abs, step_range.min, step_range.max);
+    const DType dtype = tensor.meta().dtype;
+    if (!bounds_.Pass(SimulateError(dtype, sample, finest))) return std::nullopt;
+    const double lo = SearchStep(dtype, sample, finest, hi);
+    const SpecPipeline& coder = coder_.empty() ? DefaultCoder(tensor) : coder_;
+    // A tensor no larger than the sample was the sample: its step needs no room to spare.
+    const bool sampled = tensor.meta().NumElements() > sample.meta().NumElements();
+    double step = sampled ? std::max(lo * kFirstAttempt, finest) : lo;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+      KV_ASSIGN_OR_RETURN(Pipeline pipeline, LossyPipeline(step, coder));
+      ErrorStats seen;
+      KV_ASSIGN_OR_RETURN(std::optional<CompressedTensor> out,
+                          CompressIf(pipeline, tensor, [&](const ErrorStats& e) {
+                            seen = e;
+                            return bounds_.Pass(e, kMargin);
+                          }));
+      if (out) return out;
+      if (step <= finest) break;
+      step = std::max(step * std::min(0.99, 0.998 / bounds_.Overshoot(seen)), finest);
+    }
+    return std::nullopt;
+  }
+
   // The coarsest step in [pass, top] whose simulated error on `sample` meets the bounds, to
   // within kStepTolerance; `pass` meets them. Newton steps on the error's growth with the step
   // (ErrorBounds::Overshoot), each kept inside the bracket of a passing and a failing step, or
