@@ -70,7 +70,9 @@ class DedupeStage final : public Stage {
       return;
     }
     const uint8_t* src = s.data().data();
-    std::vector<uint8_t> data(s.data().size());
+    // Not zeroed: each distinct row is copied in, and the tail after them zeroed below.
+    Stream rows = Stream::Allocate(rows_desc, s.data().size());
+    uint8_t* const data = rows.mutable_data();
     std::vector<uint8_t> is_dup(g.rows, 0);
     std::vector<uint64_t> refs;
     // Open addressing over distinct rows; slots hold distinct index + 1.
@@ -80,7 +82,7 @@ class DedupeStage final : public Stage {
     std::vector<uint64_t> hashes;
     uint64_t distinct = 0;
     for (uint64_t t = 0; t < g.rows; ++t) {
-      uint8_t* row = data.data() + distinct * row_bytes;
+      uint8_t* row = data + distinct * row_bytes;
       for (uint64_t p = 0; seg > 0 && p < g.planes; ++p) {
         std::memcpy(row + p * seg, src + (p * g.rows + t) * seg, seg);
       }
@@ -90,7 +92,7 @@ class DedupeStage final : public Stage {
       while (slots[i]) {
         const uint64_t j = slots[i] - 1;
         if (hashes[j] == h &&
-            (row_bytes == 0 || std::memcmp(data.data() + j * row_bytes, row, row_bytes) == 0)) {
+            (row_bytes == 0 || std::memcmp(data + j * row_bytes, row, row_bytes) == 0)) {
           dup = true;
           refs.push_back(j);
           break;
@@ -107,7 +109,7 @@ class DedupeStage final : public Stage {
     }
     // An empty tensor has no buffer at all: memset may not be handed a null pointer.
     if (distinct < g.rows && row_bytes > 0) {
-      std::memset(data.data() + distinct * row_bytes, 0, (g.rows - distinct) * row_bytes);
+      std::memset(data + distinct * row_bytes, 0, (g.rows - distinct) * row_bytes);
     }
     std::vector<uint8_t> map;
     ByteWriter(&map).Varint(refs.size());
@@ -123,7 +125,7 @@ class DedupeStage final : public Stage {
         }
       }
     }
-    out->push_back(Stream::Own(rows_desc, std::move(data)));
+    out->push_back(std::move(rows));
     out->push_back(Stream::Own(StreamDesc{ElemType::kOpaque, {}}, std::move(map)));
   }
 
