@@ -53,6 +53,15 @@ bool FloatSumsHold(const ErrorSums& c) {
          std::isfinite(c.yy_minus_xx) && holds(c.xx, c.abs_x) && holds(c.sq_err, c.abs_err);
 }
 
+void AddChunk(const ErrorSums& c, ErrorSums* s) {
+  s->abs_err += c.abs_err;
+  s->sq_err += c.sq_err;
+  s->abs_x += c.abs_x;
+  s->xx += c.xx;
+  s->yy_minus_xx += c.yy_minus_xx;
+  s->max_abs = std::max(s->max_abs, c.max_abs);
+}
+
 }  // namespace
 
 KV_VECTOR_CLONES void AddErrorSumsChunk(float* x, float* y, size_t m, ErrorSums* s) {
@@ -62,12 +71,22 @@ KV_VECTOR_CLONES void AddErrorSumsChunk(float* x, float* y, size_t m, ErrorSums*
     c = ErrorSums{};
     AddErrorSums<double, 4>(x, y, m, &c);
   }
-  s->abs_err += c.abs_err;
-  s->sq_err += c.sq_err;
-  s->abs_x += c.abs_x;
-  s->xx += c.xx;
-  s->yy_minus_xx += c.yy_minus_xx;
-  s->max_abs = std::max(s->max_abs, c.max_abs);
+  AddChunk(c, s);
+}
+
+bool AddErrorLanes(const ErrorLanes& l, ErrorSums* s) {
+  ErrorSums c;  // AddErrorSums's flush of its lanes, in its order
+  for (size_t k = 0; k < 8; ++k) {
+    c.abs_err += l.abs_err[k];
+    c.sq_err += l.sq_err[k];
+    c.abs_x += l.abs_x[k];
+    c.xx += l.xx[k];
+    c.yy_minus_xx += l.yy_minus_xx[k];
+    c.max_abs = std::max<double>(c.max_abs, l.max_abs[k]);
+  }
+  if (!FloatSumsHold(c)) return false;
+  AddChunk(c, s);
+  return true;
 }
 
 ErrorStats StatsFromSums(const ErrorSums& s) {

@@ -78,6 +78,18 @@ inline constexpr size_t kErrorChunk = 4096;
 // subnormals (FP32 values beyond about 1e17 or below 1e-13), AddErrorSums<double, 4>.
 void AddErrorSumsChunk(float* x, float* y, size_t m, ErrorSums* s);
 
+// The per-lane float sums of AddErrorSums<float, 8> over one chunk (lane k holds the pairs
+// i = k mod 8), for an encoder that computes them in its own loop, in the same order with the
+// same operations, and so gets the same bits.
+struct ErrorLanes {
+  float abs_err[8] = {}, sq_err[8] = {}, abs_x[8] = {}, xx[8] = {}, yy_minus_xx[8] = {},
+        max_abs[8] = {};
+};
+// Adds a chunk's lanes to `s` exactly as AddErrorSumsChunk adds its own, and returns true; or
+// returns false, leaving `s` as it was, for a chunk where AddErrorSumsChunk would have summed
+// in double instead (its float squares overflow or go subnormal).
+bool AddErrorLanes(const ErrorLanes& lanes, ErrorSums* s);
+
 // Both views must have the same element count; dtypes may differ (e.g. FP32 vs FP16).
 // Non-finite values are excluded from the sums and counted when they do not match.
 ErrorStats MeasureError(const TensorView& original, const TensorView& decoded);

@@ -11,6 +11,7 @@
 #include "kvcomp/registry.h"
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/stages/stage_util.h"
+#include "kvcomp/stages/uquant_fp16.h"
 #include "kvcomp/status_macros.h"
 #include "kvcomp/vector_clones.h"
 
@@ -78,6 +79,34 @@ KV_VECTOR_CLONES void DecodeChunk(const uint8_t* src, size_t m, float s, float* 
   }
 }
 
+// The codes of a float stream at z and, with `error`, their decoded error, an L1 chunk at a
+// time: widen, quantise, decode as the decoder will, sum. *worst gets the largest |code| of a
+// chunk with codes out of range.
+absl::Status GeneralEncode(const Stream& src, float inv, float s, float overflow, uint8_t* z,
+                           ErrorSums* error, int64_t* worst) {
+  return ForEachFiniteChunk("uquant", src, [&](size_t first, size_t m, const float* x) {
+    int32_t q[kFloatChunk];
+    const uint32_t out_of_range = QuantizeChunk(x, m, inv, s, overflow, q, z + 2 * first);
+    for (size_t i = 0; out_of_range && i < m; ++i) {
+      *worst = std::max<int64_t>(*worst, std::abs(q[i]));
+    }
+    if (error == nullptr) return;
+    // What the decoder will return for these codes (see DoDecode), against x, summed
+    // over MeasureError's own chunks: the report is what a reader measures.
+    static_assert(kFloatChunk == kErrorChunk);
+    float y[kFloatChunk + 8];  // AddErrorSums pads to its 8 lanes
+    Dequantize(q, m, s, y);
+    RoundThrough(FloatDType(src.desc().type), y, m);
+    if (m % 8 == 0) {  // every chunk but maybe the last: no padding, so x is only read
+      AddErrorSumsChunk(const_cast<float*>(x), y, m, error);
+    } else {
+      float xs[kFloatChunk + 8];
+      std::copy(x, x + m, xs);
+      AddErrorSumsChunk(xs, y, m, error);
+    }
+  });
+}
+
 class UniformQuantStage final : public Stage {
  public:
   using Stage::Stage;
@@ -112,28 +141,18 @@ class UniformQuantStage final : public Stage {
     const float limit = OverflowThreshold(src.desc().type);
     const float overflow = (kMaxCode + 1.0) * step() >= limit ? limit : INFINITY;
     int64_t worst = 0;  // largest |code| of a chunk with codes out of range
-    KV_RETURN_IF_ERROR(
-        ForEachFiniteChunk("uquant", src, [&](size_t first, size_t m, const float* x) {
-          int32_t q[kFloatChunk];
-          const uint32_t out_of_range = QuantizeChunk(x, m, inv, s, overflow, q, z + 2 * first);
-          for (size_t i = 0; out_of_range && i < m; ++i) {
-            worst = std::max<int64_t>(worst, std::abs(q[i]));
-          }
-          if (error == nullptr) return;
-          // What the decoder will return for these codes (see DoDecode), against x, summed
-          // over MeasureError's own chunks: the report is what a reader measures.
-          static_assert(kFloatChunk == kErrorChunk);
-          float y[kFloatChunk + 8];  // AddErrorSums pads to its 8 lanes
-          Dequantize(q, m, s, y);
-          RoundThrough(FloatDType(src.desc().type), y, m);
-          if (m % 8 == 0) {  // every chunk but maybe the last: no padding, so x is only read
-            AddErrorSumsChunk(const_cast<float*>(x), y, m, error);
-          } else {
-            float xs[kFloatChunk + 8];
-            std::copy(x, x + m, xs);
-            AddErrorSumsChunk(xs, y, m, error);
-          }
-        }));
+    // FP16 on AVX2 + F16C: all of it in one pass; anything it declines (a non-finite value, sums
+    // that need double) goes the general way below, which reports it.
+    ErrorSums fused = error ? *error : ErrorSums{};
+    int64_t max_code = 0;
+    if (src.desc().type == ElemType::kF16 &&
+        uquant_internal::QuantizeHalf(src.data().data(), n, inv, s, overflow, z,
+                                      error ? &fused : nullptr, &max_code)) {
+      if (error) *error = fused;
+      if (max_code > kMaxCode) worst = max_code;
+    } else {
+      KV_RETURN_IF_ERROR(GeneralEncode(src, inv, s, overflow, z, error, &worst));
+    }
     if (worst > kMaxCode) {
       return absl::InvalidArgumentError(absl::StrCat("uquant: step ", step(),
                                                      " is too fine for this tensor: codes reach ",

@@ -1,0 +1,25 @@
+// uquant's encoder for FP16 streams in one pass on x86-64 with AVX2 and F16C: each vector of 8
+// halves is widened, quantised, zigzag-stored, decoded as the decoder will (code x step, rounded
+// to FP16) and its error summed, all in registers. The general path makes five passes over
+// L1 chunks for the same (widen, quantise, dequantise, round, sum), about a third of
+// bounded(...)'s compress on Llama-shaped FP16. Internal to uquant.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kvcomp/error_metrics.h"
+
+namespace kvcomp::uquant_internal {
+
+// Codes round(x / step) of the n FP16 values at src (any alignment), zigzag-coded into dst, with
+// uquant's rules (inv = 1 / step, s = the decoder's step, a code whose value reaches `overflow`
+// moves a step toward zero); *max_code gets the largest |code|. With `error`, adds the decoded
+// values' error to it, summed over kErrorChunk chunks as AddErrorSumsChunk sums them, to the
+// bit. Returns false, with dst and *error in any state, when this CPU or build has no such path,
+// a value is not finite, or a chunk's sums need double precision: the caller then runs the
+// general path, which reports the value or sums in double.
+bool QuantizeHalf(const uint8_t* src, size_t n, float inv, float s, float overflow, uint8_t* dst,
+                  ErrorSums* error, int64_t* max_code);
+
+}  // namespace kvcomp::uquant_internal
