@@ -18,7 +18,11 @@ namespace kvcomp {
 namespace {
 
 bool HasFusedPath() {
+#if defined(__x86_64__)
   return std::strcmp(dtype_internal::HalfSimdPath(), "f16c") == 0 && __builtin_cpu_supports("avx2");
+#else
+  return false;  // the fused path is x86-64 only
+#endif
 }
 
 struct Reference {
