@@ -14,21 +14,32 @@ const kvcomp::Tensor& Layer(kvcomp::Kind kind) {
   return kind == kvcomp::Kind::kKey ? k : v;
 }
 
+// Times `encode` (the layer to its frame) over the benchmark's iterations; an error skips the
+// benchmark with its message.
+template <typename Encode>
+void TimeEncoding(benchmark::State& state, const kvcomp::Tensor& t, Encode encode) {
+  size_t out = 0;
+  for (auto _ : state) {
+    absl::StatusOr<std::vector<uint8_t>> frame = encode(t.view());
+    if (!frame.ok()) {
+      state.SkipWithError(std::string(frame.status().message()).c_str());
+      return;
+    }
+    out = frame->size();
+    benchmark::DoNotOptimize(frame->data());
+  }
+  state.SetBytesProcessed(state.iterations() * t.bytes.size());
+  state.counters["ratio"] = static_cast<double>(t.bytes.size()) / out;
+}
+
 void BM_Encode(benchmark::State& state, const char* spec, kvcomp::Kind kind) {
   auto pipeline = kvcomp::Pipeline::FromSpec(spec);
   if (!pipeline.ok()) {
     state.SkipWithError(std::string(pipeline.status().message()).c_str());
     return;
   }
-  const kvcomp::Tensor& t = Layer(kind);
-  size_t out = 0;
-  for (auto _ : state) {
-    auto frame = pipeline->Encode(t.view());
-    out = frame->size();
-    benchmark::DoNotOptimize(frame->data());
-  }
-  state.SetBytesProcessed(state.iterations() * t.bytes.size());
-  state.counters["ratio"] = static_cast<double>(t.bytes.size()) / out;
+  TimeEncoding(state, Layer(kind),
+               [&](const kvcomp::TensorView& v) { return pipeline->Encode(v); });
 }
 
 void BM_Decode(benchmark::State& state, const char* spec, kvcomp::Kind kind) {
@@ -57,19 +68,12 @@ void BM_Compress(benchmark::State& state, const char* spec, kvcomp::Kind kind) {
     state.SkipWithError(std::string(codec.status().message()).c_str());
     return;
   }
-  const kvcomp::Tensor& t = Layer(kind);
-  size_t out = 0;
-  for (auto _ : state) {
-    auto compressed = (*codec)->Compress(t.view());
-    if (!compressed.ok()) {
-      state.SkipWithError(std::string(compressed.status().message()).c_str());
-      return;
-    }
-    out = compressed->frame.size();
-    benchmark::DoNotOptimize(compressed->frame.data());
-  }
-  state.SetBytesProcessed(state.iterations() * t.bytes.size());
-  state.counters["ratio"] = static_cast<double>(t.bytes.size()) / out;
+  TimeEncoding(state, Layer(kind),
+               [&](const kvcomp::TensorView& v) -> absl::StatusOr<std::vector<uint8_t>> {
+                 absl::StatusOr<kvcomp::CompressedTensor> out = (*codec)->Compress(v);
+                 if (!out.ok()) return out.status();
+                 return std::move(out->frame);
+               });
 }
 
 #define KV_BENCH(name, spec)                                          \

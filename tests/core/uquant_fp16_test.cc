@@ -11,19 +11,10 @@
 #include <vector>
 
 #include "kvcomp/dtype.h"
-#include "kvcomp/dtype_simd.h"
 #include "kvcomp/stages/float_io.h"
 
 namespace kvcomp {
 namespace {
-
-bool HasFusedPath() {
-#if defined(__x86_64__)
-  return std::strcmp(dtype_internal::HalfSimdPath(), "f16c") == 0 && __builtin_cpu_supports("avx2");
-#else
-  return false;  // the fused path is x86-64 only
-#endif
-}
 
 struct Reference {
   std::vector<uint8_t> codes;
@@ -81,7 +72,8 @@ void ExpectSame(const std::vector<uint16_t>& half, double step, const std::strin
 }
 
 TEST(UquantFp16Test, CodesAndSumsMatchTheGeneralPathBitForBit) {
-  if (!HasFusedPath()) GTEST_SKIP() << "no AVX2 + F16C here: uquant takes the general path";
+  if (!uquant_internal::HasOnePassPath())
+    GTEST_SKIP() << "no AVX2 + F16C here: uquant takes the general path";
   std::mt19937 rng(5);
   std::normal_distribution<float> g(0, 2);
   for (const size_t n :
@@ -104,7 +96,8 @@ TEST(UquantFp16Test, CodesAndSumsMatchTheGeneralPathBitForBit) {
 }
 
 TEST(UquantFp16Test, DeclinesNonFiniteValues) {
-  if (!HasFusedPath()) GTEST_SKIP() << "no AVX2 + F16C here: uquant takes the general path";
+  if (!uquant_internal::HasOnePassPath())
+    GTEST_SKIP() << "no AVX2 + F16C here: uquant takes the general path";
   for (const uint16_t bad : {uint16_t{0x7c00}, uint16_t{0xfc00}, uint16_t{0x7e00}}) {
     for (const size_t at : {size_t{0}, size_t{4100}, size_t{5002}}) {  // a block, and the tail
       std::vector<uint16_t> half(5003, 0x3c00);

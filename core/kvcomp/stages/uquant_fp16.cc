@@ -14,12 +14,6 @@ namespace kvcomp::uquant_internal {
 #if defined(__x86_64__)
 namespace {
 
-bool HasAvx2F16c() {
-  static const bool has =
-      std::strcmp(dtype_internal::HalfSimdPath(), "f16c") == 0 && __builtin_cpu_supports("avx2");
-  return has;
-}
-
 // The running sums of one chunk, a lane per register lane, as AddErrorSums<float, 8> keeps them.
 struct Lanes {
   __m256 abs_err, sq_err, abs_x, xx, dyy, peak;
@@ -37,8 +31,8 @@ __attribute__((target("avx2,f16c"))) inline void Block(__m128i h, float inv, flo
   v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-4e6f)), _mm256_set1_ps(4e6f));
   __m256i q = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
   const __m256 step = _mm256_set1_ps(s);
+  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
   if (overflow != INFINITY) {  // uquant's toward-zero move, where a code can reach the limit
-    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
     const __m256 value = _mm256_andnot_ps(sign_mask, _mm256_mul_ps(_mm256_cvtepi32_ps(q), step));
     const __m256i over =
         _mm256_castps_si256(_mm256_cmp_ps(value, _mm256_set1_ps(overflow), _CMP_GE_OQ));
@@ -53,7 +47,6 @@ __attribute__((target("avx2,f16c"))) inline void Block(__m128i h, float inv, flo
   // The decoder's value, rounded to FP16, and the sums.
   const __m256 y = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_cvtepi32_ps(q), step),
                                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
   const __m256 d = _mm256_sub_ps(x, y);
   const __m256 ad = _mm256_andnot_ps(sign_mask, d);
   l->abs_err = _mm256_add_ps(l->abs_err, ad);
@@ -109,10 +102,20 @@ __attribute__((target("avx2,f16c"))) bool QuantizeHalfAvx2(const uint8_t* src, s
 }  // namespace
 #endif
 
+bool HasOnePassPath() {
+#if defined(__x86_64__)
+  static const bool has =
+      std::strcmp(dtype_internal::HalfSimdPath(), "f16c") == 0 && __builtin_cpu_supports("avx2");
+  return has;
+#else
+  return false;
+#endif
+}
+
 bool QuantizeHalf(const uint8_t* src, size_t n, float inv, float s, float overflow, uint8_t* dst,
                   ErrorSums* error, int64_t* max_code) {
 #if defined(__x86_64__)
-  if (HasAvx2F16c()) return QuantizeHalfAvx2(src, n, inv, s, overflow, dst, error, max_code);
+  if (HasOnePassPath()) return QuantizeHalfAvx2(src, n, inv, s, overflow, dst, error, max_code);
 #endif
   (void)src, (void)n, (void)inv, (void)s, (void)overflow, (void)dst, (void)error, (void)max_code;
   return false;

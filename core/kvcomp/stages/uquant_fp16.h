@@ -12,6 +12,9 @@
 
 namespace kvcomp::uquant_internal {
 
+// Whether this build and CPU have the one-pass path (x86-64 with AVX2 and F16C).
+bool HasOnePassPath();
+
 // Codes round(x / step) of the n FP16 values at src (any alignment), zigzag-coded into dst, with
 // uquant's rules (inv = 1 / step, s = the decoder's step, a code whose value reaches `overflow`
 // moves a step toward zero); *max_code gets the largest |code|. With `error`, adds the decoded
