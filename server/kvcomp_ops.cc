@@ -9,6 +9,7 @@
 #include "kvcomp/analysis/analyzer.h"
 #include "kvcomp/codec.h"
 #include "kvcomp/spec.h"
+#include "kvcomp/status_macros.h"
 #include "server/analysis_convert.h"
 #include "server/tensor_convert.h"
 
@@ -77,8 +78,9 @@ std::string CodecFamily(absl::string_view spec) {
   return parsed->front().name;
 }
 
-absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressResponse* response,
-                         const OpsOptions& options) {
+absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressResponse* response,
+                               std::vector<std::vector<uint8_t>>* frames,
+                               const OpsOptions& options) {
   absl::StatusOr<std::unique_ptr<Codec>> codec = ResolveCodec(request.codec());
   if (!codec.ok()) return codec.status();
   absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors(), options);
@@ -97,7 +99,6 @@ absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressRespons
 
     v1::CompressedTensor* entry = response->add_tensors();
     entry->set_name(name);
-    entry->set_frame(out->frame.data(), out->frame.size());
     ReportToProto(out->report, name, entry->mutable_report());
     entry->mutable_report()->set_compress_seconds(seconds);
     entry->set_token_offset(request.tensors(i).token_offset());
@@ -107,13 +108,26 @@ absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressRespons
     if (options.observer != nullptr) {
       options.observer->OnCompressed(family, out->report, seconds);
     }
+    frames->push_back(std::move(out->frame));
   }
   SetTotals(raw_total, compressed_total, response->mutable_totals());
   return absl::OkStatus();
 }
 
-absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressResponse* response,
-                           const OpsOptions& options) {
+absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressResponse* response,
+                         const OpsOptions& options) {
+  std::vector<std::vector<uint8_t>> frames;
+  KV_RETURN_IF_ERROR(RunCompressFrames(request, response, &frames, options));
+  for (size_t i = 0; i < frames.size(); ++i) {
+    response->mutable_tensors(static_cast<int>(i))->set_frame(frames[i].data(), frames[i].size());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
+                                   v1::DecompressResponse* response,
+                                   std::vector<std::vector<uint8_t>>* payloads,
+                                   const OpsOptions& options) {
   // The limit bounds the whole request (a unary call or one stream chunk), not each frame: many
   // small frames that each decode to the limit would otherwise multiply it.
   const uint64_t limit = options.decode_limits.max_decoded_bytes;
@@ -122,10 +136,14 @@ absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressR
     if (absl::Status s = CheckCancelled(options); !s.ok()) return s;
     const v1::CompressedTensor& in = request.tensors(i);
     v1::Tensor* out = response->add_tensors();
-    // Decoded straight into the reply's bytes: no tensor-sized copy per call.
+    // Decoded straight into the reply's bytes (or the payload): no tensor-sized copy per call.
     absl::StatusOr<TensorMeta> meta = DecompressInto(
         BytesOf(in.frame()),
-        [out](const TensorMeta& m) {
+        [out, payloads](const TensorMeta& m) {
+          if (payloads != nullptr) {
+            payloads->emplace_back(m.NumBytes());
+            return absl::MakeSpan(payloads->back());
+          }
           std::string* bytes = out->mutable_raw_contents();
           bytes->resize(m.NumBytes());
           return absl::MakeSpan(reinterpret_cast<uint8_t*>(bytes->data()), bytes->size());
@@ -139,12 +157,17 @@ absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressR
       }
       return Annotate(meta.status(), TensorLabel(i, in.name()));
     }
-    decoded += out->raw_contents().size();
+    decoded += meta->NumBytes();
     MetaToProto(*meta, in.name(), out);
     out->set_token_offset(in.token_offset());
     out->set_total_tokens(in.total_tokens());
   }
   return absl::OkStatus();
+}
+
+absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressResponse* response,
+                           const OpsOptions& options) {
+  return RunDecompressPayloads(request, response, nullptr, options);
 }
 
 absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* response,

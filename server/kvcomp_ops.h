@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -45,11 +46,22 @@ std::string CodecFamily(absl::string_view spec);
 // Token offsets are echoed onto the frames (a streamed chunk is one call).
 absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressResponse* response,
                          const OpsOptions& options);
+// RunCompress with each tensor's frame left out of its entry and appended to `frames`, in
+// order, so that a caller can send the frames without copying them (server/raw_reply.h).
+absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressResponse* response,
+                               std::vector<std::vector<uint8_t>>* frames,
+                               const OpsOptions& options);
 
 // Decodes every frame; tensors come back with the metadata written in the frame and the
 // request's names.
 absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressResponse* response,
                            const OpsOptions& options);
+// RunDecompress decoding each tensor into a new entry of `payloads` instead of its raw_contents
+// (for server/raw_reply.h, like RunCompressFrames).
+absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
+                                   v1::DecompressResponse* response,
+                                   std::vector<std::vector<uint8_t>>* payloads,
+                                   const OpsOptions& options);
 
 // Runs core's AnalyzeCache: every explicit spec and named sweep over every (sampled) tensor,
 // judged against the thresholds and budget, with a recommendation. A bad spec or sweep fails

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "server/raw_reply.h"
 #include "server/tensor_convert.h"
 
 namespace kvcomp::server {
@@ -136,15 +137,15 @@ grpc::ServerUnaryReactor* KVCompressorService::Dispatch(
 }
 
 grpc::ServerUnaryReactor* KVCompressorService::Compress(grpc::CallbackServerContext* context,
-                                                        const v1::CompressRequest* request,
-                                                        v1::CompressResponse* response) {
-  return Dispatch("Compress", context, request, response, &RunCompress);
+                                                        const grpc::ByteBuffer* request,
+                                                        grpc::ByteBuffer* response) {
+  return Dispatch("Compress", context, request, response, &RunCompressRaw);
 }
 
 grpc::ServerUnaryReactor* KVCompressorService::Decompress(grpc::CallbackServerContext* context,
-                                                          const v1::DecompressRequest* request,
-                                                          v1::DecompressResponse* response) {
-  return Dispatch("Decompress", context, request, response, &RunDecompress);
+                                                          const grpc::ByteBuffer* request,
+                                                          grpc::ByteBuffer* response) {
+  return Dispatch("Decompress", context, request, response, &RunDecompressRaw);
 }
 
 grpc::ServerUnaryReactor* KVCompressorService::Analyze(grpc::CallbackServerContext* context,

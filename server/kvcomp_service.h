@@ -15,7 +15,11 @@
 
 namespace kvcomp::server {
 
-class KVCompressorService final : public v1::KVCompressor::CallbackService {
+// Compress and Decompress are raw methods: their replies' bulk goes out without being copied
+// (server/raw_reply.h).
+class KVCompressorService final
+    : public v1::KVCompressor::WithRawCallbackMethod_Compress<
+          v1::KVCompressor::WithRawCallbackMethod_Decompress<v1::KVCompressor::CallbackService>> {
  public:
   struct Options {
     // What one frame may decode to; the send limit is a natural choice.
@@ -29,11 +33,11 @@ class KVCompressorService final : public v1::KVCompressor::CallbackService {
   KVCompressorService(WorkerPool* pool, Options options);
 
   grpc::ServerUnaryReactor* Compress(grpc::CallbackServerContext* context,
-                                     const v1::CompressRequest* request,
-                                     v1::CompressResponse* response) override;
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Decompress(grpc::CallbackServerContext* context,
-                                       const v1::DecompressRequest* request,
-                                       v1::DecompressResponse* response) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Analyze(grpc::CallbackServerContext* context,
                                     const v1::AnalyzeRequest* request,
                                     v1::AnalyzeResponse* response) override;

@@ -1,0 +1,35 @@
+// Replies sent without copying their bulk. protobuf's serialisation copies every bytes field
+// into gRPC's buffers, and a Compress frame would first be copied into its message: for 1 MiB
+// tensors those two copies of each frame took ~7% of the server's CPU (docs/BENCHMARKS.md), and
+// a Decompress reply's tensors were copied once more.
+// Here each entry of the reply's repeated message field is serialised without its bulk bytes
+// field, which follows it on the wire as a slice that references (and owns) the bytes.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <google/protobuf/message.h>
+#include <grpcpp/support/byte_buffer.h>
+
+#include "absl/status/status.h"
+#include "kvcomp/v1/kvcomp.pb.h"
+#include "server/kvcomp_ops.h"
+
+namespace kvcomp::server {
+
+// `reply` serialised with `payloads[i]` as field `bytes_field` of entry i of the repeated message
+// field `entries_field` (which the entries leave unset). Protobuf reads a message's fields in
+// any order, so the result parses as `reply` with the payloads in place.
+grpc::ByteBuffer SerializeWithPayloads(const google::protobuf::Message& reply, int entries_field,
+                                       int bytes_field, std::vector<std::vector<uint8_t>> payloads);
+
+// Compress and Decompress on gRPC's raw bytes: each parses its request (INVALID_ARGUMENT naming
+// the message when the bytes are not one), runs RunCompressFrames or RunDecompressPayloads and
+// sends the frames or the decoded tensors with SerializeWithPayloads.
+absl::Status RunCompressRaw(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+                            const OpsOptions& options);
+absl::Status RunDecompressRaw(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+                              const OpsOptions& options);
+
+}  // namespace kvcomp::server
