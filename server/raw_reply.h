@@ -1,6 +1,6 @@
 // Replies sent without copying their bulk. protobuf's serialisation copies every bytes field
 // into gRPC's buffers, and a Compress frame would first be copied into its message: for 1 MiB
-// tensors those two copies of each frame took ~7% of the server's CPU (docs/BENCHMARKS.md), and
+// tensors those two copies of each frame took 4-8% of the server's CPU (docs/BENCHMARKS.md), and
 // a Decompress reply's tensors were copied once more.
 // Here each entry of the reply's repeated message field is serialised without its bulk bytes
 // field, which follows it on the wire as a slice that references (and owns) the bytes.
