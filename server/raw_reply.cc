@@ -1,9 +1,11 @@
 #include "server/raw_reply.h"
 
-#include <memory>
 #include <string>
 #include <utility>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/slice.h>
 
@@ -13,57 +15,54 @@
 namespace kvcomp::server {
 namespace {
 
-void PutVarint(uint64_t v, std::string* out) {
-  for (; v >= 0x80; v >>= 7) out->push_back(static_cast<char>(v | 0x80));
-  out->push_back(static_cast<char>(v));
-}
+using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedOutputStream;
 
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  for (; v >= 0x80; v >>= 7) ++n;
-  return n;
+uint32_t LengthTag(int field) {
+  return WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
 }
-
-// The key of a length-delimited field (wire type 2).
-uint64_t LengthKey(int field) { return static_cast<uint64_t>(field) << 3 | 2; }
 
 void DeleteBytes(void* bytes) { delete static_cast<std::vector<uint8_t>*>(bytes); }
 
 }  // namespace
 
-grpc::ByteBuffer SerializeWithPayloads(const google::protobuf::Message& reply, int entries_field,
+grpc::ByteBuffer SerializeWithPayloads(google::protobuf::Message* reply, int entries_field,
                                        int bytes_field,
                                        std::vector<std::vector<uint8_t>> payloads) {
   const google::protobuf::FieldDescriptor* entries =
-      reply.GetDescriptor()->FindFieldByNumber(entries_field);
-  const google::protobuf::Reflection* reflection = reply.GetReflection();
+      reply->GetDescriptor()->FindFieldByNumber(entries_field);
+  const google::protobuf::Reflection* reflection = reply->GetReflection();
   std::vector<grpc::Slice> slices;
   std::string head;  // the bytes before the next payload
-  for (int i = 0; i < reflection->FieldSize(reply, entries); ++i) {
-    const std::string entry = reflection->GetRepeatedMessage(reply, entries, i).SerializeAsString();
+  for (int i = 0; i < reflection->FieldSize(*reply, entries); ++i) {
+    const google::protobuf::Message& entry = reflection->GetRepeatedMessage(*reply, entries, i);
     std::vector<uint8_t> payload =
         static_cast<size_t>(i) < payloads.size() ? std::move(payloads[i]) : std::vector<uint8_t>{};
     // An empty payload is left out, as protobuf leaves out an empty bytes field.
-    const uint64_t payload_field =
-        payload.empty()
-            ? 0
-            : VarintSize(LengthKey(bytes_field)) + VarintSize(payload.size()) + payload.size();
-    PutVarint(LengthKey(entries_field), &head);
-    PutVarint(entry.size() + payload_field, &head);
-    head += entry;
+    const size_t payload_field =
+        payload.empty() ? 0
+                        : CodedOutputStream::VarintSize32(LengthTag(bytes_field)) +
+                              CodedOutputStream::VarintSize64(payload.size()) + payload.size();
+    {
+      google::protobuf::io::StringOutputStream sink(&head);  // appends
+      CodedOutputStream out(&sink);
+      out.WriteTag(LengthTag(entries_field));
+      out.WriteVarint64(entry.ByteSizeLong() + payload_field);
+      entry.SerializeWithCachedSizes(&out);
+      if (!payload.empty()) {
+        out.WriteTag(LengthTag(bytes_field));
+        out.WriteVarint64(payload.size());
+      }
+    }  // `out` gives back what it did not write
     if (payload.empty()) continue;
-    PutVarint(LengthKey(bytes_field), &head);
-    PutVarint(payload.size(), &head);
     slices.emplace_back(head);  // copies the (small) head
     head.clear();
     auto* owned = new std::vector<uint8_t>(std::move(payload));
     slices.emplace_back(owned->data(), owned->size(), &DeleteBytes, owned);
   }
   // Every other field of the reply, after the entries.
-  std::unique_ptr<google::protobuf::Message> rest(reply.New());
-  rest->CopyFrom(reply);
-  rest->GetReflection()->ClearField(rest.get(), entries);
-  head += rest->SerializeAsString();
+  reflection->ClearField(reply, entries);
+  reply->AppendToString(&head);
   if (!head.empty()) slices.emplace_back(head);
   return grpc::ByteBuffer(slices.data(), slices.size());
 }
@@ -87,7 +86,7 @@ absl::Status RunRaw(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
   Reply reply;
   std::vector<std::vector<uint8_t>> payloads;
   KV_RETURN_IF_ERROR(run(parsed, &reply, &payloads, options));
-  *response = SerializeWithPayloads(reply, /*entries_field=*/1, bytes_field, std::move(payloads));
+  *response = SerializeWithPayloads(&reply, /*entries_field=*/1, bytes_field, std::move(payloads));
   return absl::OkStatus();
 }
 

@@ -18,10 +18,11 @@
 
 namespace kvcomp::server {
 
-// `reply` serialised with `payloads[i]` as field `bytes_field` of entry i of the repeated message
+// `*reply` serialised with `payloads[i]` as field `bytes_field` of entry i of the repeated message
 // field `entries_field` (which the entries leave unset). Protobuf reads a message's fields in
-// any order, so the result parses as `reply` with the payloads in place.
-grpc::ByteBuffer SerializeWithPayloads(const google::protobuf::Message& reply, int entries_field,
+// any order, so the result parses as the reply with the payloads in place. Consumes the reply's
+// entries (they are cleared, so that the rest of it is serialised without a copy).
+grpc::ByteBuffer SerializeWithPayloads(google::protobuf::Message* reply, int entries_field,
                                        int bytes_field, std::vector<std::vector<uint8_t>> payloads);
 
 // Compress and Decompress on gRPC's raw bytes: each parses its request (INVALID_ARGUMENT naming

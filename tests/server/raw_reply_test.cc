@@ -46,7 +46,7 @@ TEST(RawReplyTest, ParsesAsTheReplyWithItsPayloadsInPlace) {
   *want.mutable_totals() = reply.totals();
 
   grpc::ByteBuffer bytes =
-      SerializeWithPayloads(reply, v1::CompressResponse::kTensorsFieldNumber,
+      SerializeWithPayloads(&reply, v1::CompressResponse::kTensorsFieldNumber,
                             v1::CompressedTensor::kFrameFieldNumber, std::move(payloads));
   EXPECT_EQ(bytes.Length(), want.ByteSizeLong());
   const v1::CompressResponse got = Parse(&bytes);
@@ -60,7 +60,7 @@ TEST(RawReplyTest, APayloadIsSentFromTheCallersMemory) {
   std::vector<std::vector<uint8_t>> payloads = {Bytes(1 << 20, 3)};
   const uint8_t* where = payloads[0].data();
   grpc::ByteBuffer bytes =
-      SerializeWithPayloads(reply, v1::CompressResponse::kTensorsFieldNumber,
+      SerializeWithPayloads(&reply, v1::CompressResponse::kTensorsFieldNumber,
                             v1::CompressedTensor::kFrameFieldNumber, std::move(payloads));
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(bytes.Dump(&slices).ok());
