@@ -13,3 +13,12 @@
 #else
 #define KV_VECTOR_CLONES
 #endif
+
+// KV_BMI2_CLONES does the same for BMI2, for bit-stream loops whose critical path is a shift by
+// a variable count: x86's SHR by CL is 2-3 uops and writes flags, BMI2's SHRX one. Integer
+// code only, so the clones agree bit for bit too.
+#if defined(__x86_64__) && !defined(KVCOMP_NO_VECTOR_CLONES)
+#define KV_BMI2_CLONES __attribute__((target_clones("bmi2", "default")))
+#else
+#define KV_BMI2_CLONES
+#endif

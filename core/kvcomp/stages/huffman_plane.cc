@@ -9,6 +9,7 @@
 #include "kvcomp/stages/byte_planes.h"
 #include "kvcomp/stages/huffman_codes.h"
 #include "kvcomp/status_macros.h"
+#include "kvcomp/vector_clones.h"
 
 namespace kvcomp::huffman {
 namespace {
@@ -75,8 +76,11 @@ void SegmentHistograms(const uint8_t* base, size_t stride, size_t n, uint64_t ou
 // entry, pairs[s0 | s1 << 6] holding s0's code followed by s1's (at most 2 x 11 bits, so two
 // entries and the 7 bits left over fit the writer's 59): half the table loads and shifts.
 template <size_t kStride>
-std::array<size_t, 4> EncodeSegments(const uint8_t* base, size_t n, const uint64_t enc[256],
-                                     const uint64_t* pairs, uint8_t* dst, const size_t end[4]) {
+[[gnu::always_inline]] inline std::array<size_t, 4> EncodeSegments(const uint8_t* base, size_t n,
+                                                                   const uint64_t enc[256],
+                                                                   const uint64_t* pairs,
+                                                                   uint8_t* dst,
+                                                                   const size_t end[4]) {
   const Segments seg(n);
   const size_t* m = seg.count;
   // A block of 16 symbols writes at most 16 * 11 bits plus an 8-byte store.
@@ -239,9 +243,9 @@ ByteRange PlaneRange(const uint8_t* base, size_t stride, size_t n) {
   return ByteRange{lo, hi, mlo, mhi};
 }
 
-std::array<size_t, 4> EncodeSegments(const uint8_t* base, size_t stride, size_t n,
-                                     const uint64_t enc[256], const uint64_t* pairs, uint8_t* dst,
-                                     const size_t end[4]) {
+KV_BMI2_CLONES std::array<size_t, 4> EncodeSegments(const uint8_t* base, size_t stride, size_t n,
+                                                    const uint64_t enc[256], const uint64_t* pairs,
+                                                    uint8_t* dst, const size_t end[4]) {
   switch (stride) {
     case 1:
       return EncodeSegments<1>(base, n, enc, pairs, dst, end);
@@ -404,9 +408,10 @@ struct DecodeTable {
 
 // Decodes the plane's four segments into `out`, contiguous. A lookup stores two symbols even
 // when it decodes one; the fast loop's bound (below) keeps that store inside the segment.
-absl::Status DecodeSegments(absl::string_view stage, const DecodeTable& multi, int table_bits,
-                            const uint8_t len[256], const uint8_t* const seg_in[4],
-                            const size_t seg_size[4], size_t n, uint8_t* out) {
+KV_BMI2_CLONES absl::Status DecodeSegments(absl::string_view stage, const DecodeTable& multi,
+                                           int table_bits, const uint8_t len[256],
+                                           const uint8_t* const seg_in[4], const size_t seg_size[4],
+                                           size_t n, uint8_t* out) {
   const Segments seg(n);
   uint8_t* o[4];
   size_t left[4];

@@ -29,10 +29,6 @@
 //   i = (p x rows + t) x cols + c is then x_i = v_i, except in a predicted column with t >= 1:
 //   x_i = zz(unzz(v_i) + unzz(x_(i - cols))) in W-bit arithmetic, where
 //   zz(s) = (s << 1) ^ (s >> (W - 1)) and unzz is its inverse.
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -40,6 +36,7 @@
 
 #include "kvcomp/registry.h"
 #include "kvcomp/stages/huffman_plane.h"
+#include "kvcomp/stages/qhuff_split.h"
 #include "kvcomp/stages/stage_util.h"
 #include "kvcomp/status_macros.h"
 #include "kvcomp/vector_clones.h"
@@ -50,7 +47,8 @@ namespace {
 using namespace stage_util;
 
 constexpr int kSymbols = 64;
-constexpr int kEscape = kSymbols - 1;
+constexpr int kEscape = qhuff::kEscape;
+static_assert(kEscape == kSymbols - 1);
 constexpr uint8_t kModeRaw = 0, kModeCoded = 2;
 constexpr uint8_t kFlagPredict = 1;
 // Rows sampled when choosing the columns to predict, and the share of a large stream whose
@@ -224,153 +222,6 @@ double CodedBits(const uint64_t freq[256], int k, int width) {
   return bits;
 }
 
-// The low k bits of each value, bit-sliced in blocks of 16 values: block g is k 16-bit words,
-// bit j of word b being bit b of value 16 g + j (the last block padded with zeros). Slicing
-// makes both directions lane-parallel with no per-lane shift counts: a multiply by 2^(15 - j)
-// moves bit j of a word to the top of lane j, and a lane's bit b lands at bit j of the word by
-// a constant shift per lane. Unpacking costs a few vector operations per bit per 16 values.
-constexpr size_t kSlice = 16;
-
-// Block g of the split: from its 16 values (16-bit lanes, the last block zero-padded), the
-// symbols min(v >> k, 63) at sym and the k words of low bits at low. Returns the lanes holding
-// an escape (bit j for value j). One pass for both, so the values are read once and the
-// escapes found without a search over the symbols.
-[[gnu::always_inline]] inline uint32_t SplitBlock(const uint16_t* lane, int k, uint8_t* sym,
-                                                  uint8_t* low) {
-#if defined(__SSE2__)
-  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lane));
-  const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lane + 8));
-  // Bit b of each lane shifted to its sign, the 16 lanes packed to bytes with their signs kept,
-  // and the bytes' signs gathered: one word in four instructions.
-  for (int b = 0; b < k; ++b) {
-    const __m128i count = _mm_cvtsi32_si128(15 - b);
-    const __m128i bytes = _mm_packs_epi16(_mm_sll_epi16(lo, count), _mm_sll_epi16(hi, count));
-    Store16(low + 2 * static_cast<size_t>(b), static_cast<uint16_t>(_mm_movemask_epi8(bytes)));
-  }
-  // min(u, 63) = u - max(u - 63, 0), in unsigned saturating arithmetic (SSE2 has no unsigned
-  // 16-bit min); then at most 63, so the signed pack keeps it.
-  const __m128i count = _mm_cvtsi32_si128(k);
-  const __m128i limit = _mm_set1_epi16(kEscape);
-  const __m128i ulo = _mm_srl_epi16(lo, count), uhi = _mm_srl_epi16(hi, count);
-  const __m128i s = _mm_packs_epi16(_mm_sub_epi16(ulo, _mm_subs_epu16(ulo, limit)),
-                                    _mm_sub_epi16(uhi, _mm_subs_epu16(uhi, limit)));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(sym), s);
-  return static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(s, _mm_set1_epi8(kEscape))));
-#else
-  uint32_t escapes = 0;
-  for (int b = 0; b < k; ++b) {
-    uint16_t w = 0;
-    for (size_t j = 0; j < kSlice; ++j) w |= static_cast<uint16_t>(((lane[j] >> b) & 1u) << j);
-    Store16(low + 2 * static_cast<size_t>(b), w);
-  }
-  for (size_t j = 0; j < kSlice; ++j) {
-    const uint32_t u = uint32_t{lane[j]} >> k;
-    sym[j] = static_cast<uint8_t>(u < kEscape ? u : kEscape);
-    escapes |= static_cast<uint32_t>(u >= kEscape) << j;
-  }
-  return escapes;
-#endif
-}
-
-// The symbols min(v_i >> k, 63) of n values at sym, their low k bits, bit-sliced, at low, and
-// the values whose symbol is an escape, in order, appended to escapes.
-template <typename T>
-[[gnu::always_inline]] inline void Split(const T* v, size_t n, int k, uint8_t* sym, uint8_t* low,
-                                         std::vector<T>* escapes) {
-  const size_t whole = n / kSlice, row = static_cast<size_t>(k) * 2;
-  uint16_t lane[kSlice];
-  for (size_t g = 0; g < whole; ++g) {
-    const T* block = v + g * kSlice;
-    uint32_t esc;
-    if constexpr (sizeof(T) == 2) {
-      esc = SplitBlock(block, k, sym + g * kSlice, low + g * row);  // straight from the values
-    } else {
-      std::copy(block, block + kSlice, lane);
-      esc = SplitBlock(lane, k, sym + g * kSlice, low + g * row);
-    }
-    for (; esc; esc &= esc - 1) escapes->push_back(block[__builtin_ctz(esc)]);
-  }
-  if (const size_t m = n - whole * kSlice; m > 0) {
-    uint8_t last[kSlice];
-    std::fill(lane, lane + kSlice, 0);
-    std::copy(v + whole * kSlice, v + n, lane);
-    uint32_t esc = SplitBlock(lane, k, last, low + whole * row);  // zero padding: no escapes
-    std::copy(last, last + m, sym + whole * kSlice);
-    for (; esc; esc &= esc - 1) escapes->push_back(lane[__builtin_ctz(esc)]);
-  }
-}
-
-// Unslicing in GCC/Clang vector types of 16 lanes: one AVX2 register in the AVX2 clone, two SSE2
-// or NEON registers otherwise, and the 16 lanes stay in registers from the symbols' load to the
-// values' store (plain arrays went through memory, stalling on store forwarding).
-// These helpers are always inlined into one translation unit, so no vector crosses a call: the
-// warning that a 32-byte vector's ABI differs with and without AVX does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-using U16x16 = uint16_t __attribute__((vector_size(32)));
-using I16x16 = int16_t __attribute__((vector_size(32)));
-using U8x16 = uint8_t __attribute__((vector_size(16)));
-
-// All 16 lanes set to v, lane by lane: `vector op scalar` would widen the scalar to int first,
-// and GCC refuses that as a truncation wherever it cannot prove the value fits (UBSan builds).
-[[gnu::always_inline]] inline U16x16 Splat(uint16_t v) {
-  U16x16 r;
-  for (size_t j = 0; j < kSlice; ++j) r[j] = v;
-  return r;
-}
-
-// Block g of Unslice: 16 values from 16 symbols at sym and their k words at w, into *acc (a
-// pointer, not a returned vector, whose ABI would depend on the clone's ISA). Lane j's
-// multiplier 2^(15 - j) puts bit j of a word at the top of lane j; an arithmetic shift spreads
-// it over the lane, and bit b of it is kept.
-[[gnu::always_inline]] inline void UnsliceBlock(const uint8_t* sym, const uint8_t* w, int k,
-                                                U16x16* acc) {
-  constexpr U16x16 kToTop = {0x8000, 0x4000, 0x2000, 0x1000, 0x800, 0x400, 0x200, 0x100,
-                             0x80,   0x40,   0x20,   0x10,   0x8,   0x4,   0x2,   0x1};
-  U8x16 s;
-  std::memcpy(&s, sym, sizeof s);
-  U16x16 v = __builtin_convertvector(s, U16x16) * Splat(static_cast<uint16_t>(1u << k));
-  for (int b = 0; b < k; ++b) {
-    const U16x16 word = Splat(Load16(w + 2 * static_cast<size_t>(b)));
-    const I16x16 top = reinterpret_cast<I16x16>(word * kToTop) >> 15;
-    v |= reinterpret_cast<U16x16>(top) & Splat(static_cast<uint16_t>(1u << b));
-  }
-  *acc = v;
-}
-
-inline void StoreBlock(const U16x16& v, size_t m, uint16_t* out) {
-  if (m == kSlice) {
-    std::memcpy(out, &v, sizeof v);
-  } else {
-    uint16_t lanes[kSlice];
-    std::memcpy(lanes, &v, sizeof v);
-    std::copy(lanes, lanes + m, out);
-  }
-}
-inline void StoreBlock(const U16x16& v, size_t m, uint8_t* out) {
-  const U8x16 narrow = __builtin_convertvector(v, U8x16);
-  uint8_t lanes[kSlice];
-  std::memcpy(lanes, &narrow, sizeof narrow);
-  std::copy(lanes, lanes + m, out);
-}
-
-// out_i = sym_i << k | its low bits, for every i (escapes are patched after).
-template <typename T>
-[[gnu::always_inline]] inline void Unslice(const uint8_t* sym, const uint8_t* low, size_t n, int k,
-                                           T* out) {
-  const size_t whole = n / kSlice, row = static_cast<size_t>(k) * 2;
-  U16x16 acc;
-  for (size_t g = 0; g < whole; ++g) {
-    UnsliceBlock(sym + g * kSlice, low + g * row, k, &acc);
-    StoreBlock(acc, kSlice, out + g * kSlice);
-  }
-  if (const size_t m = n - whole * kSlice; m > 0) {
-    uint8_t last[kSlice] = {};
-    std::copy(sym + whole * kSlice, sym + n, last);
-    UnsliceBlock(last, low + whole * row, k, &acc);
-    StoreBlock(acc, m, out + whole * kSlice);
-  }
-}
-
 // The largest symbol.
 [[gnu::always_inline]] inline uint8_t MaxSymbol(const uint8_t* sym, size_t n) {
   constexpr size_t kLanes = 32;
@@ -383,27 +234,7 @@ template <typename T>
   return *std::max_element(top, top + kLanes);
 }
 
-KV_VECTOR_CLONES void SplitOf(const uint8_t* v, size_t n, int k, uint8_t* sym, uint8_t* low,
-                              std::vector<uint8_t>* escapes) {
-  Split(v, n, k, sym, low, escapes);
-}
-KV_VECTOR_CLONES void SplitOf(const uint16_t* v, size_t n, int k, uint8_t* sym, uint8_t* low,
-                              std::vector<uint16_t>* escapes) {
-  Split(v, n, k, sym, low, escapes);
-}
-KV_VECTOR_CLONES void UnsliceOf(const uint8_t* sym, const uint8_t* low, size_t n, int k,
-                                uint8_t* out) {
-  Unslice(sym, low, n, k, out);
-}
-KV_VECTOR_CLONES void UnsliceOf(const uint8_t* sym, const uint8_t* low, size_t n, int k,
-                                uint16_t* out) {
-  Unslice(sym, low, n, k, out);
-}
 KV_VECTOR_CLONES uint8_t MaxSymbolOf(const uint8_t* sym, size_t n) { return MaxSymbol(sym, n); }
-
-size_t SlicedBytes(size_t n, int k) {
-  return (n + kSlice - 1) / kSlice * static_cast<size_t>(k) * 2;
-}
 
 template <typename T>
 void PutLittleEndian(T v, std::vector<uint8_t>* out) {
@@ -461,10 +292,10 @@ void EncodeStream(const T* x, size_t n, const Geometry& g, std::vector<uint8_t>*
   }
   out->push_back(static_cast<uint8_t>(k));
   std::unique_ptr<uint8_t[]> sym(new uint8_t[n]);
-  const size_t low_bytes = SlicedBytes(n, k);
+  const size_t low_bytes = qhuff::SlicedBytes(n, k);
   std::unique_ptr<uint8_t[]> low(new uint8_t[low_bytes]);
   std::vector<T> escapes;
-  SplitOf(v, n, k, sym.get(), low.get(), &escapes);
+  qhuff::Split(v, n, k, sym.get(), low.get(), &escapes);
   huffman::EncodePlane(sym.get(), 1, n, true, out);
   out->insert(out->end(), low.get(), low.get() + low_bytes);
   for (const T e : escapes) PutLittleEndian(e, out);
@@ -507,14 +338,14 @@ absl::Status DecodeStream(ByteReader* br, size_t n, const Geometry& g, T* out) {
   const uint8_t* sym = nullptr;
   KV_RETURN_IF_ERROR(huffman::DecodePlane("qhuff", br, n, scratch.get(), &sym));
   absl::Span<const uint8_t> low;
-  if (!br->Bytes(SlicedBytes(n, k), &low)) return Corrupt("qhuff", "truncated low bits");
+  if (!br->Bytes(qhuff::SlicedBytes(n, k), &low)) return Corrupt("qhuff", "truncated low bits");
   // Symbols are at most 63, and u << k must fit the element: every symbol does when k <= W - 6.
   bool bad = MaxSymbolOf(sym, n) > kEscape;
   for (size_t i = 0; !bad && k > kWidth<T> - 6 && i < n; ++i) {
     bad = sym[i] != kEscape && (uint32_t{sym[i]} << k) >> kWidth<T> != 0;
   }
   if (bad) return Corrupt("qhuff", "symbol out of range for its shift");
-  UnsliceOf(sym, low.data(), n, k, out);
+  qhuff::Unslice(sym, low.data(), n, k, out);
   // Escapes (rare) in element order, found with memchr.
   for (const uint8_t* at = sym; (at = static_cast<const uint8_t*>(
                                      std::memchr(at, kEscape, static_cast<size_t>(sym + n - at))));
