@@ -63,9 +63,11 @@ TEST(QhuffStageTest, BitExactEverywhere) {
 
 TEST(QhuffStageTest, QuantisedCodesRoundTripAtEveryScale) {
   // Scales from all-tiny codes (k = 0, one or two symbols) to codes that mostly escape; shapes
-  // with one row (no prediction), partial last rows and streams large enough to be sampled.
-  const std::vector<Geometry> shapes = {{1, 1, 1},   {1, 1, 7},   {3, 1, 5},     {2, 37, 8},
-                                        {8, 64, 16}, {1, 513, 3}, {4, 4096, 32}, {1, 70000, 1}};
+  // with one row (no prediction), partial last rows, streams large enough to be sampled, and
+  // streams of several of the coder's 8192-element chunks cut mid-row (3 and 7 columns).
+  const std::vector<Geometry> shapes = {{1, 1, 1},    {1, 1, 7},    {3, 1, 5},     {2, 37, 8},
+                                        {8, 64, 16},  {1, 513, 3},  {4, 4096, 32}, {1, 70000, 1},
+                                        {3, 3001, 7}, {2, 20000, 3}};
   uint32_t seed = 1;
   for (const Geometry& g : shapes) {
     for (double scale : {0.3, 3.0, 40.0, 900.0, 20000.0}) {

@@ -55,6 +55,9 @@ constexpr uint8_t kFlagPredict = 1;
 // histogram chooses k and the code.
 constexpr uint64_t kPredictSampleRows = 256;
 constexpr size_t kSampledStream = size_t{1} << 16;
+// Elements per chunk of the passes after the histogram (a multiple of qhuff::kSlice, and of 32
+// for the AVX-512 split): residuals, symbols and low bits of one chunk stay in L1 and L2.
+constexpr size_t kChunk = 8192;
 
 template <typename T>
 constexpr int kWidth = 8 * sizeof(T);
@@ -91,31 +94,33 @@ template <typename T>
   }
 }
 
-// Forward: out_i = in_i, or in a predicted column below a plane's first row,
-// zz(unzz(in_i) - unzz(in_(i - cols))). Inverse (in place, in == out): the row above is the
-// one already rebuilt, out_i = zz(unzz(in_i) + unzz(out_(i - cols))).
+// Prediction over elements [begin, end) of `in` (the whole stream), a row span at a time, into
+// out (element begin's place). Forward: out[i - begin] = x_i,
+// or in a predicted column below a plane's first row, zz(unzz(x_i) - unzz(x_(i - cols))).
+// Inverse, in place: x_i = zz(unzz(x_i) + unzz(x_(i - cols))), the row above already rebuilt.
+// Ranges let the coder work in chunks that stay in cache: residuals made a chunk at a time and
+// split at once, never a stream-sized buffer written and read back.
 template <bool kInverse, typename T>
-[[gnu::always_inline]] inline void Predict(const T* in, size_t n, const Geometry& g, const T* mask,
-                                           T* out) {
-  const size_t cols = g.cols;
-  for (uint64_t p = 0; p < g.planes; ++p) {
-    const T* m = mask + p * cols;
-    for (uint64_t t = 0; t < g.rows; ++t) {
-      const uint64_t base = (p * g.rows + t) * cols;
-      if (base >= n) return;
-      const size_t w = static_cast<size_t>(std::min<uint64_t>(cols, n - base));
-      const T* a = in + base;
-      T* o = out + base;
-      if (t == 0) {
-        if (!kInverse) std::copy(a, a + w, o);
-        continue;
-      }
-      const T* b = (kInverse ? static_cast<const T*>(out) : in) + base - cols;
+[[gnu::always_inline]] inline void PredictRange(const T* in, const Geometry& g, const T* mask,
+                                                size_t begin, size_t end, T* out) {
+  const uint64_t cols = g.cols;
+  for (size_t i = begin; i < end;) {
+    const uint64_t r = i / cols, c0 = i - r * cols;
+    const size_t w = static_cast<size_t>(std::min<uint64_t>(cols - c0, end - i));
+    const uint64_t t = r % g.rows, p = r / g.rows;
+    const T* a = in + i;
+    T* o = out + (i - begin);
+    if (t == 0 || p >= g.planes) {  // a plane's first row, or past the geometry: as it is
+      if (!kInverse) std::copy(a, a + w, o);
+    } else {
+      const T* b = (kInverse ? static_cast<const T*>(out) + (i - begin) : a) - cols;
+      const T* m = mask + p * cols + c0;
       for (size_t c = 0; c < w; ++c) {
         const T prev = UnZz(b[c]) & m[c];
         o[c] = Zz<T>(static_cast<T>(kInverse ? UnZz(a[c]) + prev : UnZz(a[c]) - prev));
       }
     }
+    i += w;
   }
 }
 
@@ -141,18 +146,19 @@ template <typename T>
 
 // The passes over every value, compiled for the CPU's widest vectors (vector_clones.h), one
 // overload per element type (multiversioned functions cannot be templates in Clang).
-#define KV_QHUFF_PASSES(T)                                                                      \
-  KV_VECTOR_CLONES void ColumnSumsOf(const T* x, size_t n, const Geometry& g, uint64_t step,    \
-                                     uint64_t* plain, uint64_t* delta) {                        \
-    ColumnSums(x, n, g, step, plain, delta);                                                    \
-  }                                                                                             \
-  KV_VECTOR_CLONES void PredictForward(const T* in, size_t n, const Geometry& g, const T* mask, \
-                                       T* out) {                                                \
-    Predict<false>(in, n, g, mask, out);                                                        \
-  }                                                                                             \
-  KV_VECTOR_CLONES void PredictInverse(T* x, size_t n, const Geometry& g, const T* mask) {      \
-    Predict<true>(x, n, g, mask, x);                                                            \
-  }                                                                                             \
+#define KV_QHUFF_PASSES(T)                                                                         \
+  KV_VECTOR_CLONES void ColumnSumsOf(const T* x, size_t n, const Geometry& g, uint64_t step,       \
+                                     uint64_t* plain, uint64_t* delta) {                           \
+    ColumnSums(x, n, g, step, plain, delta);                                                       \
+  }                                                                                                \
+  KV_VECTOR_CLONES void PredictForward(const T* x, const Geometry& g, const T* mask, size_t begin, \
+                                       size_t end, T* out) {                                       \
+    PredictRange<false>(x, g, mask, begin, end, out);                                              \
+  }                                                                                                \
+  KV_VECTOR_CLONES void PredictInverse(T* x, const Geometry& g, const T* mask, size_t begin,       \
+                                       size_t end) {                                               \
+    PredictRange<true>(x, g, mask, begin, end, x + begin);                                         \
+  }                                                                                                \
   KV_VECTOR_CLONES uint64_t SumOf(const T* v, size_t n) { return Sum(v, n); }
 KV_QHUFF_PASSES(uint8_t)
 KV_QHUFF_PASSES(uint16_t)
@@ -188,19 +194,16 @@ void ForSampleChunks(size_t n, size_t frac, Fn fn) {
   }
 }
 
-// Histogram of min(v >> shift, 255) over the sample chunks (ForSampleChunks).
+// Histogram of min(v >> shift, 255).
 template <typename T>
-void QuotientHistogram(const T* v, size_t n, int shift, size_t frac, uint64_t out[256]) {
-  uint32_t h[2][256] = {};
-  ForSampleChunks(n, frac, [&](size_t start, size_t m) {
-    const T* p = v + start;
-    size_t i = 0;
-    for (; i + 2 <= m; i += 2) {
-      ++h[0][std::min<uint32_t>(p[i] >> shift, 255)];
-      ++h[1][std::min<uint32_t>(p[i + 1] >> shift, 255)];
-    }
-    if (i < m) ++h[0][std::min<uint32_t>(p[i] >> shift, 255)];
-  });
+void QuotientHistogram(const T* v, size_t n, int shift, uint64_t out[256]) {
+  uint32_t h[2][256] = {};  // two tables: each increment waits less on the one before
+  size_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    ++h[0][std::min<uint32_t>(v[i] >> shift, 255)];
+    ++h[1][std::min<uint32_t>(v[i + 1] >> shift, 255)];
+  }
+  if (i < n) ++h[0][std::min<uint32_t>(v[i] >> shift, 255)];
   for (int s = 0; s < 256; ++s) out[s] = uint64_t{h[0][s]} + h[1][s];
 }
 
@@ -251,27 +254,36 @@ template <typename T>
 void EncodeStream(const T* x, size_t n, const Geometry& g, std::vector<uint8_t>* out) {
   const size_t at = out->size();
   const std::vector<T> mask = ChoosePrediction(x, n, g);
-  std::unique_ptr<T[]> res_buf;
-  const T* v = x;
-  if (!mask.empty()) {
-    res_buf.reset(new T[n]);
-    PredictForward(x, n, g, mask.data(), res_buf.get());
-    v = res_buf.get();
-  }
+  // The values coded: x, or its residuals where columns are predicted, made a chunk at a time.
+  std::unique_ptr<T[]> chunk;
+  const auto values = [&](size_t start, size_t m) -> const T* {
+    if (mask.empty()) return x + start;
+    if (!chunk) chunk.reset(new T[std::min(n, kChunk)]);
+    PredictForward(x, g, mask.data(), start, start + m, chunk.get());
+    return chunk.get();
+  };
   // k: about log2 of the mean, less 2 (quotients of mean 4 to 8), then the cheapest of that and
-  // its neighbours on the histogram. The mean is taken over the histogram's own sample.
+  // its neighbours on the histogram of the same sample: the whole stream when it is small.
   const size_t frac = n >= kSampledStream ? 16 : 1;
-  uint64_t sum = 0, counted = 0;
-  ForSampleChunks(n, frac, [&](size_t start, size_t m) {
-    sum += SumOf(v + start, m);
-    counted += m;
-  });
+  std::vector<T> sample;
+  if (frac > 1 || !mask.empty()) {
+    ForSampleChunks(n, frac, [&](size_t start, size_t m) {
+      for (size_t c = 0; c < m; c += kChunk) {
+        const size_t len = std::min(kChunk, m - c);
+        const T* v = values(start + c, len);
+        sample.insert(sample.end(), v, v + len);
+      }
+    });
+  }
+  const T* sampled = sample.empty() ? x : sample.data();
+  const size_t counted = sample.empty() ? n : sample.size();
+  const uint64_t sum = SumOf(sampled, counted);
   const double mean = static_cast<double>(sum) / static_cast<double>(counted);
   const int guess =
       std::clamp(static_cast<int>(std::floor(std::log2(mean + 1))) - 2, 0, kWidth<T> - 1);
   const int lo = std::max(0, guess - 1), hi = std::min(kWidth<T> - 1, guess + 1);
   uint64_t hist[256];
-  QuotientHistogram(v, n, lo, frac, hist);
+  QuotientHistogram(sampled, counted, lo, hist);
   int k = lo;
   double best = 0;
   for (int c = lo; c <= hi; ++c) {
@@ -295,7 +307,15 @@ void EncodeStream(const T* x, size_t n, const Geometry& g, std::vector<uint8_t>*
   const size_t low_bytes = qhuff::SlicedBytes(n, k);
   std::unique_ptr<uint8_t[]> low(new uint8_t[low_bytes]);
   std::vector<T> escapes;
-  qhuff::Split(v, n, k, sym.get(), low.get(), &escapes);
+  if (frac == 1) {  // the sample holds every value
+    qhuff::Split(sampled, n, k, sym.get(), low.get(), &escapes);
+  } else {
+    for (size_t start = 0; start < n; start += kChunk) {
+      const size_t m = std::min(kChunk, n - start);
+      qhuff::Split(values(start, m), m, k, sym.get() + start,
+                   low.get() + start / qhuff::kSlice * 2 * static_cast<size_t>(k), &escapes);
+    }
+  }
   huffman::EncodePlane(sym.get(), 1, n, true, out);
   out->insert(out->end(), low.get(), low.get() + low_bytes);
   for (const T e : escapes) PutLittleEndian(e, out);
@@ -345,18 +365,24 @@ absl::Status DecodeStream(ByteReader* br, size_t n, const Geometry& g, T* out) {
     bad = sym[i] != kEscape && (uint32_t{sym[i]} << k) >> kWidth<T> != 0;
   }
   if (bad) return Corrupt("qhuff", "symbol out of range for its shift");
-  qhuff::Unslice(sym, low.data(), n, k, out);
-  // Escapes (rare) in element order, found with memchr.
-  for (const uint8_t* at = sym; (at = static_cast<const uint8_t*>(
-                                     std::memchr(at, kEscape, static_cast<size_t>(sym + n - at))));
-       ++at) {
-    absl::Span<const uint8_t> esc;
-    if (!br->Bytes(sizeof(T), &esc)) return Corrupt("qhuff", "truncated escapes");
-    T v = 0;
-    for (size_t b = 0; b < sizeof(T); ++b) v |= static_cast<T>(esc[b] << (8 * b));
-    out[at - sym] = v;
+  // A chunk at a time, each finished while it is in cache: values, escapes, prediction.
+  for (size_t start = 0; start < n; start += kChunk) {
+    const size_t m = std::min(kChunk, n - start);
+    qhuff::Unslice(sym + start, low.data() + start / qhuff::kSlice * 2 * size_t{k}, m, k,
+                   out + start);
+    // Escapes (rare) in element order, found with memchr.
+    const uint8_t* const end = sym + start + m;
+    for (const uint8_t* at = sym + start; (at = static_cast<const uint8_t*>(std::memchr(
+                                               at, kEscape, static_cast<size_t>(end - at))));
+         ++at) {
+      absl::Span<const uint8_t> esc;
+      if (!br->Bytes(sizeof(T), &esc)) return Corrupt("qhuff", "truncated escapes");
+      T v = 0;
+      for (size_t b = 0; b < sizeof(T); ++b) v |= static_cast<T>(esc[b] << (8 * b));
+      out[at - sym] = v;
+    }
+    if (!mask.empty()) PredictInverse(out, g, mask.data(), start, start + m);
   }
-  if (!mask.empty()) PredictInverse(out, n, g, mask.data());
   return absl::OkStatus();
 }
 
