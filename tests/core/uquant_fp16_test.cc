@@ -1,6 +1,6 @@
-// uquant's one-pass FP16 encoder (AVX2 + F16C) against the general path's definition: the same
-// codes and the same error sums, to the bit, for every tail length, for steps where codes move
-// toward zero at FP16's limit, and for the inputs it must decline.
+// uquant's one-pass FP16 encoders (AVX2 + F16C, and AVX-512), each against the general path's
+// definition: the same codes and the same error sums, to the bit, for every tail length, for
+// steps where codes move toward zero at FP16's limit, and for the inputs they must decline.
 #include "kvcomp/stages/uquant_fp16.h"
 
 #include <gtest/gtest.h>
@@ -49,7 +49,22 @@ Reference Expected(const std::vector<uint16_t>& half, float inv, float s, float 
   return r;
 }
 
-void ExpectSame(const std::vector<uint16_t>& half, double step, const std::string& at) {
+using uquant_internal::HalfPath;
+
+// The one-pass paths this CPU has.
+std::vector<HalfPath> Paths() {
+  std::vector<HalfPath> paths;
+  for (HalfPath p : {HalfPath::kAvx2, HalfPath::kAvx512}) {
+    if (p <= uquant_internal::BestHalfPath()) paths.push_back(p);
+  }
+  return paths;
+}
+
+const char* Name(HalfPath p) { return p == HalfPath::kAvx512 ? "avx512" : "avx2"; }
+
+void ExpectSame(HalfPath path, const std::vector<uint16_t>& half, double step,
+                const std::string& where) {
+  const std::string at = std::string(Name(path)) + " " + where;
   const size_t n = half.size();
   const float inv = static_cast<float>(1.0 / step), s = static_cast<float>(step);
   const float overflow = step >= 2 ? 65520.0f : INFINITY;  // as uquant sets it for FP16
@@ -57,8 +72,8 @@ void ExpectSame(const std::vector<uint16_t>& half, double step, const std::strin
   std::vector<uint8_t> codes(2 * n);
   ErrorSums sums;
   int64_t max_code = -1;
-  ASSERT_TRUE(uquant_internal::QuantizeHalf(reinterpret_cast<const uint8_t*>(half.data()), n, inv,
-                                            s, overflow, codes.data(), &sums, &max_code))
+  ASSERT_TRUE(uquant_internal::QuantizeHalfOn(path, reinterpret_cast<const uint8_t*>(half.data()),
+                                              n, inv, s, overflow, codes.data(), &sums, &max_code))
       << at;
   EXPECT_EQ(max_code, want.max_code) << at;
   if (want.max_code > 32767) return;  // refused by the caller: the codes do not matter
@@ -74,23 +89,31 @@ void ExpectSame(const std::vector<uint16_t>& half, double step, const std::strin
 TEST(UquantFp16Test, CodesAndSumsMatchTheGeneralPathBitForBit) {
   if (!uquant_internal::HasOnePassPath())
     GTEST_SKIP() << "no AVX2 + F16C here: uquant takes the general path";
+  std::printf("one-pass paths here: %zu (the widest: %s)\n", Paths().size(),
+              Name(uquant_internal::BestHalfPath()));
   std::mt19937 rng(5);
   std::normal_distribution<float> g(0, 2);
-  for (const size_t n :
-       {size_t{1}, size_t{7}, size_t{8}, size_t{4095}, size_t{4096}, size_t{4097}, size_t{10003}}) {
+  for (const size_t n : {size_t{1}, size_t{7}, size_t{8}, size_t{15}, size_t{16}, size_t{23},
+                         size_t{4095}, size_t{4096}, size_t{4097}, size_t{4111}, size_t{10003}}) {
     std::vector<float> v(n);
     for (float& f : v) f = g(rng);
     std::vector<uint16_t> half(n);
     FloatToHalf(v.data(), half.data(), n);
     for (const double step : {0.0005, 0.03}) {
-      ExpectSame(half, step, "gaussian n=" + std::to_string(n) + " step=" + std::to_string(step));
+      for (HalfPath p : Paths()) {
+        ExpectSame(p, half, step,
+                   "gaussian n=" + std::to_string(n) + " step=" + std::to_string(step));
+      }
     }
     // FP16's largest magnitude: at step 3000 its code moves toward zero (it would decode to
     // infinity); at step 0.001 it is out of range, which the caller refuses.
     half[0] = 0x7bff;
     half[n / 2] = 0xfbff;
     for (const double step : {3000.0, 0.001}) {
-      ExpectSame(half, step, "extremes n=" + std::to_string(n) + " step=" + std::to_string(step));
+      for (HalfPath p : Paths()) {
+        ExpectSame(p, half, step,
+                   "extremes n=" + std::to_string(n) + " step=" + std::to_string(step));
+      }
     }
   }
 }
@@ -99,16 +122,19 @@ TEST(UquantFp16Test, DeclinesNonFiniteValues) {
   if (!uquant_internal::HasOnePassPath())
     GTEST_SKIP() << "no AVX2 + F16C here: uquant takes the general path";
   for (const uint16_t bad : {uint16_t{0x7c00}, uint16_t{0xfc00}, uint16_t{0x7e00}}) {
-    for (const size_t at : {size_t{0}, size_t{4100}, size_t{5002}}) {  // a block, and the tail
+    // A 16-value block, an 8-value one and the tail.
+    for (const size_t at : {size_t{0}, size_t{4100}, size_t{4990}, size_t{5002}}) {
       std::vector<uint16_t> half(5003, 0x3c00);
       half[at] = bad;
       std::vector<uint8_t> codes(2 * half.size());
       ErrorSums sums;
       int64_t max_code = 0;
-      EXPECT_FALSE(uquant_internal::QuantizeHalf(reinterpret_cast<const uint8_t*>(half.data()),
-                                                 half.size(), 100, 0.01f, INFINITY, codes.data(),
-                                                 &sums, &max_code))
-          << "value " << bad << " at " << at;
+      for (HalfPath p : Paths()) {
+        EXPECT_FALSE(uquant_internal::QuantizeHalfOn(
+            p, reinterpret_cast<const uint8_t*>(half.data()), half.size(), 100, 0.01f, INFINITY,
+            codes.data(), &sums, &max_code))
+            << Name(p) << ": value " << bad << " at " << at;
+      }
     }
   }
 }

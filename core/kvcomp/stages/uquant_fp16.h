@@ -1,7 +1,7 @@
-// uquant's encoder for FP16 streams in one pass on x86-64 with AVX2 and F16C: each vector of 8
-// halves is widened, quantised, zigzag-stored, decoded as the decoder will (code x step, rounded
-// to FP16) and its error summed, all in registers. The general path makes five passes over
-// L1 chunks for the same (widen, quantise, dequantise, round, sum), about a third of
+// uquant's encoder for FP16 streams in one pass on x86-64 with AVX2 and F16C (or AVX-512): each
+// vector of 8 halves is widened, quantised, zigzag-stored, decoded as the decoder will (code x
+// step, rounded to FP16) and its error summed, all in registers. The general path makes five passes
+// over L1 chunks for the same (widen, quantise, dequantise, round, sum), about a third of
 // bounded(...)'s compress on Llama-shaped FP16. Internal to uquant.
 #pragma once
 
@@ -12,7 +12,12 @@
 
 namespace kvcomp::uquant_internal {
 
-// Whether this build and CPU have the one-pass path (x86-64 with AVX2 and F16C).
+// The one-pass paths: AVX2 + F16C, and AVX-512 (F and BW) beside them. Both give the same
+// codes and sums, to the bit.
+enum class HalfPath { kNone, kAvx2, kAvx512 };
+
+// The fastest path this build and CPU have, and whether there is one.
+HalfPath BestHalfPath();
 bool HasOnePassPath();
 
 // Codes round(x / step) of the n FP16 values at src (any alignment), zigzag-coded into dst, with
@@ -24,5 +29,9 @@ bool HasOnePassPath();
 // general path, which reports the value or sums in double.
 bool QuantizeHalf(const uint8_t* src, size_t n, float inv, float s, float overflow, uint8_t* dst,
                   ErrorSums* error, int64_t* max_code);
+
+// QuantizeHalf on a given path (tests); false when this CPU or build does not have it.
+bool QuantizeHalfOn(HalfPath path, const uint8_t* src, size_t n, float inv, float s, float overflow,
+                    uint8_t* dst, ErrorSums* error, int64_t* max_code);
 
 }  // namespace kvcomp::uquant_internal
