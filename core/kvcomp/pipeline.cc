@@ -153,6 +153,51 @@ absl::StatusOr<std::vector<uint8_t>> Pipeline::Encode(const TensorView& tensor) 
   return EncodeFinish(tensor, std::move(begun));
 }
 
+namespace {
+
+// Whether `earlier` can decode from the pieces of its one input stream (`mid`, what `later`
+// decodes) as `later` makes them.
+bool CanFuse(const Stage& earlier, absl::Span<const StreamDesc> mid,
+             absl::Span<const StreamDesc> want) {
+  return earlier.DecodesElementwise() && mid.size() == 1 && want.size() == 1 && !mid[0].opaque() &&
+         !want[0].opaque() && mid[0].geom.size() == want[0].geom.size();
+}
+
+// Decodes two stages at once (Stage::DecodeStreaming): each piece of `later`'s stream goes
+// through `earlier` while it is in cache, instead of the whole stream going out to memory and
+// being read back. The result is DoDecode's to the byte; want[0] is made in `into` when given.
+absl::Status DecodeFused(const Stage& later, const Stage& earlier, const Streams& encoded,
+                         absl::Span<const StreamDesc> mid, absl::Span<const StreamDesc> want,
+                         absl::Span<uint8_t> into, Streams* decoded) {
+  const StreamDesc& desc = want[0];
+  const bool in_place = !into.empty() && into.size() == desc.bytes();
+  Stream out = in_place ? Stream::Borrow(desc, into) : Stream::Allocate(desc, desc.bytes());
+  uint8_t* const dst = in_place ? into.data() : out.mutable_data();
+  const size_t total = desc.geom.size(), es = ElemSize(desc.type);
+  size_t next = 0;
+  bool in_order = true;
+  Streams middle;
+  KV_RETURN_IF_ERROR(later.DecodeStreaming(
+      encoded, mid,
+      [&](size_t first, size_t count, const uint8_t* bytes) {
+        if (!in_order || first != next || count > total - first) {
+          in_order = false;
+          return;
+        }
+        earlier.DecodeElements(desc, bytes, count, dst + first * es);
+        next = first + count;
+      },
+      &middle));
+  if (!middle.empty() || !in_order || next != total) {
+    return absl::InternalError(absl::StrCat("stage '", later.Spec(), "' streamed ", next, " of ",
+                                            total, " elements", in_order ? "" : " out of order"));
+  }
+  decoded->push_back(std::move(out));
+  return CheckStreams(earlier, "decode", *decoded, want);
+}
+
+}  // namespace
+
 absl::StatusOr<TensorMeta> DecodeFrameInto(
     absl::Span<const uint8_t> frame,
     absl::FunctionRef<absl::Span<uint8_t>(const TensorMeta&)> buffer, const DecodeLimits& limits) {
@@ -191,6 +236,13 @@ absl::StatusOr<TensorMeta> DecodeFrameInto(
   }
   for (size_t i = stages.size(); i-- > 0;) {
     Streams decoded;
+    if (i > 0 && CanFuse(*stages[i - 1], plan[i], plan[i - 1])) {
+      KV_RETURN_IF_ERROR(DecodeFused(*stages[i], *stages[i - 1], streams, plan[i], plan[i - 1],
+                                     i == 1 ? into : absl::Span<uint8_t>(), &decoded));
+      streams = std::move(decoded);
+      --i;  // stage i - 1 is decoded too
+      continue;
+    }
     KV_RETURN_IF_ERROR(i == 0 ? stages[0]->DecodeInto(streams, plan[0], into, &decoded)
                               : stages[i]->Decode(streams, plan[i], &decoded));
     KV_RETURN_IF_ERROR(CheckStreams(*stages[i], "decode", decoded, plan[i]));

@@ -47,6 +47,21 @@ absl::Status Stage::DecodeInto(const Streams& encoded, absl::Span<const StreamDe
   return absl::OkStatus();
 }
 
+absl::Status Stage::DecodeStreaming(const Streams& encoded, absl::Span<const StreamDesc> want,
+                                    const ChunkSink& sink, Streams* decoded) const {
+  if (absl::Status st = DoDecode(encoded, want, {}, decoded); !st.ok()) return st;
+  if (!decoded->empty() && !want.empty() && !want[0].opaque()) {
+    const Stream& first = (*decoded)[0];
+    if (first.data().size() != want[0].bytes()) {
+      return absl::DataLossError(absl::StrCat("stage '", Spec(), "' decoded ", first.data().size(),
+                                              " bytes, expected ", want[0].bytes()));
+    }
+    if (!first.data().empty()) sink(0, want[0].geom.size(), first.data().data());
+  }
+  if (!decoded->empty()) decoded->erase(decoded->begin());
+  return absl::OkStatus();
+}
+
 std::string Stage::Spec() const {
   const auto& defs = info_.params;
   if (defs.empty()) return std::string(info_.name);

@@ -96,6 +96,28 @@ class Stage {
   absl::Status DecodeInto(const Streams& encoded, absl::Span<const StreamDesc> want,
                           absl::Span<uint8_t> into, Streams* decoded) const;
 
+  // Fused decoding of two neighbouring stages, so that the values between them are used while
+  // they are still in cache (DecodeFrameInto): the later stage hands its stream 0 to `sink` as
+  // it makes it, and an element-wise earlier stage turns each piece into its own output.
+  //
+  // `sink(first, count, bytes)` gets elements [first, first + count) of stream 0, in order,
+  // each once, `bytes` pointing at element `first`.
+  using ChunkSink = std::function<void(size_t first, size_t count, const uint8_t* bytes)>;
+  // As Decode, but stream 0 goes to `sink` instead of `decoded`, which gets the others. The
+  // default decodes it whole first; a stage that makes it front to back overrides this to hand
+  // over each piece as it is finished, with no stream-sized buffer.
+  virtual absl::Status DecodeStreaming(const Streams& encoded, absl::Span<const StreamDesc> want,
+                                       const ChunkSink& sink, Streams* decoded) const;
+  // True when this stage's decoder makes want[0] element by element, element i from element i
+  // of encoded[0] alone, and `encoded` holds nothing else (uquant: code x step). DecodeElements
+  // then decodes `count` elements from `in` (any alignment) to `out` (want[0]'s type), exactly as
+  // DoDecode would.
+  virtual bool DecodesElementwise() const { return false; }
+  virtual void DecodeElements(const StreamDesc& want, const uint8_t* in, size_t count,
+                              uint8_t* out) const {
+    (void)want, (void)in, (void)count, (void)out;
+  }
+
  protected:
   // Decode's work. A stage that builds want[0] in one place writes it into `into` when given
   // and returns a stream borrowing it; one that ignores `into` has its result copied there.

@@ -8,6 +8,8 @@
 
 #include "kvcomp/codec.h"
 #include "kvcomp/error_bounds.h"
+#include "kvcomp/registry.h"
+#include "kvcomp/spec.h"
 #include "test_data.h"
 
 namespace kvcomp {
@@ -66,6 +68,38 @@ TEST(UniformQuantTest, ErrorIsHalfAStep) {
 
 // Near FP16's largest value a coarse step's nearest multiple (22 x 3000 = 66000) is past it, and
 // FP16 would store infinity: that code moves a step toward zero (found by fuzz_roundtrip).
+// The pipeline decodes uquant from the pieces qhuff hands over as it makes them (see
+// Stage::DecodeStreaming); that must give what the two stages give decoded one after the
+// other. Streams of several of qhuff's chunks, cut mid-row, with and without a zero tail.
+TEST(UniformQuantTest, FusedDecodeEqualsStageByStage) {
+  auto uquant = StageRegistry::Get().Create(ParseSpec("uquant(0.01)").value()[0]).value();
+  auto qhuff = StageRegistry::Get().Create(ParseSpec("qhuff").value()[0]).value();
+  auto codec = MakeCodec("uquant(0.01)+qhuff").value();
+  for (DType dtype : {DType::kFP16, DType::kBF16, DType::kFP32}) {
+    for (bool zero_tail : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << DTypeName(dtype) << (zero_tail ? ", zero tail" : ""));
+      Tensor t = Gaussian(dtype, {2, 5003, 7}, 11);
+      if (zero_tail) {
+        std::fill(t.bytes.begin() + static_cast<std::ptrdiff_t>(t.bytes.size() * 3 / 5),
+                  t.bytes.end(), uint8_t{0});
+      }
+      const StreamDesc desc{ElemTypeOf(dtype), GeometryOf(t.meta)};
+      Streams in, codes, coded, codes_back, back;
+      in.push_back(Stream::Borrow(desc, t.bytes));
+      ASSERT_TRUE(uquant->Encode(in, &codes).ok());
+      ASSERT_TRUE(qhuff->Encode(codes, &coded).ok());
+      ASSERT_TRUE(qhuff->Decode(coded, {codes[0].desc()}, &codes_back).ok());
+      ASSERT_TRUE(uquant->Decode(codes_back, {desc}, &back).ok());
+      auto frame = codec->Compress(t.view());
+      ASSERT_TRUE(frame.ok()) << frame.status();
+      auto fused = Decompress(frame->frame);
+      ASSERT_TRUE(fused.ok()) << fused.status();
+      EXPECT_TRUE(std::equal(fused->bytes.begin(), fused->bytes.end(), back[0].data().begin(),
+                             back[0].data().end()));
+    }
+  }
+}
+
 TEST(UniformQuantTest, ValuesNearTheTypesLimitDecodeFinite) {
   const std::vector<float> v = {65504, -65504, 65000, 0, 1000, -64000, 12, 3};
   Tensor t;

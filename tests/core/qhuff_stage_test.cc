@@ -24,6 +24,27 @@ size_t RoundTripStream(ElemType type, const Geometry& g, const std::vector<uint8
   if (!st.ok()) return 0;
   EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), back[0].data().begin(), back[0].data().end()))
       << "qhuff is not exact on a " << g.planes << "x" << g.rows << "x" << g.cols << " stream";
+  // Streamed (the pipeline's fused decode): the pieces come in order, each once, cover the
+  // stream and hold its bytes; a stream of several of the coder's chunks comes in several.
+  std::vector<uint8_t> pieces;
+  size_t next = 0, count = 0;
+  Streams streamed;
+  const absl::Status ss = (*stage)->DecodeStreaming(
+      coded, {desc},
+      [&](size_t first, size_t n, const uint8_t* p) {
+        EXPECT_EQ(first, next);
+        next = first + n, ++count;
+        pieces.insert(pieces.end(), p, p + n * ElemSize(type));
+      },
+      &streamed);
+  EXPECT_TRUE(ss.ok()) << ss;
+  EXPECT_TRUE(streamed.empty());
+  EXPECT_EQ(next, g.size());
+  EXPECT_TRUE(pieces == bytes) << "qhuff's streamed pieces differ on a " << g.planes << "x"
+                               << g.rows << "x" << g.cols << " stream";
+  if (g.size() > 3 * 8192 && coded[0].data().size() < bytes.size() / 2) {
+    EXPECT_GE(count, 3u);
+  }
   return coded[0].data().size();
 }
 
@@ -64,10 +85,11 @@ TEST(QhuffStageTest, BitExactEverywhere) {
 TEST(QhuffStageTest, QuantisedCodesRoundTripAtEveryScale) {
   // Scales from all-tiny codes (k = 0, one or two symbols) to codes that mostly escape; shapes
   // with one row (no prediction), partial last rows, streams large enough to be sampled, and
-  // streams of several of the coder's 8192-element chunks cut mid-row (3 and 7 columns).
-  const std::vector<Geometry> shapes = {{1, 1, 1},    {1, 1, 7},    {3, 1, 5},     {2, 37, 8},
-                                        {8, 64, 16},  {1, 513, 3},  {4, 4096, 32}, {1, 70000, 1},
-                                        {3, 3001, 7}, {2, 20000, 3}};
+  // streams of several of the coder's 8192-element chunks cut mid-row (3 and 7 columns), and
+  // rows longer than a chunk (which a streamed decode cannot keep beside one).
+  const std::vector<Geometry> shapes = {{1, 1, 1},    {1, 1, 7},     {3, 1, 5},     {2, 37, 8},
+                                        {8, 64, 16},  {1, 513, 3},   {4, 4096, 32}, {1, 70000, 1},
+                                        {3, 3001, 7}, {2, 20000, 3}, {2, 3, 9000}};
   uint32_t seed = 1;
   for (const Geometry& g : shapes) {
     for (double scale : {0.3, 3.0, 40.0, 900.0, 20000.0}) {

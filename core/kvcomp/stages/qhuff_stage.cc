@@ -99,7 +99,8 @@ template <typename T>
 // or in a predicted column below a plane's first row, zz(unzz(x_i) - unzz(x_(i - cols))).
 // Inverse, in place: x_i = zz(unzz(x_i) + unzz(x_(i - cols))), the row above already rebuilt.
 // Ranges let the coder work in chunks that stay in cache: residuals made a chunk at a time and
-// split at once, never a stream-sized buffer written and read back.
+// split at once, never a stream-sized buffer written and read back. `in` points at element
+// `begin`, and the row before it is readable there (in[-cols .. -1]).
 template <bool kInverse, typename T>
 [[gnu::always_inline]] inline void PredictRange(const T* in, const Geometry& g, const T* mask,
                                                 size_t begin, size_t end, T* out) {
@@ -110,7 +111,7 @@ template <bool kInverse, typename T>
   uint64_t c0 = begin - first_row * cols, t = first_row % g.rows, p = first_row / g.rows;
   for (size_t i = begin; i < end;) {
     const size_t w = static_cast<size_t>(std::min<uint64_t>(cols - c0, end - i));
-    const T* a = in + i;
+    const T* a = in + (i - begin);
     T* o = out + (i - begin);
     if (t == 0 || p >= g.planes) {  // a plane's first row, or past the geometry: as it is
       if (!kInverse) std::copy(a, a + w, o);
@@ -157,11 +158,11 @@ template <typename T>
   }                                                                                                \
   KV_VECTOR_CLONES void PredictForward(const T* x, const Geometry& g, const T* mask, size_t begin, \
                                        size_t end, T* out) {                                       \
-    PredictRange<false>(x, g, mask, begin, end, out);                                              \
+    PredictRange<false>(x + begin, g, mask, begin, end, out);                                      \
   }                                                                                                \
-  KV_VECTOR_CLONES void PredictInverse(T* x, const Geometry& g, const T* mask, size_t begin,       \
+  KV_VECTOR_CLONES void PredictInverse(T* at, const Geometry& g, const T* mask, size_t begin,      \
                                        size_t end) {                                               \
-    PredictRange<true>(x, g, mask, begin, end, x + begin);                                         \
+    PredictRange<true>(at, g, mask, begin, end, at);                                               \
   }                                                                                                \
   KV_VECTOR_CLONES uint64_t SumOf(const T* v, size_t n) { return Sum(v, n); }
 KV_QHUFF_PASSES(uint8_t)
@@ -329,17 +330,61 @@ void EncodeStream(const T* x, size_t n, const Geometry& g, std::vector<uint8_t>*
   }
 }
 
+// Where a decoder rebuilds each chunk of a stream: in place in the whole stream `out`, or, when
+// streaming (Stage::DecodeStreaming) with no whole stream to keep, in a buffer holding one chunk
+// after the row before it, all that the inverse prediction reads. A row longer than a chunk
+// would make that buffer as large as the stream, which is then made whole after all.
 template <typename T>
-absl::Status DecodeStream(ByteReader* br, size_t n, const Geometry& g, T* out) {
+class ChunkPlace {
+ public:
+  ChunkPlace(T* out, size_t n, uint64_t cols) : out_(out) {
+    if (out_ != nullptr) return;
+    if (cols > kChunk) {
+      own_.reset(new T[n]);
+      out_ = own_.get();
+      return;
+    }
+    row_ = static_cast<size_t>(cols);
+    own_.reset(new T[row_ + kChunk]);
+  }
+  T* At(size_t start) { return out_ ? out_ + start : own_.get() + row_; }
+  // After the chunk of m elements at At(start): its last row moves before the next chunk.
+  void Done(size_t m) {
+    if (out_ == nullptr && m >= row_) std::memcpy(own_.get(), own_.get() + m, row_ * sizeof(T));
+  }
+
+ private:
+  T* out_;
+  size_t row_ = 0;
+  std::unique_ptr<T[]> own_;
+};
+
+// Decodes n elements into `out`, or, with `sink`, hands each finished chunk to it and keeps
+// the whole stream only when `out` is given.
+template <typename T>
+absl::Status DecodeStream(ByteReader* br, size_t n, const Geometry& g, T* out,
+                          const Stage::ChunkSink* sink) {
+  ChunkPlace<T> place(out, n, g.cols);
+  const auto done = [&](size_t start, size_t m, const T* at) {
+    if (sink) (*sink)(start, m, reinterpret_cast<const uint8_t*>(at));
+    place.Done(m);
+  };
   uint8_t mode;
   if (!br->U8(&mode)) return Corrupt("qhuff", "truncated stream");
   if (mode == kModeRaw) {
     absl::Span<const uint8_t> raw;
     if (!br->Bytes(n * sizeof(T), &raw)) return Corrupt("qhuff", "truncated raw stream");
-    for (size_t i = 0; i < n; ++i) {
-      T v = 0;
-      for (size_t b = 0; b < sizeof(T); ++b) v |= static_cast<T>(raw[i * sizeof(T) + b] << (8 * b));
-      out[i] = v;
+    for (size_t start = 0; start < n; start += kChunk) {
+      const size_t m = std::min(kChunk, n - start);
+      T* const at = place.At(start);
+      for (size_t i = 0; i < m; ++i) {
+        T v = 0;
+        for (size_t b = 0; b < sizeof(T); ++b) {
+          v |= static_cast<T>(raw[(start + i) * sizeof(T) + b] << (8 * b));
+        }
+        at[i] = v;
+      }
+      done(start, m, at);
     }
     return absl::OkStatus();
   }
@@ -363,29 +408,30 @@ absl::Status DecodeStream(ByteReader* br, size_t n, const Geometry& g, T* out) {
   KV_RETURN_IF_ERROR(huffman::DecodePlane("qhuff", br, n, scratch.get(), &sym));
   absl::Span<const uint8_t> low;
   if (!br->Bytes(qhuff::SlicedBytes(n, k), &low)) return Corrupt("qhuff", "truncated low bits");
-  // Symbols are at most 63, and u << k must fit the element: every symbol does when k <= W - 6.
-  bool bad = MaxSymbolOf(sym, n) > kEscape;
-  for (size_t i = 0; !bad && k > kWidth<T> - 6 && i < n; ++i) {
-    bad = sym[i] != kEscape && (uint32_t{sym[i]} << k) >> kWidth<T> != 0;
-  }
-  if (bad) return Corrupt("qhuff", "symbol out of range for its shift");
-  // A chunk at a time, each finished while it is in cache: values, escapes, prediction.
+  // A chunk at a time, each finished while it is in cache: checks, values, escapes, prediction.
   for (size_t start = 0; start < n; start += kChunk) {
     const size_t m = std::min(kChunk, n - start);
-    qhuff::Unslice(sym + start, low.data() + start / qhuff::kSlice * 2 * size_t{k}, m, k,
-                   out + start);
+    // Symbols are at most 63, and u << k must fit the element: every symbol does when k <= W - 6.
+    const uint8_t* const s = sym + start;
+    bool bad = MaxSymbolOf(s, m) > kEscape;
+    for (size_t i = 0; !bad && k > kWidth<T> - 6 && i < m; ++i) {
+      bad = s[i] != kEscape && (uint32_t{s[i]} << k) >> kWidth<T> != 0;
+    }
+    if (bad) return Corrupt("qhuff", "symbol out of range for its shift");
+    T* const at = place.At(start);
+    qhuff::Unslice(s, low.data() + start / qhuff::kSlice * 2 * size_t{k}, m, k, at);
     // Escapes (rare) in element order, found with memchr.
-    const uint8_t* const end = sym + start + m;
-    for (const uint8_t* at = sym + start; (at = static_cast<const uint8_t*>(std::memchr(
-                                               at, kEscape, static_cast<size_t>(end - at))));
-         ++at) {
+    for (const uint8_t* e = s;
+         (e = static_cast<const uint8_t*>(std::memchr(e, kEscape, static_cast<size_t>(s + m - e))));
+         ++e) {
       absl::Span<const uint8_t> esc;
       if (!br->Bytes(sizeof(T), &esc)) return Corrupt("qhuff", "truncated escapes");
       T v = 0;
       for (size_t b = 0; b < sizeof(T); ++b) v |= static_cast<T>(esc[b] << (8 * b));
-      out[at - sym] = v;
+      at[e - s] = v;
     }
-    if (!mask.empty()) PredictInverse(out, g, mask.data(), start, start + m);
+    if (!mask.empty()) PredictInverse(at, g, mask.data(), start, start + m);
+    done(start, m, at);
   }
   return absl::OkStatus();
 }
@@ -421,8 +467,10 @@ class QhuffStage final : public Stage {
         [](ByteReader* br, size_t n, const StreamDesc& d, uint8_t* out) -> absl::Status {
           const size_t es = ElemSize(d.type);
           if (n == 0) return absl::OkStatus();
-          if (es == 2) return DecodeStream(br, n, d.geom, reinterpret_cast<uint16_t*>(out));
-          if (es == 1) return DecodeStream(br, n, d.geom, out);
+          if (es == 2) {
+            return DecodeStream(br, n, d.geom, reinterpret_cast<uint16_t*>(out), nullptr);
+          }
+          if (es == 1) return DecodeStream(br, n, d.geom, out, nullptr);
           uint8_t mode;
           absl::Span<const uint8_t> raw;
           if (!br->U8(&mode) || mode != kModeRaw || !br->Bytes(n * es, &raw)) {
@@ -431,6 +479,30 @@ class QhuffStage final : public Stage {
           std::memcpy(out, raw.data(), raw.size());
           return absl::OkStatus();
         });
+  }
+
+  // One stream of 1- or 2-byte elements: its chunks go to `sink` as they are finished, then its
+  // zero tail, and no stream-sized buffer is made (DecodeTrimmed's framing, see stage_util.h).
+  absl::Status DecodeStreaming(const Streams& encoded, absl::Span<const StreamDesc> want,
+                               const ChunkSink& sink, Streams* decoded) const override {
+    const size_t es = want.size() == 1 ? ElemSize(want[0].type) : 0;
+    if (want.size() != 1 || want[0].opaque() || (es != 1 && es != 2)) {
+      return Stage::DecodeStreaming(encoded, want, sink, decoded);
+    }
+    ByteReader br(encoded[0].data());
+    const Geometry& g = want[0].geom;
+    uint64_t n;
+    if (!br.Varint(&n) || n > g.size()) return Corrupt("qhuff", "element count");
+    if (n > 0) {
+      KV_RETURN_IF_ERROR(es == 2 ? DecodeStream<uint16_t>(&br, n, g, nullptr, &sink)
+                                 : DecodeStream<uint8_t>(&br, n, g, nullptr, &sink));
+    }
+    if (br.remaining() != 0) return Corrupt("qhuff", "trailing bytes");
+    static constexpr uint8_t kZeros[4096] = {};
+    for (size_t i = n; i < g.size(); i += sizeof kZeros / es) {
+      sink(i, std::min<size_t>(sizeof kZeros / es, g.size() - i), kZeros);
+    }
+    return absl::OkStatus();
   }
 
  private:

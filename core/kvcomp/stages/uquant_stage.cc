@@ -175,6 +175,20 @@ class UniformQuantStage final : public Stage {
         [src, s](size_t first, size_t m, float* x) { DecodeChunk(src + 2 * first, m, s, x); }));
     return RestoreOthers("uquant", encoded, 1, want, decoded);
   }
+
+  // Code x step, element by element: decodable from a piece of the codes as qhuff makes it.
+  bool DecodesElementwise() const override { return true; }
+  void DecodeElements(const StreamDesc& want, const uint8_t* in, size_t count,
+                      uint8_t* out) const override {
+    const float s = static_cast<float>(step());
+    const size_t es = ElemSize(want.type);
+    float chunk[kFloatChunk];
+    for (size_t i = 0; i < count; i += kFloatChunk) {
+      const size_t m = std::min(kFloatChunk, count - i);
+      DecodeChunk(in + 2 * i, m, s, chunk);
+      NarrowChunk(want.type, chunk, m, out + i * es);
+    }
+  }
 };
 
 }  // namespace
