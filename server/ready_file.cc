@@ -7,11 +7,13 @@
 #include <cstdio>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace kvcomp::server {
 
 std::string WithPort(absl::string_view address, int port) {
+  if (absl::StartsWith(address, "unix:")) return std::string(address);
   const size_t colon = address.rfind(':');
   const absl::string_view host =
       colon == absl::string_view::npos ? address : address.substr(0, colon);

@@ -8,7 +8,8 @@
 
 namespace kvcomp::server {
 
-// "127.0.0.1:0" with port 41234 -> "127.0.0.1:41234". Works for "[::1]:0" too.
+// "127.0.0.1:0" with port 41234 -> "127.0.0.1:41234". Works for "[::1]:0" too; a Unix socket
+// ("unix:PATH") has no port and stays as it is.
 std::string WithPort(absl::string_view address, int port);
 
 // Writes `contents` to `path` atomically: a temp file in the same directory, fsync, rename.

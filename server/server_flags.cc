@@ -26,9 +26,9 @@ CLI::Option* Flag(CLI::App& app, const std::string& name, T& value, const std::s
 
 }  // namespace
 
-bool IsLoopback(const std::string& listen) {
+bool IsLocal(const std::string& listen) {
   return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "[::1]:") ||
-         absl::StartsWith(listen, "localhost:");
+         absl::StartsWith(listen, "localhost:") || absl::StartsWith(listen, "unix:");
 }
 
 std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_code) {
@@ -46,8 +46,9 @@ std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_co
   app.set_config("--config", "", "Read flags from this TOML/INI file (KVCOMP_CONFIG)")
       ->envname("KVCOMP_CONFIG");
   Flag(app, "--listen", config.listen,
-       "gRPC listen address, host:port (port 0: any free); plaintext only on loopback "
-       "unless --allow-plaintext");
+       "gRPC listen address, host:port (port 0: any free) or unix:PATH (a Unix socket, for a "
+       "client on the same host); plaintext only on loopback or a Unix socket unless "
+       "--allow-plaintext");
   Flag(app, "--metrics", config.metrics,
        "Prometheus /metrics listen address, host:port (port 0: any free)");
   Flag(app, "--max-message-bytes", config.max_message_bytes,
@@ -122,9 +123,9 @@ std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_co
   if (config.tls_require_client_cert && config.tls_ca.empty()) {
     return fail("--tls-require-client-cert needs --tls-ca");
   }
-  if (!tls && !config.allow_plaintext && !IsLoopback(config.listen)) {
+  if (!tls && !config.allow_plaintext && !IsLocal(config.listen)) {
     return fail(
-        "plaintext is served on loopback only: give --tls-cert/--tls-key (or "
+        "plaintext is served on loopback or a Unix socket only: give --tls-cert/--tls-key (or "
         "--allow-plaintext, behind an encrypting mesh) to listen on " +
         config.listen);
   }

@@ -21,7 +21,7 @@ struct ServerConfig {
   std::string ready_file;  // empty: none
   double shutdown_grace_seconds = 10;
   std::string log_level = "info";
-  // TLS: both cert and key, or neither (plaintext, allowed on loopback only).
+  // TLS: both cert and key, or neither (plaintext, allowed on loopback or a Unix socket only).
   std::string tls_cert;
   std::string tls_key;
   std::string tls_ca;  // client CAs; with tls_require_client_cert, mutual TLS
@@ -44,7 +44,8 @@ std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_co
 // One line for the startup log: every setting, the effective values.
 std::string DescribeConfig(const ServerConfig& config);
 
-// True when `listen` ("host:port") is a loopback address: 127.x.x.x, [::1] or localhost.
-bool IsLoopback(const std::string& listen);
+// True when `listen` can be reached from this host only: a loopback "host:port" (127.x.x.x,
+// [::1] or localhost) or a Unix socket ("unix:PATH", whose file permissions decide who).
+bool IsLocal(const std::string& listen);
 
 }  // namespace kvcomp::server

@@ -176,6 +176,24 @@ TEST(LifecycleTest, BadFlagValueFailsToStart) {
   EXPECT_FALSE(server.ok());
 }
 
+// A Unix socket: plaintext without --allow-plaintext (only this host can reach it), the ready
+// file names the socket, and a client served through it gets its calls answered.
+TEST(LifecycleTest, ServesOnAUnixSocket) {
+  std::string dir = "/tmp/kvcomp-sock.XXXXXX";  // short: a socket path holds at most 107 bytes
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  const std::string address = "unix:" + dir + "/kvcomp.sock";
+  {
+    auto server = ServerProcess::Start({"--listen", address});
+    ASSERT_TRUE(server.ok()) << server.status();
+    EXPECT_EQ((*server)->address(), address);
+    ExpectServesGoodRequest(*v1::KVCompressor::NewStub(UnlimitedChannel(address)));
+    absl::StatusOr<int> status = (*server)->Stop(/*timeout_seconds=*/20);
+    ASSERT_TRUE(status.ok()) << status.status();
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << "wait status " << *status;
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(LifecycleTest, SigtermExitsZero) {
   auto server = ServerProcess::Start({"--shutdown-grace-seconds", "5"});
   ASSERT_TRUE(server.ok()) << server.status();
