@@ -54,18 +54,23 @@ absl::Status RestoreOthers(absl::string_view stage, const Streams& encoded, size
 // float buffer, whose page faults and zero-fill cost more than the decoding itself.
 void NarrowChunk(ElemType type, const float* chunk, size_t m, uint8_t* out);
 inline constexpr size_t kFloatChunk = 4096;
+// The loop of StoreChunked: `count` values made by `fill` and narrowed to `type` at `out`.
+template <typename Fill>
+void NarrowChunked(ElemType type, size_t count, uint8_t* out, Fill fill) {
+  const size_t es = ElemSize(type);
+  float chunk[kFloatChunk];
+  for (size_t i = 0; i < count; i += kFloatChunk) {
+    const size_t m = count - i < kFloatChunk ? count - i : kFloatChunk;
+    fill(i, m, chunk);
+    NarrowChunk(type, chunk, m, out + i * es);
+  }
+}
 template <typename Fill>
 Stream StoreChunked(const StreamDesc& desc, absl::Span<uint8_t> into, Fill fill) {
   const size_t count = desc.geom.size(), es = ElemSize(desc.type);
   const bool in_place = !into.empty() && into.size() == count * es;
   Stream s = in_place ? Stream::Borrow(desc, into) : Stream::Allocate(desc, count * es);
-  uint8_t* out = in_place ? into.data() : s.mutable_data();
-  float chunk[kFloatChunk];
-  for (size_t i = 0; i < count; i += kFloatChunk) {
-    const size_t m = count - i < kFloatChunk ? count - i : kFloatChunk;
-    fill(i, m, chunk);
-    NarrowChunk(desc.type, chunk, m, out + i * es);
-  }
+  NarrowChunked(desc.type, count, in_place ? into.data() : s.mutable_data(), fill);
   return s;
 }
 

@@ -79,6 +79,11 @@ KV_VECTOR_CLONES void DecodeChunk(const uint8_t* src, size_t m, float s, float* 
   }
 }
 
+// DecodeChunk as StoreChunked's and NarrowChunked's `fill`, over the codes at `codes`.
+auto ValuesOf(const uint8_t* codes, float s) {
+  return [codes, s](size_t first, size_t m, float* x) { DecodeChunk(codes + 2 * first, m, s, x); };
+}
+
 // The codes of a float stream at z and, with `error`, their decoded error, an L1 chunk at a
 // time: widen, quantise, decode as the decoder will, sum. *worst gets the largest |code| of a
 // chunk with codes out of range.
@@ -167,12 +172,10 @@ class UniformQuantStage final : public Stage {
  public:
   absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
                         absl::Span<uint8_t> into, Streams* decoded) const override {
-    const float s = static_cast<float>(step());
     const uint8_t* src = encoded[0].data().data();  // may be unaligned: a view into the frame
     const size_t f = FloatStreamIndex(want);
-    decoded->push_back(StoreChunked(
-        want[f], f == 0 ? into : absl::Span<uint8_t>(),
-        [src, s](size_t first, size_t m, float* x) { DecodeChunk(src + 2 * first, m, s, x); }));
+    decoded->push_back(StoreChunked(want[f], f == 0 ? into : absl::Span<uint8_t>(),
+                                    ValuesOf(src, static_cast<float>(step()))));
     return RestoreOthers("uquant", encoded, 1, want, decoded);
   }
 
@@ -180,14 +183,7 @@ class UniformQuantStage final : public Stage {
   bool DecodesElementwise() const override { return true; }
   void DecodeElements(const StreamDesc& want, const uint8_t* in, size_t count,
                       uint8_t* out) const override {
-    const float s = static_cast<float>(step());
-    const size_t es = ElemSize(want.type);
-    float chunk[kFloatChunk];
-    for (size_t i = 0; i < count; i += kFloatChunk) {
-      const size_t m = std::min(kFloatChunk, count - i);
-      DecodeChunk(in + 2 * i, m, s, chunk);
-      NarrowChunk(want.type, chunk, m, out + i * es);
-    }
+    NarrowChunked(want.type, count, out, ValuesOf(in, static_cast<float>(step())));
   }
 };
 
