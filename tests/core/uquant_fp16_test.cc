@@ -1,6 +1,7 @@
 // uquant's one-pass FP16 encoders (AVX2 + F16C, and AVX-512), each against the general path's
 // definition: the same codes and the same error sums, to the bit, for every tail length, for
-// steps where codes move toward zero at FP16's limit, and for the inputs they must decline.
+// steps where codes move toward zero at FP16's limit, and for the inputs they must decline. And
+// its one-pass decoders, against DecodeChunk and NarrowChunk's arithmetic.
 #include "kvcomp/stages/uquant_fp16.h"
 
 #include <gtest/gtest.h>
@@ -134,6 +135,35 @@ TEST(UquantFp16Test, DeclinesNonFiniteValues) {
             p, reinterpret_cast<const uint8_t*>(half.data()), half.size(), 100, 0.01f, INFINITY,
             codes.data(), &sums, &max_code))
             << Name(p) << ": value " << bad << " at " << at;
+      }
+    }
+  }
+}
+
+TEST(UquantFp16Test, DecodedHalvesMatchTheGeneralPathBitForBit) {
+  if (!uquant_internal::HasOnePassPath())
+    GTEST_SKIP() << "no AVX2 + F16C here: uquant takes the general path";
+  // Every code, then prefixes of it for every tail length of both block widths; steps that give
+  // subnormal halves, ordinary ones, and ones whose largest codes round to infinity (a corrupt
+  // or hand-made frame: the decoder must still agree with itself).
+  std::vector<uint16_t> codes(65536);
+  for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<uint16_t>(i * 40503u);
+  for (const float s : {1e-9f, 3e-6f, 0.0123f, 0.5f, 7.0f}) {
+    for (const size_t n : {size_t{65536}, size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9},
+                           size_t{15}, size_t{16}, size_t{17}, size_t{31}, size_t{8191}}) {
+      std::vector<float> values(n);
+      for (size_t i = 0; i < n; ++i) values[i] = static_cast<float>(UnZigZag16(codes[i])) * s;
+      std::vector<uint16_t> want(n);
+      FloatToHalf(values.data(), want.data(), n);
+      for (HalfPath p : Paths()) {
+        // One half past the end, which the decoder must not write.
+        std::vector<uint16_t> got(n + 1, 0xabcd);
+        ASSERT_TRUE(
+            uquant_internal::DequantizeHalfOn(p, reinterpret_cast<const uint8_t*>(codes.data()), n,
+                                              s, reinterpret_cast<uint8_t*>(got.data())));
+        EXPECT_EQ(got[n], 0xabcd) << Name(p) << " wrote past " << n;
+        got.pop_back();
+        EXPECT_TRUE(got == want) << Name(p) << " n=" << n << " step=" << s;
       }
     }
   }

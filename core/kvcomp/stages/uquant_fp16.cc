@@ -207,6 +207,53 @@ KV_AVX512 bool QuantizeHalfAvx512(const uint8_t* src, size_t n, float inv, float
   return true;
 }
 
+// The decoder's values of 8 zigzag codes at src, code x s rounded to FP16 (to nearest), at dst:
+// DecodeChunk's and NarrowChunk's operations in registers.
+__attribute__((target("avx2,f16c"))) inline void Dequantize8(const uint8_t* src, __m256 step,
+                                                             uint8_t* dst) {
+  const __m256i z = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+  const __m256i q = _mm256_xor_si256(
+      _mm256_srli_epi32(z, 1),
+      _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_and_si256(z, _mm256_set1_epi32(1))));
+  const __m128i h = _mm256_cvtps_ph(_mm256_mul_ps(_mm256_cvtepi32_ps(q), step),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), h);
+}
+
+// Codes [i, n) in 8-value blocks, then the tail through a zero-padded copy.
+__attribute__((target("avx2,f16c"))) inline void DequantizeFrom(const uint8_t* src, size_t i,
+                                                                size_t n, float s, uint8_t* dst) {
+  const __m256 step = _mm256_set1_ps(s);
+  for (; i + 8 <= n; i += 8) Dequantize8(src + 2 * i, step, dst + 2 * i);
+  if (i == n) return;
+  uint8_t codes[16] = {}, halves[16];
+  std::memcpy(codes, src + 2 * i, 2 * (n - i));
+  Dequantize8(codes, step, halves);
+  std::memcpy(dst + 2 * i, halves, 2 * (n - i));
+}
+
+__attribute__((target("avx2,f16c"))) void DequantizeHalfAvx2(const uint8_t* src, size_t n, float s,
+                                                             uint8_t* dst) {
+  DequantizeFrom(src, 0, n, s, dst);
+}
+
+KV_AVX512 void DequantizeHalfAvx512(const uint8_t* src, size_t n, float s, uint8_t* dst) {
+  const __m512 step = _mm512_set1_ps(s);
+  const __m512i one = _mm512_set1_epi32(1);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i z =
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i)));
+    const __m512i q =
+        _mm512_xor_si512(_mm512_srli_epi32(z, 1),
+                         _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_and_si512(z, one)));
+    const __m256i h = _mm512_cvtps_ph(_mm512_mul_ps(_mm512_cvtepi32_ps(q), step),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * i), h);
+  }
+  DequantizeFrom(src, i, n, s, dst);
+}
+
 }  // namespace
 #endif
 
@@ -246,6 +293,25 @@ bool QuantizeHalfOn(HalfPath path, const uint8_t* src, size_t n, float inv, floa
 bool QuantizeHalf(const uint8_t* src, size_t n, float inv, float s, float overflow, uint8_t* dst,
                   ErrorSums* error, int64_t* max_code) {
   return QuantizeHalfOn(BestHalfPath(), src, n, inv, s, overflow, dst, error, max_code);
+}
+
+bool DequantizeHalfOn(HalfPath path, const uint8_t* src, size_t n, float s, uint8_t* dst) {
+  if (path == HalfPath::kNone || path > BestHalfPath()) return false;
+#if defined(__x86_64__)
+  if (path == HalfPath::kAvx512) {
+    DequantizeHalfAvx512(src, n, s, dst);
+  } else {
+    DequantizeHalfAvx2(src, n, s, dst);
+  }
+  return true;
+#else
+  (void)src, (void)n, (void)s, (void)dst;
+  return false;
+#endif
+}
+
+bool DequantizeHalf(const uint8_t* src, size_t n, float s, uint8_t* dst) {
+  return DequantizeHalfOn(BestHalfPath(), src, n, s, dst);
 }
 
 }  // namespace kvcomp::uquant_internal

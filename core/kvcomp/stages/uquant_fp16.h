@@ -1,8 +1,10 @@
-// uquant's encoder for FP16 streams in one pass on x86-64 with AVX2 and F16C (or AVX-512): each
-// vector of 8 halves is widened, quantised, zigzag-stored, decoded as the decoder will (code x
-// step, rounded to FP16) and its error summed, all in registers. The general path makes five passes
-// over L1 chunks for the same (widen, quantise, dequantise, round, sum), about a third of
-// bounded(...)'s compress on Llama-shaped FP16. Internal to uquant.
+// uquant's encoder and decoder for FP16 streams in one pass on x86-64 with AVX2 and F16C (or
+// AVX-512): each vector of 8 halves is widened, quantised, zigzag-stored, decoded as the decoder
+// will (code x step, rounded to FP16) and its error summed, all in registers. The general path
+// makes five passes over L1 chunks for the same (widen, quantise, dequantise, round, sum), about a
+// third of bounded(...)'s compress on Llama-shaped FP16. The decoder likewise turns codes into
+// halves in registers, where the general path stores a chunk of floats and reads it back to narrow
+// it. Internal to uquant.
 #pragma once
 
 #include <cstddef>
@@ -33,5 +35,13 @@ bool QuantizeHalf(const uint8_t* src, size_t n, float inv, float s, float overfl
 // QuantizeHalf on a given path (tests); false when this CPU or build does not have it.
 bool QuantizeHalfOn(HalfPath path, const uint8_t* src, size_t n, float inv, float s, float overflow,
                     uint8_t* dst, ErrorSums* error, int64_t* max_code);
+
+// The decoder's values of the n zigzag codes at src (any alignment): code x s, rounded to FP16 to
+// nearest, as n halves at dst; the same bits as DecodeChunk then NarrowChunk. Returns false,
+// writing nothing, when this CPU or build has no such path.
+bool DequantizeHalf(const uint8_t* src, size_t n, float s, uint8_t* dst);
+
+// DequantizeHalf on a given path (tests).
+bool DequantizeHalfOn(HalfPath path, const uint8_t* src, size_t n, float s, uint8_t* dst);
 
 }  // namespace kvcomp::uquant_internal

@@ -79,11 +79,6 @@ KV_VECTOR_CLONES void DecodeChunk(const uint8_t* src, size_t m, float s, float* 
   }
 }
 
-// DecodeChunk as StoreChunked's and NarrowChunked's `fill`, over the codes at `codes`.
-auto ValuesOf(const uint8_t* codes, float s) {
-  return [codes, s](size_t first, size_t m, float* x) { DecodeChunk(codes + 2 * first, m, s, x); };
-}
-
 // The codes of a float stream at z and, with `error`, their decoded error, an L1 chunk at a
 // time: widen, quantise, decode as the decoder will, sum. *worst gets the largest |code| of a
 // chunk with codes out of range.
@@ -174,8 +169,9 @@ class UniformQuantStage final : public Stage {
                         absl::Span<uint8_t> into, Streams* decoded) const override {
     const uint8_t* src = encoded[0].data().data();  // may be unaligned: a view into the frame
     const size_t f = FloatStreamIndex(want);
-    decoded->push_back(StoreChunked(want[f], f == 0 ? into : absl::Span<uint8_t>(),
-                                    ValuesOf(src, static_cast<float>(step()))));
+    uint8_t* out;
+    decoded->push_back(OutputStream(want[f], f == 0 ? into : absl::Span<uint8_t>(), &out));
+    DecodeElements(want[f], src, want[f].geom.size(), out);
     return RestoreOthers("uquant", encoded, 1, want, decoded);
   }
 
@@ -183,7 +179,11 @@ class UniformQuantStage final : public Stage {
   bool DecodesElementwise() const override { return true; }
   void DecodeElements(const StreamDesc& want, const uint8_t* in, size_t count,
                       uint8_t* out) const override {
-    NarrowChunked(want.type, count, out, ValuesOf(in, static_cast<float>(step())));
+    const float s = static_cast<float>(step());
+    if (want.type == ElemType::kF16 && uquant_internal::DequantizeHalf(in, count, s, out)) return;
+    NarrowChunked(want.type, count, out, [in, s](size_t first, size_t m, float* x) {
+      DecodeChunk(in + 2 * first, m, s, x);
+    });
   }
 };
 
