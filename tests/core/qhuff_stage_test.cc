@@ -125,6 +125,22 @@ TEST(QhuffStageTest, SampledStreamsCodeValuesTheSampleMissed) {
   EXPECT_LT(coded, g.size() * 2 / 3);  // still coded, not raw
 }
 
+TEST(QhuffStageTest, LongPlanesDecodeRunsOfUpToFourSymbolsPerLookup) {
+  // Planes of 2^19 symbols and more decode up to four symbols a lookup, smaller ones two: tiny
+  // codes (1-bit symbols, four to a lookup), mid-sized and escaping ones, a length that is no
+  // multiple of a segment's group, and corrupt streams of that size.
+  const Geometry g{1, (1 << 19) + 37, 1};
+  uint32_t seed = 40;
+  for (double scale : {0.3, 3.0, 40.0}) {
+    RoundTripStream(ElemType::kU16, g, U16Bytes(Codes(g, scale, 0, 20, ++seed)));
+  }
+  Tensor big;
+  big.meta.dtype = DType::kFP16;
+  big.meta.shape = {1, static_cast<int64_t>(g.rows), 1};
+  big.bytes = U16Bytes(Codes(g, 3.0, 0, 20, 3));
+  testing::ExpectCorruptionIsSafe("qhuff", big, true, 40);
+}
+
 TEST(QhuffStageTest, PredictsSlowChannelsAndLeavesNoisyOnesAlone) {
   // Half the columns drift slowly (prediction wins by far), half are noise (prediction would
   // double their spread). The frame must beat both "predict nothing" (delta-free codes) and
