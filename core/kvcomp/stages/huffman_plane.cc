@@ -397,27 +397,26 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top,
 
 namespace {
 
-// Up to kSymbolsPerLookup symbols per lookup of (at most) kTableBits bits, split by field so that
-// the hot loop needs no shifts and masks to take an entry apart: the symbols (the first in the low
-// 8 bits), how far the output moves (the number of symbols) and how many bits they use.
-constexpr uint32_t kSymbolsPerLookup = 4;
-// Planes of at least this many symbols get runs of up to kSymbolsPerLookup, smaller ones pairs:
-// the longer runs' table costs more to fill than it saves below. On Llama-shaped FP16 quotients
-// (3-4 bits a symbol) decode of 4M-symbol planes was 9% faster (median of 8 alternated runs),
-// 256K-512K the same, 16K-128K up to 24% slower.
-constexpr size_t kLongRunPlane = size_t{1} << 19;
+// Runs of up to sizeof(Run) symbols per lookup of (at most) kTableBits bits, split by field so
+// that the hot loop needs no shifts and masks to take an entry apart: the symbols (the first in
+// the low 8 bits), how far the output moves (the number of symbols) and how many bits they use.
+// Pairs (uint16_t) for small planes, runs of up to four (uint32_t) for large ones.
+template <typename Run>
 struct DecodeTable {
-  std::array<uint32_t, 1u << kTableBits> syms;
+  std::array<Run, 1u << kTableBits> syms;
   std::array<uint8_t, 1u << kTableBits> advance;
   std::array<uint8_t, 1u << kTableBits> bits;
 };
+// Planes of at least this many symbols decode runs of up to four, smaller ones pairs: the longer
+// runs' table costs more to fill than it saves below. On Llama-shaped FP16 quotients (3-4 bits a
+// symbol) decode of 4M-symbol planes was 9% faster (median of 8 alternated runs), 256K-512K the
+// same, 16K-128K up to 24% slower.
+constexpr size_t kLongRunPlane = size_t{1} << 19;
 
-// Decodes the plane's four segments into `out`, contiguous. A lookup stores four symbols even
-// when it decodes fewer; the fast loop's bound (below) keeps that store inside the segment.
-KV_BMI2_CLONES absl::Status DecodeSegments(absl::string_view stage, const DecodeTable& multi,
-                                           int table_bits, const uint8_t len[256],
-                                           const uint8_t* const seg_in[4], const size_t seg_size[4],
-                                           size_t n, uint8_t* out) {
+template <typename Run>
+[[gnu::always_inline]] inline absl::Status DecodeSegments(
+    absl::string_view stage, const DecodeTable<Run>& multi, int table_bits, const uint8_t len[256],
+    const uint8_t* const seg_in[4], const size_t seg_size[4], size_t n, uint8_t* out) {
   const Segments seg(n);
   uint8_t* o[4];
   size_t left[4];
@@ -428,37 +427,36 @@ KV_BMI2_CLONES absl::Status DecodeSegments(absl::string_view stage, const Decode
   }
   // A group is one 8-byte load and four lookups per segment: at least 57 bits are loaded and
   // four lookups consume at most 48. Each symbol then waits only on a lookup and a shift, and
-  // each group on one load. A group moves the output at most 16 elements, and a lookup's 4-byte
-  // store starts at most 4 per lookup before it, so it ends inside the 16 * groups <= `left`.
+  // each group on one load. With runs of at most r symbols, a group moves the output at most 4 r
+  // elements, and the lookup that moves it one while storing r ends a run of fewer than
+  // 4 r groups, so inside `left`.
   const uint64_t group_bits = 4 * static_cast<uint64_t>(table_bits);
   const uint32_t mask = (1u << table_bits) - 1;
+  constexpr size_t kPerGroup = 4 * sizeof(Run);
   for (;;) {
     size_t groups = SIZE_MAX;
     for (int k = 0; k < 4; ++k) {
       const uint64_t safe_bits = seg_size[k] >= 8 ? (seg_size[k] - 8) * 8 : 0;
       const size_t by_in = pos[k] < safe_bits ? (safe_bits - pos[k]) / group_bits : 0;
-      groups = std::min({groups, by_in, left[k] / 16});
+      groups = std::min({groups, by_in, left[k] / kPerGroup});
     }
     if (groups < 2) break;
     uint8_t *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
     uint64_t p0 = pos[0], p1 = pos[1], p2 = pos[2], p3 = pos[3];
     const uint8_t *i0 = seg_in[0], *i1 = seg_in[1], *i2 = seg_in[2], *i3 = seg_in[3];
-#define KV_HUFF_STEP(o, p, bits)               \
-  {                                            \
-    const uint32_t i = bits & mask;            \
-    const uint32_t syms = multi.syms[i];       \
-    if constexpr (kLittle) {                   \
-      Store32(o, syms);                        \
-    } else {                                   \
-      o[0] = static_cast<uint8_t>(syms);       \
-      o[1] = static_cast<uint8_t>(syms >> 8);  \
-      o[2] = static_cast<uint8_t>(syms >> 16); \
-      o[3] = static_cast<uint8_t>(syms >> 24); \
-    }                                          \
-    o += multi.advance[i];                     \
-    const unsigned used = multi.bits[i];       \
-    bits >>= used;                             \
-    p += used;                                 \
+#define KV_HUFF_STEP(o, p, bits)                                                             \
+  {                                                                                          \
+    const uint32_t i = bits & mask;                                                          \
+    const Run syms = multi.syms[i];                                                          \
+    if constexpr (kLittle) {                                                                 \
+      std::memcpy(o, &syms, sizeof(Run));                                                    \
+    } else {                                                                                 \
+      for (size_t b = 0; b < sizeof(Run); ++b) o[b] = static_cast<uint8_t>(syms >> (8 * b)); \
+    }                                                                                        \
+    o += multi.advance[i];                                                                   \
+    const unsigned used = multi.bits[i];                                                     \
+    bits >>= used;                                                                           \
+    p += used;                                                                               \
   }
 #define KV_HUFF_GROUP(o, p, in)                       \
   {                                                   \
@@ -498,31 +496,60 @@ KV_BMI2_CLONES absl::Status DecodeSegments(absl::string_view stage, const Decode
   return absl::OkStatus();
 }
 
-// Entries from `first` on, every 2^bits-th, decode the `count` symbols `syms`, `bits` bits in all;
-// then each symbol whose code still fits the table after them (shortest first, from by_len)
-// extends them, up to max_run symbols. A run is written after the shorter one it extends, so
-// each entry ends with the longest run its bits begin with: one store per entry and run length.
-void FillRuns(const uint8_t len[256], const uint16_t code[256], const uint8_t* by_len, int used,
-              uint32_t mask, uint32_t max_run, uint32_t first, uint32_t syms, uint32_t count,
-              uint32_t bits, DecodeTable* t) {
+KV_BMI2_CLONES absl::Status DecodePairs(absl::string_view stage, const DecodeTable<uint16_t>& t,
+                                        int table_bits, const uint8_t len[256],
+                                        const uint8_t* const seg_in[4], const size_t seg_size[4],
+                                        size_t n, uint8_t* out) {
+  return DecodeSegments(stage, t, table_bits, len, seg_in, seg_size, n, out);
+}
+KV_BMI2_CLONES absl::Status DecodeRuns(absl::string_view stage, const DecodeTable<uint32_t>& t,
+                                       int table_bits, const uint8_t len[256],
+                                       const uint8_t* const seg_in[4], const size_t seg_size[4],
+                                       size_t n, uint8_t* out) {
+  return DecodeSegments(stage, t, table_bits, len, seg_in, seg_size, n, out);
+}
+
+// One run's entries: from `first` on, every 2^bits-th, decode the `count` symbols `syms`, `bits`
+// bits in all.
+template <typename Run>
+inline void FillRun(uint32_t mask, uint32_t first, uint32_t syms, uint32_t count, uint32_t bits,
+                    DecodeTable<Run>* t) {
   for (uint32_t i = first; i <= mask; i += 1u << bits) {
-    t->syms[i] = syms;
+    t->syms[i] = static_cast<Run>(syms);
     t->advance[i] = static_cast<uint8_t>(count);
     t->bits[i] = static_cast<uint8_t>(bits);
   }
+}
+
+// The run's entries, then each symbol whose code still fits the table after it (shortest first,
+// from by_len) extends it, up to max_run symbols. A run is written after the shorter one it
+// extends, so each entry ends with the longest run its bits begin with: one store per entry and
+// run length.
+template <typename Run>
+void FillRuns(const uint8_t len[256], const uint16_t code[256], const uint8_t* by_len, int used,
+              uint32_t mask, uint32_t first, uint32_t syms, uint32_t count, uint32_t bits,
+              DecodeTable<Run>* t) {
+  constexpr uint32_t max_run = sizeof(Run);
+  FillRun(mask, first, syms, count, bits, t);
   if (count == max_run) return;
   for (int b = 0; b < used && (1u << (bits + len[by_len[b]])) <= mask + 1; ++b) {
     const uint32_t s = by_len[b];
-    FillRuns(len, code, by_len, used, mask, max_run, first | uint32_t{code[s]} << bits,
-             syms | s << (8 * count), count + 1, bits + len[s], t);
+    const uint32_t next = first | uint32_t{code[s]} << bits, more = syms | s << (8 * count);
+    // The last level in place: a small plane's pairs are most of its table's cost.
+    if (count + 1 == max_run) {
+      FillRun(mask, next, more, count + 1, bits + len[s], t);
+    } else {
+      FillRuns(len, code, by_len, used, mask, next, more, count + 1, bits + len[s], t);
+    }
   }
 }
 
-// The decode table of a code, table_bits wide: up to max_run (at most kSymbolsPerLookup) symbols
-// per lookup, filled run by run (a run of l bits owns every 2^l-th entry), where a pass over the
-// entries took a dependent lookup per symbol.
-void FillTable(const uint8_t len[256], const uint16_t code[256], int table_bits, uint32_t max_run,
-               DecodeTable* table) {
+// The decode table of a code, table_bits wide: up to sizeof(Run) symbols per lookup, filled run by
+// run (a run of l bits owns every 2^l-th entry), where a pass over the entries took a dependent
+// lookup per symbol.
+template <typename Run>
+void FillTable(const uint8_t len[256], const uint16_t code[256], int table_bits,
+               DecodeTable<Run>* table) {
   int used = 0;
   for (int s = 0; s < 256; ++s) used += len[s] != 0;
   uint8_t by_len[256];  // the used symbols, shortest code first
@@ -538,8 +565,7 @@ void FillTable(const uint8_t len[256], const uint16_t code[256], int table_bits,
   }
   for (int a = 0; a < used; ++a) {
     const uint32_t s = by_len[a];
-    FillRuns(len, code, by_len, used, (1u << table_bits) - 1, max_run, code[s], s, 1, len[s],
-             table);
+    FillRuns(len, code, by_len, used, (1u << table_bits) - 1, code[s], s, 1, len[s], table);
   }
 }
 
@@ -557,16 +583,22 @@ absl::Status DecodePlane(absl::string_view stage, ByteReader* br, size_t n, uint
   const uint8_t* seg_in[4];
   size_t seg_size[4];
   KV_RETURN_IF_ERROR(ReadSegments(stage, br, seg_in, seg_size));
-  // On the heap, made on a thread's first decode: static thread_local arrays would be
-  // allocated and zeroed in every thread of the process (gRPC's included), 48 KiB each.
-  thread_local std::unique_ptr<DecodeTable> table;
-  if (!table) table = std::make_unique<DecodeTable>();
+  *plane = scratch;
   // On a 32 KiB tensor the table costs as much as decoding the plane, so small planes use the
   // narrowest table the codes allow (half the entries; a run fits a little less often).
   const int table_bits = n < kNarrowTablePlane ? kMaxLen : kTableBits;
-  FillTable(len, code, table_bits, n >= kLongRunPlane ? kSymbolsPerLookup : 2, table.get());
-  *plane = scratch;
-  return DecodeSegments(stage, *table, table_bits, len, seg_in, seg_size, n, scratch);
+  // On the heap, made on a thread's first decode: static thread_local arrays would be
+  // allocated and zeroed in every thread of the process (gRPC's included), 16-24 KiB each.
+  if (n >= kLongRunPlane) {
+    thread_local std::unique_ptr<DecodeTable<uint32_t>> runs;
+    if (!runs) runs = std::make_unique<DecodeTable<uint32_t>>();
+    FillTable(len, code, table_bits, runs.get());
+    return DecodeRuns(stage, *runs, table_bits, len, seg_in, seg_size, n, scratch);
+  }
+  thread_local std::unique_ptr<DecodeTable<uint16_t>> pairs;
+  if (!pairs) pairs = std::make_unique<DecodeTable<uint16_t>>();
+  FillTable(len, code, table_bits, pairs.get());
+  return DecodePairs(stage, *pairs, table_bits, len, seg_in, seg_size, n, scratch);
 }
 
 }  // namespace kvcomp::huffman
