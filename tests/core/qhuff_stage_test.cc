@@ -2,7 +2,9 @@
 
 #include <random>
 
+#include "kvcomp/byte_io.h"
 #include "kvcomp/stages/float_io.h"
+#include "kvcomp/stages/huffman_plane.h"
 #include "kvcomp/synth/llama_synth.h"
 #include "lossless_test_util.h"
 
@@ -178,6 +180,34 @@ TEST(QhuffStageTest, UquantCodesDecodeAsWithAnyOtherCoder) {
   // Context and prediction beat a general-purpose coder on quantised KV codes.
   EXPECT_LT(q, zstd) << "qhuff " << static_cast<double>(raw) / q << "x vs zstd(1) "
                      << static_cast<double>(raw) / zstd << "x";
+}
+
+TEST(QhuffStageTest, SymbolsAbove63AreRejected) {
+  // A stream whose symbol plane holds 64 (past the escape), Huffman-coded and raw: the decoder
+  // must refuse it whether it checks the plane's code or its bytes.
+  std::vector<uint8_t> sym(5000);
+  for (size_t i = 0; i < sym.size(); ++i) sym[i] = i % 97 == 5 ? 64 : static_cast<uint8_t>(i % 3);
+  auto stage = StageRegistry::Get().Create(ParseSpec("qhuff").value()[0]);
+  ASSERT_TRUE(stage.ok());
+  const StreamDesc desc{ElemType::kU16, {1, 5000, 1}};
+  for (const bool raw : {false, true}) {
+    std::vector<uint8_t> coded;
+    ByteWriter(&coded).Varint(sym.size());
+    coded.insert(coded.end(), {2, 0, 0});  // mode 2, no prediction, k = 0
+    if (raw) {
+      coded.push_back(0);  // a raw plane
+      coded.insert(coded.end(), sym.begin(), sym.end());
+    } else {
+      huffman::EncodePlane(sym.data(), 1, sym.size(), true, &coded);
+      ASSERT_EQ(coded[5], 2) << "the plane should be Huffman-coded";
+    }
+    Streams in;
+    in.push_back(Stream::Borrow({ElemType::kOpaque, {}}, coded));
+    Streams out;
+    const absl::Status st = (*stage)->Decode(in, {desc}, &out);
+    EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+    EXPECT_NE(st.message().find("symbol out of range"), std::string::npos) << st;
+  }
 }
 
 TEST(QhuffStageTest, CorruptStreamsAreRejected) {

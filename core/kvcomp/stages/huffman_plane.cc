@@ -572,14 +572,21 @@ void FillTable(const uint8_t len[256], const uint16_t code[256], int table_bits,
 }  // namespace
 
 absl::Status DecodePlane(absl::string_view stage, ByteReader* br, size_t n, uint8_t* scratch,
-                         const uint8_t** plane) {
+                         const uint8_t** plane, uint8_t* bound) {
   uint8_t mode;
   if (!br->U8(&mode)) return Corrupt(stage, "truncated plane");
-  if (absl::Status st; DecodePlainPlane(stage, mode, br, n, scratch, plane, &st)) return st;
+  if (absl::Status st; DecodePlainPlane(stage, mode, br, n, scratch, plane, &st)) {
+    if (bound) *bound = mode == kPlaneConst && n > 0 ? **plane : 255;
+    return st;
+  }
   if (mode != kHuff) return Corrupt(stage, "unknown plane mode");
   uint8_t len[256];
   uint16_t code[256];
   KV_RETURN_IF_ERROR(ReadCode(stage, br, 256, len, code));
+  if (bound) {
+    *bound = 0;
+    for (int s = 0; s < 256; ++s) *bound = len[s] ? static_cast<uint8_t>(s) : *bound;
+  }
   const uint8_t* seg_in[4];
   size_t seg_size[4];
   KV_RETURN_IF_ERROR(ReadSegments(stage, br, seg_in, seg_size));

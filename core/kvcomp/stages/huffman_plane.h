@@ -24,8 +24,10 @@ namespace kvcomp::huffman {
 void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top, std::vector<uint8_t>* out);
 
 // Decodes the next plane of n bytes from `br`: *plane points at them, in `scratch` (n bytes,
-// not zeroed) or, for a raw plane, in the reader's input. Errors name `stage`.
+// not zeroed) or, for a raw plane, in the reader's input. With `bound`, *bound is at least every
+// byte of the plane (the largest symbol of its code: a caller that checks the bytes' range needs
+// to look at them only when it is 255, a raw plane). Errors name `stage`.
 absl::Status DecodePlane(absl::string_view stage, ByteReader* br, size_t n, uint8_t* scratch,
-                         const uint8_t** plane);
+                         const uint8_t** plane, uint8_t* bound = nullptr);
 
 }  // namespace kvcomp::huffman
