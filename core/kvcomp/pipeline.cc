@@ -170,9 +170,8 @@ absl::Status DecodeFused(const Stage& later, const Stage& earlier, const Streams
                          absl::Span<const StreamDesc> mid, absl::Span<const StreamDesc> want,
                          absl::Span<uint8_t> into, Streams* decoded) {
   const StreamDesc& desc = want[0];
-  const bool in_place = !into.empty() && into.size() == desc.bytes();
-  Stream out = in_place ? Stream::Borrow(desc, into) : Stream::Allocate(desc, desc.bytes());
-  uint8_t* const dst = in_place ? into.data() : out.mutable_data();
+  uint8_t* dst;
+  Stream out = Stream::Output(desc, into, &dst);
   const size_t total = desc.geom.size(), es = ElemSize(desc.type);
   size_t next = 0;
   bool in_order = true;

@@ -65,6 +65,16 @@ Stream Stream::Own(StreamDesc desc, std::vector<uint8_t> bytes) {
   return s;
 }
 
+Stream Stream::Output(StreamDesc desc, absl::Span<uint8_t> into, uint8_t** out) {
+  if (!into.empty() && into.size() == desc.bytes()) {
+    *out = into.data();
+    return Borrow(desc, into);
+  }
+  Stream s = Allocate(desc, desc.bytes());
+  *out = s.mutable_data();
+  return s;
+}
+
 Stream Stream::Allocate(StreamDesc desc, size_t bytes) {
   Stream s;
   s.desc_ = desc;

@@ -43,6 +43,9 @@ class Stream {
   // `bytes` new bytes, not zeroed, for a decoder to fill through mutable_data(): zeroing
   // buffers the decoder overwrites anyway cost about a tenth of a fast decode.
   static Stream Allocate(StreamDesc desc, size_t bytes);
+  // The stream a decoder writes a typed `desc` into: `into` itself when it is desc.bytes() long
+  // (the caller's buffer), or Allocate()d bytes; *out is where to write them.
+  static Stream Output(StreamDesc desc, absl::Span<uint8_t> into, uint8_t** out);
 
   Stream(Stream&&) = default;
   Stream& operator=(Stream&&) = default;

@@ -176,9 +176,8 @@ class DedupeStage final : public Stage {
       return Corrupt("dedupe", "nonzero padding rows");
     }
     // Every row is written below, so the output needs no zeroing.
-    const bool in_place = !into.empty() && into.size() == d.bytes();
-    Stream out = in_place ? Stream::Borrow(d, into) : Stream::Allocate(d, d.bytes());
-    uint8_t* buf = in_place ? into.data() : out.mutable_data();
+    uint8_t* buf;
+    Stream out = Stream::Output(d, into, &buf);
     uint64_t next = 0, r = 0;
     for (uint64_t t = 0; row_bytes > 0 && t < g.rows; ++t) {
       const uint64_t j = n_dup > 0 && is_dup[t] ? refs[r++] : next++;

@@ -128,17 +128,6 @@ void NarrowChunk(ElemType type, const float* chunk, size_t m, uint8_t* out) {
   std::memcpy(out, half, m * 2);
 }
 
-Stream OutputStream(const StreamDesc& desc, absl::Span<uint8_t> into, uint8_t** out) {
-  const size_t bytes = desc.geom.size() * ElemSize(desc.type);
-  if (!into.empty() && into.size() == bytes) {
-    *out = into.data();
-    return Stream::Borrow(desc, into);
-  }
-  Stream s = Stream::Allocate(desc, bytes);
-  *out = s.mutable_data();
-  return s;
-}
-
 Stream StoreAs(const StreamDesc& desc, absl::Span<uint8_t> into, const float* values) {
   return StoreChunked(desc, into, [values](size_t first, size_t m, float* dst) {
     std::memcpy(dst, values + first, m * 4);

@@ -65,14 +65,10 @@ void NarrowChunked(ElemType type, size_t count, uint8_t* out, Fill fill) {
     NarrowChunk(type, chunk, m, out + i * es);
   }
 }
-// The stream a decoder writes `desc` into: `into` itself when it has the stream's size, or new
-// bytes; *out is where to write them.
-Stream OutputStream(const StreamDesc& desc, absl::Span<uint8_t> into, uint8_t** out);
-
 template <typename Fill>
 Stream StoreChunked(const StreamDesc& desc, absl::Span<uint8_t> into, Fill fill) {
   uint8_t* out;
-  Stream s = OutputStream(desc, into, &out);
+  Stream s = Stream::Output(desc, into, &out);
   NarrowChunked(desc.type, desc.geom.size(), out, fill);
   return s;
 }

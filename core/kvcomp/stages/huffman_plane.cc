@@ -544,12 +544,16 @@ void FillRuns(const uint8_t len[256], const uint16_t code[256], const uint8_t* b
   }
 }
 
-// The decode table of a code, table_bits wide: up to sizeof(Run) symbols per lookup, filled run by
-// run (a run of l bits owns every 2^l-th entry), where a pass over the entries took a dependent
-// lookup per symbol.
+// This thread's decode table of a code, table_bits wide: up to sizeof(Run) symbols per lookup,
+// filled run by run (a run of l bits owns every 2^l-th entry), where a pass over the entries took
+// a dependent lookup per symbol. On the heap, made on a thread's first decode: static
+// thread_local arrays would be allocated and zeroed in every thread of the process (gRPC's
+// included), 16-24 KiB each.
 template <typename Run>
-void FillTable(const uint8_t len[256], const uint16_t code[256], int table_bits,
-               DecodeTable<Run>* table) {
+const DecodeTable<Run>& FilledTable(const uint8_t len[256], const uint16_t code[256],
+                                    int table_bits) {
+  thread_local std::unique_ptr<DecodeTable<Run>> table;
+  if (!table) table = std::make_unique<DecodeTable<Run>>();
   int used = 0;
   for (int s = 0; s < 256; ++s) used += len[s] != 0;
   uint8_t by_len[256];  // the used symbols, shortest code first
@@ -565,8 +569,9 @@ void FillTable(const uint8_t len[256], const uint16_t code[256], int table_bits,
   }
   for (int a = 0; a < used; ++a) {
     const uint32_t s = by_len[a];
-    FillRuns(len, code, by_len, used, (1u << table_bits) - 1, code[s], s, 1, len[s], table);
+    FillRuns(len, code, by_len, used, (1u << table_bits) - 1, code[s], s, 1, len[s], table.get());
   }
+  return *table;
 }
 
 }  // namespace
@@ -594,18 +599,12 @@ absl::Status DecodePlane(absl::string_view stage, ByteReader* br, size_t n, uint
   // On a 32 KiB tensor the table costs as much as decoding the plane, so small planes use the
   // narrowest table the codes allow (half the entries; a run fits a little less often).
   const int table_bits = n < kNarrowTablePlane ? kMaxLen : kTableBits;
-  // On the heap, made on a thread's first decode: static thread_local arrays would be
-  // allocated and zeroed in every thread of the process (gRPC's included), 16-24 KiB each.
   if (n >= kLongRunPlane) {
-    thread_local std::unique_ptr<DecodeTable<uint32_t>> runs;
-    if (!runs) runs = std::make_unique<DecodeTable<uint32_t>>();
-    FillTable(len, code, table_bits, runs.get());
-    return DecodeRuns(stage, *runs, table_bits, len, seg_in, seg_size, n, scratch);
+    return DecodeRuns(stage, FilledTable<uint32_t>(len, code, table_bits), table_bits, len, seg_in,
+                      seg_size, n, scratch);
   }
-  thread_local std::unique_ptr<DecodeTable<uint16_t>> pairs;
-  if (!pairs) pairs = std::make_unique<DecodeTable<uint16_t>>();
-  FillTable(len, code, table_bits, pairs.get());
-  return DecodePairs(stage, *pairs, table_bits, len, seg_in, seg_size, n, scratch);
+  return DecodePairs(stage, FilledTable<uint16_t>(len, code, table_bits), table_bits, len, seg_in,
+                     seg_size, n, scratch);
 }
 
 }  // namespace kvcomp::huffman

@@ -409,15 +409,16 @@ absl::Status DecodeStream(ByteReader* br, size_t n, const Geometry& g, T* out,
   KV_RETURN_IF_ERROR(huffman::DecodePlane("qhuff", br, n, scratch.get(), &sym, &bound));
   absl::Span<const uint8_t> low;
   if (!br->Bytes(qhuff::SlicedBytes(n, k), &low)) return Corrupt("qhuff", "truncated low bits");
+  // Symbols are at most 63, and u << k must fit the element. Both hold for every symbol when the
+  // plane's bound allows (a code without symbols above 63; k <= W - 6): the symbols are looked at
+  // only when it does not.
+  const bool check_range = bound > kEscape;
+  const bool check_shift = (std::min<uint32_t>(bound, kEscape) << k) >> kWidth<T> != 0;
   // A chunk at a time, each finished while it is in cache: checks, values, escapes, prediction.
   for (size_t start = 0; start < n; start += kChunk) {
     const size_t m = std::min(kChunk, n - start);
-    // Symbols are at most 63, and u << k must fit the element. Both hold for every symbol when
-    // the plane's bound allows (a code without symbols above 63; k <= W - 6): the symbols are
-    // looked at only when it does not.
     const uint8_t* const s = sym + start;
-    bool bad = bound > kEscape && MaxSymbolOf(s, m) > kEscape;
-    const bool check_shift = (std::min<uint32_t>(bound, kEscape) << k) >> kWidth<T> != 0;
+    bool bad = check_range && MaxSymbolOf(s, m) > kEscape;
     for (size_t i = 0; !bad && check_shift && i < m; ++i) {
       bad = s[i] != kEscape && (uint32_t{s[i]} << k) >> kWidth<T> != 0;
     }

@@ -124,9 +124,8 @@ absl::Status DecodeTrimmed(absl::string_view stage, const Streams& encoded,
     ByteReader br(encoded[i].data());
     uint64_t n;
     if (!br.Varint(&n) || n > d.geom.size()) return Corrupt(stage, "element count");
-    const bool in_place = i == 0 && !into.empty() && into.size() == d.bytes();
-    Stream s = in_place ? Stream::Borrow(d, into) : Stream::Allocate(d, d.bytes());
-    uint8_t* out = in_place ? into.data() : s.mutable_data();
+    uint8_t* out;
+    Stream s = Stream::Output(d, i == 0 ? into : absl::Span<uint8_t>(), &out);
     if (absl::Status st = decode(&br, static_cast<size_t>(n), d, out); !st.ok()) return st;
     if (br.remaining() != 0) return Corrupt(stage, "trailing bytes");
     const size_t coded = static_cast<size_t>(n) * ElemSize(d.type);

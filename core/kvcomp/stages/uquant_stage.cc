@@ -170,7 +170,7 @@ class UniformQuantStage final : public Stage {
     const uint8_t* src = encoded[0].data().data();  // may be unaligned: a view into the frame
     const size_t f = FloatStreamIndex(want);
     uint8_t* out;
-    decoded->push_back(OutputStream(want[f], f == 0 ? into : absl::Span<uint8_t>(), &out));
+    decoded->push_back(Stream::Output(want[f], f == 0 ? into : absl::Span<uint8_t>(), &out));
     DecodeElements(want[f], src, want[f].geom.size(), out);
     return RestoreOthers("uquant", encoded, 1, want, decoded);
   }
