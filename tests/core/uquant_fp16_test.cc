@@ -95,7 +95,8 @@ TEST(UquantFp16Test, CodesAndSumsMatchTheGeneralPathBitForBit) {
   std::mt19937 rng(5);
   std::normal_distribution<float> g(0, 2);
   for (const size_t n : {size_t{1}, size_t{7}, size_t{8}, size_t{15}, size_t{16}, size_t{23},
-                         size_t{4095}, size_t{4096}, size_t{4097}, size_t{4111}, size_t{10003}}) {
+                         size_t{4095}, size_t{4096}, size_t{4097}, size_t{4111}, size_t{8192},
+                         size_t{10003}, size_t{12290}, size_t{16387}}) {
     std::vector<float> v(n);
     for (float& f : v) f = g(rng);
     std::vector<uint16_t> half(n);
@@ -123,9 +124,10 @@ TEST(UquantFp16Test, DeclinesNonFiniteValues) {
   if (!uquant_internal::HasOnePassPath())
     GTEST_SKIP() << "no AVX2 + F16C here: uquant takes the general path";
   for (const uint16_t bad : {uint16_t{0x7c00}, uint16_t{0xfc00}, uint16_t{0x7e00}}) {
-    // A 16-value block, an 8-value one and the tail.
-    for (const size_t at : {size_t{0}, size_t{4100}, size_t{4990}, size_t{5002}}) {
-      std::vector<uint16_t> half(5003, 0x3c00);
+    // Either chunk of a pair (AVX-512), a chunk after the pairs, its 8-value blocks and its tail.
+    for (const size_t at :
+         {size_t{0}, size_t{4100}, size_t{8190}, size_t{9000}, size_t{13190}, size_t{13202}}) {
+      std::vector<uint16_t> half(13203, 0x3c00);
       half[at] = bad;
       std::vector<uint8_t> codes(2 * half.size());
       ErrorSums sums;

@@ -1,6 +1,7 @@
 #include "kvcomp/stages/uquant_fp16.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "kvcomp/dtype_simd.h"
@@ -118,36 +119,49 @@ __attribute__((target("avx2,f16c"))) inline void Blocks8(const uint8_t* src, uin
   if (i < m) Tail(src + 2 * i, m - i, inv, s, overflow, dst + 2 * i, l, top, bad);
 }
 
+// Chunks from `first` on (a multiple of kErrorChunk), 8 values a block; *top and *bad carry the
+// largest |code| and the non-finite lanes so far. The AVX-512 path ends here too.
+__attribute__((target("avx2,f16c"))) inline bool ChunksFrom(size_t first, const uint8_t* src,
+                                                            size_t n, float inv, float s,
+                                                            float overflow, uint8_t* dst,
+                                                            ErrorSums* error, __m256i* top,
+                                                            __m128i* bad) {
+  for (; first < n; first += kErrorChunk) {
+    Lanes l = NoLanes();
+    Blocks8(src + 2 * first, dst + 2 * first, 0, std::min(kErrorChunk, n - first), inv, s, overflow,
+            &l, top, bad);
+    if (_mm_movemask_epi8(*bad)) return false;
+    if (error && !AddChunk(l, error)) return false;
+  }
+  return true;
+}
+
 __attribute__((target("avx2,f16c"))) bool QuantizeHalfAvx2(const uint8_t* src, size_t n, float inv,
                                                            float s, float overflow, uint8_t* dst,
                                                            ErrorSums* error, int64_t* max_code) {
   __m128i bad = _mm_setzero_si128();
   __m256i top = _mm256_setzero_si256();
-  for (size_t first = 0; first < n; first += kErrorChunk) {
-    Lanes l = NoLanes();
-    Blocks8(src + 2 * first, dst + 2 * first, 0, std::min(kErrorChunk, n - first), inv, s, overflow,
-            &l, &top, &bad);
-    if (_mm_movemask_epi8(bad)) return false;
-    if (error && !AddChunk(l, error)) return false;
-  }
+  if (!ChunksFrom(0, src, n, inv, s, overflow, dst, error, &top, &bad)) return false;
   *max_code = LargestCode(top);
   return true;
 }
 
-// AVX-512: 16 values a register, the same operations as Block's. The sums stay in Block's 8
-// lanes, each added the lower 8 values' terms and then the upper 8's, so every lane adds what
-// it adds in Block and in the same order: the same sums to the bit. Measured on Llama-shaped
-// FP16 (Intel, where 512-bit operations issue on two ports to 256-bit's three): the encoder
-// takes ~2/3 of Block's time.
+// AVX-512: two whole chunks at a time, a and b = a + kErrorChunk, 16 values a register: lanes
+// 0-7 hold chunk a's values i .. i + 7 and lanes 8-15 chunk b's. So each lane adds, in order, what
+// Block's lane adds for its own chunk, with Block's operations: the same codes and sums to the
+// bit, for one 512-bit add per sum per 16 values. (16 consecutive values a register would need a
+// split and a second add per sum to keep Block's 8-lane order; this loop is ~1.4x that one on
+// Zen 5.) The rest, at most one chunk and a part, takes the AVX2 blocks. Measured on Llama-shaped
+// FP16: the encoder takes ~2/3 of the AVX2 path's time on Intel, where 512-bit operations issue
+// on two ports to 256-bit's three, and about half on Zen 5.
 #define KV_AVX512 __attribute__((target("avx512f,avx512bw,avx2,f16c")))
 
-KV_AVX512 inline void Add(__m256* acc, __m512 t) {
-  *acc = _mm256_add_ps(*acc, _mm512_castps512_ps256(t));
-  *acc = _mm256_add_ps(*acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t), 1)));
-}
+struct Lanes16 {
+  __m512 abs_err, sq_err, abs_x, xx, dyy, peak;
+};
 
-KV_AVX512 inline void Block16(__m256i h, float inv, float s, float overflow, uint8_t* dst, Lanes* l,
-                              __m512* peak, __m512i* max_code) {
+KV_AVX512 inline void Block16(__m256i h, float inv, float s, float overflow, uint8_t* dst_a,
+                              uint8_t* dst_b, Lanes16* l, __m512i* max_code) {
   const __m512 x = _mm512_cvtph_ps(h);
   const __m512 magic = _mm512_set1_ps(12582912.0f);
   __m512 v = _mm512_mul_ps(x, _mm512_set1_ps(inv));
@@ -164,45 +178,65 @@ KV_AVX512 inline void Block16(__m256i h, float inv, float s, float overflow, uin
   *max_code = _mm512_max_epi32(*max_code, _mm512_abs_epi32(q));
   // Zigzag, then to 16 bits saturating as Block's pack does (codes in range fit).
   const __m512i z = _mm512_xor_si512(_mm512_slli_epi32(q, 1), _mm512_srai_epi32(q, 31));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_cvtusepi32_epi16(z));
+  const __m256i codes = _mm512_cvtusepi32_epi16(z);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst_a), _mm256_castsi256_si128(codes));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst_b), _mm256_extracti128_si256(codes, 1));
   const __m512 y = _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_mul_ps(_mm512_cvtepi32_ps(q), step),
                                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   const __m512 d = _mm512_sub_ps(x, y);
   const __m512 ad = _mm512_abs_ps(d);
-  Add(&l->abs_err, ad);
-  Add(&l->sq_err, _mm512_mul_ps(d, d));
-  Add(&l->abs_x, _mm512_abs_ps(x));
-  Add(&l->xx, _mm512_mul_ps(x, x));
-  Add(&l->dyy, _mm512_mul_ps(_mm512_sub_ps(y, x), _mm512_add_ps(y, x)));
-  *peak = _mm512_max_ps(ad, *peak);  // a max is exact: lanes j and j + 8 fold into Block's j
+  l->abs_err = _mm512_add_ps(l->abs_err, ad);
+  l->sq_err = _mm512_add_ps(l->sq_err, _mm512_mul_ps(d, d));
+  l->abs_x = _mm512_add_ps(l->abs_x, _mm512_abs_ps(x));
+  l->xx = _mm512_add_ps(l->xx, _mm512_mul_ps(x, x));
+  l->dyy = _mm512_add_ps(l->dyy, _mm512_mul_ps(_mm512_sub_ps(y, x), _mm512_add_ps(y, x)));
+  l->peak = _mm512_max_ps(ad, l->peak);
+}
+
+KV_AVX512 inline void SplitLanes(__m512 both, __m256* a, __m256* b) {
+  *a = _mm512_castps512_ps256(both);
+  *b = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(both), 1));
+}
+
+// The two chunks' lanes, as Block keeps them.
+KV_AVX512 inline void SplitChunks(const Lanes16& w, Lanes* a, Lanes* b) {
+  SplitLanes(w.abs_err, &a->abs_err, &b->abs_err);
+  SplitLanes(w.sq_err, &a->sq_err, &b->sq_err);
+  SplitLanes(w.abs_x, &a->abs_x, &b->abs_x);
+  SplitLanes(w.xx, &a->xx, &b->xx);
+  SplitLanes(w.dyy, &a->dyy, &b->dyy);
+  SplitLanes(w.peak, &a->peak, &b->peak);
 }
 
 KV_AVX512 bool QuantizeHalfAvx512(const uint8_t* src, size_t n, float inv, float s, float overflow,
                                   uint8_t* dst, ErrorSums* error, int64_t* max_code) {
   const __m256i exponent = _mm256_set1_epi16(0x7c00);
   __m256i wide_bad = _mm256_setzero_si256();
-  __m128i bad = _mm_setzero_si128();
   __m512i wide_top = _mm512_setzero_si512();
-  __m256i top = _mm256_setzero_si256();
-  for (size_t first = 0; first < n; first += kErrorChunk) {
-    const size_t m = std::min(kErrorChunk, n - first);
-    const uint8_t* const in = src + 2 * first;
-    uint8_t* const out = dst + 2 * first;
-    Lanes l = NoLanes();
-    __m512 peak = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= m; i += 16) {
-      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 2 * i));
+  size_t first = 0;
+  for (; first + 2 * kErrorChunk <= n; first += 2 * kErrorChunk) {
+    const uint8_t* const in_a = src + 2 * first;
+    const uint8_t* const in_b = in_a + 2 * kErrorChunk;
+    uint8_t* const out_a = dst + 2 * first;
+    uint8_t* const out_b = out_a + 2 * kErrorChunk;
+    Lanes16 w;
+    w.abs_err = w.sq_err = w.abs_x = w.xx = w.dyy = w.peak = _mm512_setzero_ps();
+    for (size_t i = 0; i < kErrorChunk; i += 8) {
+      const __m256i h = _mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in_a + 2 * i))),
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(in_b + 2 * i)), 1);
       wide_bad =
           _mm256_or_si256(wide_bad, _mm256_cmpeq_epi16(_mm256_and_si256(h, exponent), exponent));
-      Block16(h, inv, s, overflow, out + 2 * i, &l, &peak, &wide_top);
+      Block16(h, inv, s, overflow, out_a + 2 * i, out_b + 2 * i, &w, &wide_top);
     }
-    l.peak = _mm256_max_ps(_mm512_castps512_ps256(peak),
-                           _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(peak), 1)));
-    Blocks8(in, out, i, m, inv, s, overflow, &l, &top, &bad);
-    if (_mm_movemask_epi8(bad) | _mm256_movemask_epi8(wide_bad)) return false;
-    if (error && !AddChunk(l, error)) return false;
+    if (_mm256_movemask_epi8(wide_bad)) return false;
+    Lanes a, b;
+    SplitChunks(w, &a, &b);
+    if (error && (!AddChunk(a, error) || !AddChunk(b, error))) return false;
   }
+  __m128i bad = _mm_setzero_si128();
+  __m256i top = _mm256_setzero_si256();
+  if (!ChunksFrom(first, src, n, inv, s, overflow, dst, error, &top, &bad)) return false;
   *max_code = std::max(LargestCode(top), static_cast<int64_t>(_mm512_reduce_max_epi32(wide_top)));
   return true;
 }
@@ -293,6 +327,23 @@ bool QuantizeHalfOn(HalfPath path, const uint8_t* src, size_t n, float inv, floa
 bool QuantizeHalf(const uint8_t* src, size_t n, float inv, float s, float overflow, uint8_t* dst,
                   ErrorSums* error, int64_t* max_code) {
   return QuantizeHalfOn(BestHalfPath(), src, n, inv, s, overflow, dst, error, max_code);
+}
+
+bool SimulateHalf(const uint8_t* src, size_t n, double step, ErrorSums* error) {
+  // UniformQuantStage's parameters for an FP16 stream: 65520 rounds to infinity in FP16, and
+  // only a step at which code 32768 would reach it needs the check.
+  const float inv = static_cast<float>(1.0 / step), s = static_cast<float>(step);
+  const float overflow = 32768.0 * step >= 65520.0 ? 65520.0f : INFINITY;
+  // Two chunks at a time (QuantizeHalfAvx512 pairs them): the same sums, and no codes kept.
+  constexpr size_t kSpan = 2 * kErrorChunk;
+  uint8_t codes[2 * kSpan];
+  for (size_t first = 0; first < n; first += kSpan) {
+    const size_t m = std::min(kSpan, n - first);
+    int64_t max_code;
+    if (!QuantizeHalf(src + 2 * first, m, inv, s, overflow, codes, error, &max_code)) return false;
+  }
+  error->count = n;
+  return true;
 }
 
 bool DequantizeHalfOn(HalfPath path, const uint8_t* src, size_t n, float s, uint8_t* dst) {

@@ -4,7 +4,7 @@
 // makes five passes over L1 chunks for the same (widen, quantise, dequantise, round, sum), about a
 // third of bounded(...)'s compress on Llama-shaped FP16. The decoder likewise turns codes into
 // halves in registers, where the general path stores a chunk of floats and reads it back to narrow
-// it. Internal to uquant.
+// it. Internal to uquant, and to bounded(...), whose step search simulates it.
 #pragma once
 
 #include <cstddef>
@@ -35,6 +35,11 @@ bool QuantizeHalf(const uint8_t* src, size_t n, float inv, float s, float overfl
 // QuantizeHalf on a given path (tests); false when this CPU or build does not have it.
 bool QuantizeHalfOn(HalfPath path, const uint8_t* src, size_t n, float inv, float s, float overflow,
                     uint8_t* dst, ErrorSums* error, int64_t* max_code);
+
+// The error uquant(step) leaves on the n FP16 values at src, as QuantizeHalf measures it, with
+// the stage's own inv, decoder step and overflow limit; the codes are dropped. False (and *error
+// in any state) where QuantizeHalf would decline.
+bool SimulateHalf(const uint8_t* src, size_t n, double step, ErrorSums* error);
 
 // The decoder's values of the n zigzag codes at src (any alignment): code x s, rounded to FP16 to
 // nearest, as n halves at dst; the same bits as DecodeChunk then NarrowChunk. Returns false,
