@@ -1,8 +1,7 @@
 #include "kvcomp/stage.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
+#include <charconv>
 
 #include "absl/strings/str_cat.h"
 
@@ -20,14 +19,14 @@ std::string FormatParamValue(const ParamDef& def, double value) {
     case ParamType::kFloat:
       break;
   }
+  // The shortest text that reads back as `value`. std::to_chars finds it in one call, where
+  // snprintf at rising precisions, each read back, had been ~5% of compressing a 32 KiB block
+  // with bounded(...), whose report names the step it chose.
   char buf[40];
-  for (int precision = 6; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, value);
-    if (std::strtod(buf, nullptr) == value) break;
-  }
+  const char* const end = std::to_chars(buf, buf + sizeof buf, value).ptr;
   // '+' joins stages in a spec, so exponents are written "1e30", never "1e+30", which would not
   // parse back (found by fuzz_roundtrip: tests/fuzz/regressions/roundtrip/spec-exponent-*).
-  std::string out(buf);
+  std::string out(buf, static_cast<size_t>(end - buf));
   out.erase(std::remove(out.begin(), out.end(), '+'), out.end());
   return out;
 }
