@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "kvcomp/stages/huffman_codes.h"
+#include "kvcomp/stages/huffman_plane.h"
 #include "lossless_test_util.h"
 
 namespace kvcomp {
@@ -30,6 +33,37 @@ TEST(HuffStageTest, LengthsAreLimitedAndComplete) {
   for (int s = 0; s < 40; ++s) {
     EXPECT_GE(len[s], 1);
     EXPECT_LE(len[s], huffman::kMaxLen);
+  }
+}
+
+TEST(HuffStageTest, PlanesCodedFromTheCallersCountsAreEncodePlanesBytes) {
+  // qhuff hands over its segment counts (EncodeCountedPlane): the plane must be the one
+  // EncodePlane makes from its own count, and decode.
+  std::mt19937 rng(3);
+  std::geometric_distribution<int> small(0.3);
+  for (const size_t n : {size_t{1}, size_t{2}, size_t{5}, size_t{100}, size_t{4097}, size_t{65535},
+                         (size_t{1} << 18) - 1}) {
+    for (int kind = 0; kind < 3; ++kind) {  // skewed below 64, constant, uniform (raw)
+      std::vector<uint8_t> plane(n);
+      for (uint8_t& b : plane) {
+        b = kind == 0 ? static_cast<uint8_t>(std::min(small(rng), 63)) : kind == 1 ? 7 : rng();
+      }
+      const huffman::Segments seg(n);
+      uint64_t counts[4][256] = {};
+      for (int k = 0; k < 4; ++k) {
+        for (size_t i = 0; i < seg.count[k]; ++i) ++counts[k][plane[seg.start[k] + i]];
+      }
+      std::vector<uint8_t> want, got;
+      huffman::EncodePlane(plane.data(), 1, n, true, &want);
+      huffman::EncodeCountedPlane(plane.data(), n, counts, &got);
+      const std::string at = "n=" + std::to_string(n) + " kind=" + std::to_string(kind);
+      EXPECT_TRUE(got == want) << at;
+      ByteReader br(got);
+      std::vector<uint8_t> scratch(n);
+      const uint8_t* back = nullptr;
+      ASSERT_TRUE(huffman::DecodePlane("test", &br, n, scratch.data(), &back).ok()) << at;
+      EXPECT_TRUE(std::equal(plane.begin(), plane.end(), back)) << at;
+    }
   }
 }
 

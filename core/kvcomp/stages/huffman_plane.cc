@@ -267,44 +267,15 @@ constexpr size_t kPairPlane = size_t{1} << 16;
 // a plane whose range is far wider than its common values pays up to 2^-11 of the code space
 // per value without a count. The segment sizes are known only after coding, so the segments
 // are coded into scratch memory and copied after their sizes.
-// `top`: the most significant byte plane (sign and exponent), never random in practice.
-}  // namespace
 
-void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top,
-                 std::vector<uint8_t>* out) {
-  const bool sampled = n >= kSampledPlane;
+// The plane coded from its exact per-segment counts `seg_freq`, or, when that is null, from the
+// estimated counts `estimate` (a sample's).
+void CodePlane(const uint8_t* base, size_t stride, size_t n, const uint64_t (*seg_freq)[256],
+               const uint64_t* estimate, std::vector<uint8_t>* out) {
   uint64_t freq[256];
-  uint64_t seg_freq[4][256];
-  if (sampled) {
-    // A plane that looks random in a small sample (the low mantissa byte) is stored raw.
-    SampleHistogram(base, stride, n, 256, freq);
-    if (Entropy(freq) > 7.97) {
-      PutRawPlane(base, stride, n, out);
-      return;
-    }
-    SampleHistogram(base, stride, n, 8, freq);
-    const ByteRange range = PlaneRange(base, stride, n);
-    if (range.lo == range.hi) {
-      PutConstPlane(static_cast<uint8_t>(range.lo), out);
-      return;
-    }
-    for (int s = 0; s < 256; ++s) freq[s] = range.Holds(s) ? std::max<uint64_t>(freq[s], 1) : 0;
-  } else {
-    // A small lower plane (a 32 KiB FP16 tensor's has 2^14 values) is raw whenever it holds more
-    // than about 7.91 bits per value: the code's table alone (up to ~180 bytes) then outweighs
-    // what it saves. So a quarter sample whose entropy, corrected for its size, is above 7.97
-    // picks raw as the full count would, for a quarter of the count (the low mantissa byte).
-    if (!top && n >= kQuickRawMin && n <= kQuickRawMax) {
-      SampleHistogram(base, stride, n, 4, freq);
-      if (CorrectedEntropy(freq) > 7.97) {
-        PutRawPlane(base, stride, n, out);
-        return;
-      }
-    }
-    SegmentHistograms(base, stride, n, seg_freq);
-    for (int s = 0; s < 256; ++s) {
-      freq[s] = seg_freq[0][s] + seg_freq[1][s] + seg_freq[2][s] + seg_freq[3][s];
-    }
+  for (int s = 0; s < 256; ++s) {
+    freq[s] =
+        seg_freq ? seg_freq[0][s] + seg_freq[1][s] + seg_freq[2][s] + seg_freq[3][s] : estimate[s];
   }
   int used = 0, last = 0;
   uint64_t counted = 0;
@@ -359,7 +330,7 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top,
   PutCode(len, 256, out);
   ByteWriter bw(out);
   size_t end[4], total = 0;
-  if (!sampled) {
+  if (seg_freq != nullptr) {
     // The segment sizes are known exactly before coding (the writers end on whole bytes), so
     // the segments are coded in place, after their sizes.
     for (int k = 0; k < 4; ++k) {
@@ -393,6 +364,50 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top,
     const uint8_t* from = scratch.get() + (k ? end[k - 1] : 0);
     out->insert(out->end(), from, from + size[k]);
   }
+}
+
+}  // namespace
+
+// `top`: the most significant byte plane (sign and exponent), never random in practice.
+void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top,
+                 std::vector<uint8_t>* out) {
+  const bool sampled = n >= kSampledPlane;
+  uint64_t freq[256];
+  uint64_t seg_freq[4][256];
+  if (sampled) {
+    // A plane that looks random in a small sample (the low mantissa byte) is stored raw.
+    SampleHistogram(base, stride, n, 256, freq);
+    if (Entropy(freq) > 7.97) {
+      PutRawPlane(base, stride, n, out);
+      return;
+    }
+    SampleHistogram(base, stride, n, 8, freq);
+    const ByteRange range = PlaneRange(base, stride, n);
+    if (range.lo == range.hi) {
+      PutConstPlane(static_cast<uint8_t>(range.lo), out);
+      return;
+    }
+    for (int s = 0; s < 256; ++s) freq[s] = range.Holds(s) ? std::max<uint64_t>(freq[s], 1) : 0;
+  } else {
+    // A small lower plane (a 32 KiB FP16 tensor's has 2^14 values) is raw whenever it holds more
+    // than about 7.91 bits per value: the code's table alone (up to ~180 bytes) then outweighs
+    // what it saves. So a quarter sample whose entropy, corrected for its size, is above 7.97
+    // picks raw as the full count would, for a quarter of the count (the low mantissa byte).
+    if (!top && n >= kQuickRawMin && n <= kQuickRawMax) {
+      SampleHistogram(base, stride, n, 4, freq);
+      if (CorrectedEntropy(freq) > 7.97) {
+        PutRawPlane(base, stride, n, out);
+        return;
+      }
+    }
+    SegmentHistograms(base, stride, n, seg_freq);
+  }
+  CodePlane(base, stride, n, sampled ? nullptr : seg_freq, sampled ? freq : nullptr, out);
+}
+
+void EncodeCountedPlane(const uint8_t* base, size_t n, const uint64_t seg_freq[4][256],
+                        std::vector<uint8_t>* out) {
+  CodePlane(base, 1, n, seg_freq, nullptr, out);
 }
 
 namespace {

@@ -23,6 +23,12 @@ namespace kvcomp::huffman {
 // practice: it skips the quick test that stores random-looking small planes raw.
 void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top, std::vector<uint8_t>* out);
 
+// EncodePlane's bytes for a stride-1 plane of fewer than 2^18 bytes (which EncodePlane codes from
+// exact counts), from the counts of each of its 4 segments (Segments in huffman_codes.h), exact,
+// that the caller already has: qhuff's histogram of its quotients gives them.
+void EncodeCountedPlane(const uint8_t* base, size_t n, const uint64_t seg_freq[4][256],
+                        std::vector<uint8_t>* out);
+
 // Decodes the next plane of n bytes from `br`: *plane points at them, in `scratch` (n bytes,
 // not zeroed) or, for a raw plane, in the reader's input. With `bound`, *bound is at least every
 // byte of the plane (the largest symbol of its code: a caller that checks the bytes' range needs
