@@ -11,7 +11,7 @@
 #include "kvcomp/registry.h"
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/stages/stage_util.h"
-#include "kvcomp/stages/uquant_fp16.h"
+#include "kvcomp/stages/uquant_16bit.h"
 #include "kvcomp/status_macros.h"
 #include "kvcomp/vector_clones.h"
 
@@ -52,16 +52,20 @@ KV_VECTOR_CLONES uint32_t QuantizeChunk(const float* x, size_t m, float inv, flo
 float OverflowThreshold(ElemType type) {
   switch (type) {
     case ElemType::kF16:
-      return 65520.0f;
-    case ElemType::kBF16: {
-      const uint32_t bits = 0x7f7f8000;
-      float f;
-      std::memcpy(&f, &bits, 4);
-      return f;
-    }
+      return uquant_internal::OverflowLimit(uquant_internal::Format16::kFP16);
+    case ElemType::kBF16:
+      return uquant_internal::OverflowLimit(uquant_internal::Format16::kBF16);
     default:
       return INFINITY;  // float itself: only q s = inf is infinite
   }
+}
+
+// The one-pass kernels' format for a stream of FP16 or BF16, false for any other type.
+bool Format16Of(ElemType type, uquant_internal::Format16* format) {
+  if (type != ElemType::kF16 && type != ElemType::kBF16) return false;
+  *format =
+      type == ElemType::kF16 ? uquant_internal::Format16::kFP16 : uquant_internal::Format16::kBF16;
+  return true;
 }
 
 // The decoder's values for codes in range, before their rounding to the stream's type: the
@@ -141,13 +145,14 @@ class UniformQuantStage final : public Stage {
     const float limit = OverflowThreshold(src.desc().type);
     const float overflow = (kMaxCode + 1.0) * step() >= limit ? limit : INFINITY;
     int64_t worst = 0;  // largest |code| of a chunk with codes out of range
-    // FP16 on AVX2 + F16C: all of it in one pass; anything it declines (a non-finite value, sums
-    // that need double) goes the general way below, which reports it.
+    // FP16 and BF16 on AVX2 + F16C: all of it in one pass; anything it declines (a non-finite
+    // value, sums that need double) goes the general way below, which reports it.
     ErrorSums fused = error ? *error : ErrorSums{};
     int64_t max_code = 0;
-    if (src.desc().type == ElemType::kF16 &&
-        uquant_internal::QuantizeHalf(src.data().data(), n, inv, s, overflow, z,
-                                      error ? &fused : nullptr, &max_code)) {
+    uquant_internal::Format16 format;
+    if (Format16Of(src.desc().type, &format) &&
+        uquant_internal::Quantize16(format, src.data().data(), n, inv, s, overflow, z,
+                                    error ? &fused : nullptr, &max_code)) {
       if (error) *error = fused;
       if (max_code > kMaxCode) worst = max_code;
     } else {
@@ -180,7 +185,11 @@ class UniformQuantStage final : public Stage {
   void DecodeElements(const StreamDesc& want, const uint8_t* in, size_t count,
                       uint8_t* out) const override {
     const float s = static_cast<float>(step());
-    if (want.type == ElemType::kF16 && uquant_internal::DequantizeHalf(in, count, s, out)) return;
+    uquant_internal::Format16 format;
+    if (Format16Of(want.type, &format) &&
+        uquant_internal::Dequantize16(format, in, count, s, out)) {
+      return;
+    }
     NarrowChunked(want.type, count, out, [in, s](size_t first, size_t m, float* x) {
       DecodeChunk(in + 2 * first, m, s, x);
     });
