@@ -146,7 +146,9 @@ int main(int argc, char** argv) {
   const Dataset real = kvcomp::bench::LoadSharedKv(o.kv_dir, kvcomp::DType::kFP16);
   if (!real.items.empty()) Run(real, o.specs, o.rounds);
   if (!o.layers.empty()) {
+    // FP16, the dtype for the targets, and BF16, Llama 3's own.
     Run(kvcomp::bench::Synth(kvcomp::DType::kFP16, o.layers), o.specs, o.rounds);
+    Run(kvcomp::bench::Synth(kvcomp::DType::kBF16, o.layers), o.specs, o.rounds);
   }
   return 0;
 }
