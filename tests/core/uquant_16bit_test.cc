@@ -100,9 +100,7 @@ void ExpectSame(Path16 path, const Format& f, const std::vector<uint16_t>& bits,
   const std::string at = std::string(Name(path)) + " " + f.name + " " + where;
   const size_t n = bits.size();
   const float inv = static_cast<float>(1.0 / step), s = static_cast<float>(step);
-  // As uquant sets it: only where code 32768 would reach the limit.
-  const float limit = uquant_internal::OverflowLimit(f.format);
-  const float overflow = 32768.0 * step >= limit ? limit : INFINITY;
+  const float overflow = uquant_internal::OverflowAt(f.format, step);  // as uquant sets it
   const Reference want = Expected(f.dtype, bits, inv, s, overflow);
   std::vector<uint8_t> codes(2 * n);
   ErrorSums sums;

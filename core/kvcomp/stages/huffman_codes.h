@@ -131,6 +131,26 @@ struct Segments {
   }
 };
 
+// Histograms of each of the four segments of n elements, where element i counts as the byte
+// bin(i). The segments are walked in lockstep, each counting its even and odd elements in
+// separate tables: runs of one value are common (an exponent byte, small quotients), and one
+// table would make each increment wait on the one before.
+template <typename Bin>
+[[gnu::always_inline]] inline void SegmentHistograms(size_t n, Bin bin, uint64_t out[4][256]) {
+  const Segments seg(n);
+  uint32_t h[8][256] = {};
+  const size_t s0 = seg.start[0], s1 = seg.start[1], s2 = seg.start[2], s3 = seg.start[3];
+  const size_t pairs = seg.count[3] / 2;  // the last segment is the shortest
+  for (size_t i = 0; i < 2 * pairs; i += 2) {
+    ++h[0][bin(s0 + i)], ++h[1][bin(s0 + i + 1)], ++h[2][bin(s1 + i)], ++h[3][bin(s1 + i + 1)];
+    ++h[4][bin(s2 + i)], ++h[5][bin(s2 + i + 1)], ++h[6][bin(s3 + i)], ++h[7][bin(s3 + i + 1)];
+  }
+  for (int k = 0; k < 4; ++k) {
+    for (size_t i = 2 * pairs; i < seg.count[k]; ++i) ++h[2 * k][bin(seg.start[k] + i)];
+    for (int v = 0; v < 256; ++v) out[k][v] = uint64_t{h[2 * k][v]} + h[2 * k + 1][v];
+  }
+}
+
 // The 64 bits of an LSB-first stream from bit `pos` on, zero past its `size` bytes.
 inline uint64_t PeekSafe(const uint8_t* in, size_t size, uint64_t pos) {
   const size_t byte = pos >> 3;

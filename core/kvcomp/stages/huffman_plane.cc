@@ -46,28 +46,6 @@ void AddHistogram(const uint8_t* base, size_t stride, size_t n, uint32_t h[4][25
   for (; i < n; ++i) ++h[0][base[i * stride]];
 }
 
-// Histograms of the four segments (see the format above), walked in lockstep. Each segment
-// counts its even and odd elements in separate tables: runs of one value are common (the
-// exponent byte), and one table would make each increment wait on the one before.
-void SegmentHistograms(const uint8_t* base, size_t stride, size_t n, uint64_t out[4][256]) {
-  const Segments seg(n);
-  const size_t* m = seg.count;
-  uint32_t h[8][256] = {};
-  const uint8_t* s[4];
-  for (int k = 0; k < 4; ++k) s[k] = base + seg.start[k] * stride;
-  const size_t pairs = m[3] / 2;
-  const uint8_t *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3];
-  for (size_t i = 0; i < 2 * pairs; i += 2) {
-    const size_t a = i * stride, b = a + stride;
-    ++h[0][s0[a]], ++h[1][s0[b]], ++h[2][s1[a]], ++h[3][s1[b]];
-    ++h[4][s2[a]], ++h[5][s2[b]], ++h[6][s3[a]], ++h[7][s3[b]];
-  }
-  for (int k = 0; k < 4; ++k) {
-    for (size_t i = 2 * pairs; i < m[k]; ++i) ++h[2 * k][s[k][i * stride]];
-    for (int v = 0; v < 256; ++v) out[k][v] = uint64_t{h[2 * k][v]} + h[2 * k + 1][v];
-  }
-}
-
 // Codes the four segments into `dst`, segment k in [end[k - 1], end[k]) (0 for end[-1]), at
 // least its coded size. Returns the bytes each segment took. The writers store 8 bytes at a
 // time, which near a segment's end would overwrite the start of the next one, so each
@@ -400,7 +378,8 @@ void EncodePlane(const uint8_t* base, size_t stride, size_t n, bool top,
         return;
       }
     }
-    SegmentHistograms(base, stride, n, seg_freq);
+    SegmentHistograms(
+        n, [base, stride](size_t i) { return base[i * stride]; }, seg_freq);
   }
   CodePlane(base, stride, n, sampled ? nullptr : seg_freq, sampled ? freq : nullptr, out);
 }

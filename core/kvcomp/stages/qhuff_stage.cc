@@ -200,30 +200,6 @@ void ForSampleChunks(size_t n, size_t frac, Fn fn) {
   }
 }
 
-// Histograms of min(v >> shift, 255) over each of the 4 segments that the symbol plane's code
-// splits it into (huffman::Segments), walked in lockstep with two tables per segment: each
-// increment waits less on the one before. One count gives both the cost of each k and, when v
-// is the whole stream, the plane's exact segment counts, which huffman then need not take again
-// (two histograms had been a quarter of compressing a 32 KiB Llama-shaped block).
-template <typename T>
-void SegmentQuotientHistograms(const T* v, size_t n, int shift, uint64_t out[4][256]) {
-  const huffman::Segments seg(n);
-  uint32_t h[8][256] = {};
-  const auto bin = [shift](T x) { return std::min<uint32_t>(x >> shift, 255); };
-  const T *s0 = v + seg.start[0], *s1 = v + seg.start[1], *s2 = v + seg.start[2],
-          *s3 = v + seg.start[3];
-  const size_t pairs = seg.count[3] / 2;  // the last segment is the shortest
-  for (size_t i = 0; i < 2 * pairs; i += 2) {
-    ++h[0][bin(s0[i])], ++h[1][bin(s0[i + 1])], ++h[2][bin(s1[i])], ++h[3][bin(s1[i + 1])];
-    ++h[4][bin(s2[i])], ++h[5][bin(s2[i + 1])], ++h[6][bin(s3[i])], ++h[7][bin(s3[i + 1])];
-  }
-  for (int k = 0; k < 4; ++k) {
-    const T* sk = v + seg.start[k];
-    for (size_t i = 2 * pairs; i < seg.count[k]; ++i) ++h[2 * k][bin(sk[i])];
-    for (int b = 0; b < 256; ++b) out[k][b] = uint64_t{h[2 * k][b]} + h[2 * k + 1][b];
-  }
-}
-
 // The symbol counts for k = shift + d from the histogram of min(v >> shift, 255): bins >= 255
 // hold v >= 255 << shift, whose quotients at every d <= 2 are escapes too.
 void SymbolCounts(const uint64_t hist[256], int d, uint64_t freq[256]) {
@@ -300,7 +276,13 @@ void EncodeStream(const T* x, size_t n, const Geometry& g, std::vector<uint8_t>*
       std::clamp(static_cast<int>(std::floor(std::log2(mean + 1))) - 2, 0, kWidth<T> - 1);
   const int lo = std::max(0, guess - 1), hi = std::min(kWidth<T> - 1, guess + 1);
   uint64_t seg_hist[4][256], hist[256];
-  SegmentQuotientHistograms(sampled, counted, lo, seg_hist);
+  // Quotients counted per segment of the symbol plane's code (huffman::Segments): when the
+  // sample is the whole stream, their counts at the chosen k are the plane's own, which huffman
+  // then need not take again (two counts had been a quarter of compressing a 32 KiB
+  // Llama-shaped block).
+  huffman::SegmentHistograms(
+      counted, [sampled, lo](size_t i) { return std::min<uint32_t>(sampled[i] >> lo, 255); },
+      seg_hist);
   for (int b = 0; b < 256; ++b) {
     hist[b] = seg_hist[0][b] + seg_hist[1][b] + seg_hist[2][b] + seg_hist[3][b];
   }

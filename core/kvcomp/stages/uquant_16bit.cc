@@ -383,20 +383,25 @@ bool Quantize16(Format16 format, const uint8_t* src, size_t n, float inv, float 
   return Quantize16On(BestPath16(), format, src, n, inv, s, overflow, dst, error, max_code);
 }
 
-float OverflowLimit(Format16 format) {
-  if (format == Format16::kFP16) return 65520.0f;
-  const uint32_t bits = 0x7f7f8000;  // BF16's largest finite value and a half unit above it
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+bool Format16Of(DType dtype, Format16* format) {
+  if (dtype == DType::kFP32) return false;
+  *format = dtype == DType::kFP16 ? Format16::kFP16 : Format16::kBF16;
+  return true;
+}
+
+float OverflowAt(Format16 format, double step) {
+  float limit = 65520.0f;
+  if (format == Format16::kBF16) {
+    const uint32_t bits = 0x7f7f8000;  // BF16's largest finite value and a half unit above it
+    std::memcpy(&limit, &bits, 4);
+  }
+  return 32768.0 * step >= limit ? limit : INFINITY;
 }
 
 bool Simulate16(Format16 format, const uint8_t* src, size_t n, double step, ErrorSums* error) {
-  // UniformQuantStage's parameters: only a step at which code 32768 would reach the limit needs
-  // the overflow check.
+  // UniformQuantStage's parameters.
   const float inv = static_cast<float>(1.0 / step), s = static_cast<float>(step);
-  const float limit = OverflowLimit(format);
-  const float overflow = 32768.0 * step >= limit ? limit : INFINITY;
+  const float overflow = OverflowAt(format, step);
   // Two chunks at a time (QuantizeAvx512 pairs them): the same sums, and no codes kept.
   constexpr size_t kSpan = 2 * kErrorChunk;
   uint8_t codes[2 * kSpan];

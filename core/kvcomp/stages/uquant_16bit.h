@@ -11,11 +11,20 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kvcomp/dtype.h"
 #include "kvcomp/error_metrics.h"
 
 namespace kvcomp::uquant_internal {
 
 enum class Format16 { kFP16, kBF16 };
+
+// The format of an FP16 or BF16 dtype; false for FP32.
+bool Format16Of(DType dtype, Format16* format);
+
+// uquant's overflow limit at `step`: the smallest magnitude that rounds to infinity in the format
+// (to nearest, ties to even: halfway above its largest finite value), or infinity when even code
+// 32768 (one past uquant's largest) times the step stays below it, so no code needs the check.
+float OverflowAt(Format16 format, double step);
 
 // The one-pass paths: AVX2 + F16C, and AVX-512 (F and BW) beside them. Both give the same
 // codes and sums, to the bit.
@@ -39,11 +48,8 @@ bool Quantize16(Format16 format, const uint8_t* src, size_t n, float inv, float 
 bool Quantize16On(Path16 path, Format16 format, const uint8_t* src, size_t n, float inv, float s,
                   float overflow, uint8_t* dst, ErrorSums* error, int64_t* max_code);
 
-// The smallest magnitude that rounds to infinity in the format.
-float OverflowLimit(Format16 format);
-
 // The error uquant(step) leaves on the n values at src, as Quantize16 measures it, with the
-// stage's own inv, decoder step and overflow limit; the codes are dropped. False (and *error in
+// stage's own inv, decoder step and OverflowAt; the codes are dropped. False (and *error in
 // any state) where Quantize16 would decline.
 bool Simulate16(Format16 format, const uint8_t* src, size_t n, double step, ErrorSums* error);
 

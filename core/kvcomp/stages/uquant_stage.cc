@@ -47,27 +47,6 @@ KV_VECTOR_CLONES uint32_t QuantizeChunk(const float* x, size_t m, float inv, flo
   return out_of_range;
 }
 
-// The smallest magnitude that rounds to infinity in `type` (to nearest, ties to even: the
-// halfway point above the largest finite value, whose last bit is odd).
-float OverflowThreshold(ElemType type) {
-  switch (type) {
-    case ElemType::kF16:
-      return uquant_internal::OverflowLimit(uquant_internal::Format16::kFP16);
-    case ElemType::kBF16:
-      return uquant_internal::OverflowLimit(uquant_internal::Format16::kBF16);
-    default:
-      return INFINITY;  // float itself: only q s = inf is infinite
-  }
-}
-
-// The one-pass kernels' format for a stream of FP16 or BF16, false for any other type.
-bool Format16Of(ElemType type, uquant_internal::Format16* format) {
-  if (type != ElemType::kF16 && type != ElemType::kBF16) return false;
-  *format =
-      type == ElemType::kF16 ? uquant_internal::Format16::kFP16 : uquant_internal::Format16::kBF16;
-  return true;
-}
-
 // The decoder's values for codes in range, before their rounding to the stream's type: the
 // same operation as DecodeChunk's, on codes not yet zigzagged.
 KV_VECTOR_CLONES void Dequantize(const int32_t* q, size_t m, float s, float* y) {
@@ -141,18 +120,17 @@ class UniformQuantStage final : public Stage {
     uint8_t* const z = codes.mutable_data();
     const float inv = static_cast<float>(1.0 / step());
     const float s = static_cast<float>(step());  // the decoder's
-    // Infinite (no check) when even the largest code in range stays below it.
-    const float limit = OverflowThreshold(src.desc().type);
-    const float overflow = (kMaxCode + 1.0) * step() >= limit ? limit : INFINITY;
+    // FP32: only q s = inf is infinite, so no code needs the check.
+    uquant_internal::Format16 format;
+    const bool narrow = uquant_internal::Format16Of(FloatDType(src.desc().type), &format);
+    const float overflow = narrow ? uquant_internal::OverflowAt(format, step()) : INFINITY;
     int64_t worst = 0;  // largest |code| of a chunk with codes out of range
     // FP16 and BF16 on AVX2 + F16C: all of it in one pass; anything it declines (a non-finite
     // value, sums that need double) goes the general way below, which reports it.
     ErrorSums fused = error ? *error : ErrorSums{};
     int64_t max_code = 0;
-    uquant_internal::Format16 format;
-    if (Format16Of(src.desc().type, &format) &&
-        uquant_internal::Quantize16(format, src.data().data(), n, inv, s, overflow, z,
-                                    error ? &fused : nullptr, &max_code)) {
+    if (narrow && uquant_internal::Quantize16(format, src.data().data(), n, inv, s, overflow, z,
+                                              error ? &fused : nullptr, &max_code)) {
       if (error) *error = fused;
       if (max_code > kMaxCode) worst = max_code;
     } else {
@@ -186,7 +164,7 @@ class UniformQuantStage final : public Stage {
                       uint8_t* out) const override {
     const float s = static_cast<float>(step());
     uquant_internal::Format16 format;
-    if (Format16Of(want.type, &format) &&
+    if (uquant_internal::Format16Of(FloatDType(want.type), &format) &&
         uquant_internal::Dequantize16(format, in, count, s, out)) {
       return;
     }
