@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "kvcomp/preset.h"
+#include "kvcomp/quote.h"
 #include "kvcomp/status_macros.h"
 
 namespace kvcomp {
@@ -83,7 +84,7 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeCodec(const SpecPipeline& spec) {
   for (const SpecNode& node : spec) {
     if (PresetRegistry::Get().Find(node.name)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "'", node.name, "' is a preset and cannot be chained with other stages (offset ",
+          Quote(node.name), " is a preset and cannot be chained with other stages (offset ",
           node.pos, ")"));
     }
   }

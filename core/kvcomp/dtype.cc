@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "kvcomp/dtype_simd.h"
+#include "kvcomp/quote.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -56,7 +57,7 @@ absl::StatusOr<DType> ParseDType(absl::string_view name) {
   if (upper == "FP16" || upper == "F16" || upper == "FLOAT16") return DType::kFP16;
   if (upper == "BF16" || upper == "BFLOAT16") return DType::kBF16;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown datatype '", name, "' (expected FP32, FP16 or BF16)"));
+      absl::StrCat("unknown datatype ", Quote(name), " (expected FP32, FP16 or BF16)"));
 }
 
 uint16_t FloatToHalfBits(float value) {

@@ -6,6 +6,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kvcomp/quote.h"
+#include "kvcomp/status_macros.h"
 
 namespace kvcomp {
 namespace {
@@ -26,7 +28,29 @@ constexpr BoundField kFields[] = {
     {"snr_db", &ErrorBounds::snr_db, true, &ErrorStats::snr_db},
 };
 
+// The one range rule for a bound, from a spec or from an API's thresholds: finite; a cosine in
+// (0, 1]; an error >= 0; any finite SNR.
+absl::Status CheckBound(const BoundField& f, double v) {
+  const bool in_range = std::isfinite(v) && (f.metric == &ErrorStats::cosine   ? v > 0 && v <= 1
+                                             : f.metric == &ErrorStats::snr_db ? true
+                                                                               : v >= 0);
+  if (in_range) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("bound '", f.key, "' = ", v, " is out of range (",
+                   f.metric == &ErrorStats::cosine   ? "a cosine in (0, 1]"
+                   : f.metric == &ErrorStats::snr_db ? "a finite number of dB"
+                                                     : "a finite error >= 0",
+                   ")"));
+}
+
 }  // namespace
+
+absl::Status ErrorBounds::Validate() const {
+  for (const auto& f : kFields) {
+    if (const auto& bound = this->*f.field) KV_RETURN_IF_ERROR(CheckBound(f, *bound));
+  }
+  return absl::OkStatus();
+}
 
 bool ErrorBounds::empty() const {
   for (const auto& f : kFields) {
@@ -106,18 +130,16 @@ absl::StatusOr<ErrorBounds> ParseErrorBounds(const SpecNode& node,
         continue;
       }
       return absl::InvalidArgumentError(absl::StrCat(
-          node.name, ": unknown bound '", arg.key.empty() ? FormatSpec(arg.value) : arg.key,
-          "' (use cos=, mae=, rel_mae=, max_abs=, rel_rmse=, snr_db=)"));
+          node.name, ": unknown bound ", Quote(arg.key.empty() ? FormatSpec(arg.value) : arg.key),
+          " (use cos=, mae=, rel_mae=, max_abs=, rel_rmse=, snr_db=)"));
     }
     double v;
     if (!absl::SimpleAtod(SpecNode::Scalar(arg), &v) || !std::isfinite(v)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          node.name, ": bound '", arg.key, "' needs a number, got '", FormatSpec(arg.value), "'"));
+          node.name, ": bound '", arg.key, "' needs a number, got ", Quote(FormatSpec(arg.value))));
     }
-    if ((field->key == "cos" && (v <= 0 || v > 1)) ||
-        (field->key != "cos" && field->key != "snr_db" && v < 0)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(node.name, ": bound '", arg.key, "' = ", v, " is out of range"));
+    if (absl::Status s = CheckBound(*field, v); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(node.name, ": ", s.message()));
     }
     b.*(field->field) = v;
   }

@@ -20,6 +20,9 @@ struct ErrorBounds {
   std::optional<double> snr_db;    // snr >= this
 
   bool empty() const;
+  // Every bound set is finite and in range: a cosine in (0, 1], an error >= 0, any finite SNR
+  // (the rule ParseErrorBounds applies to spec arguments).
+  absl::Status Validate() const;
   // With a relative `margin`, each bound is tightened by it (an error bound b becomes
   // b (1 - margin), a cosine bound c becomes 1 - (1 - c)(1 - margin)): for errors computed with
   // float sums, good to a few parts per million.

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kvcomp/quote.h"
 #include "kvcomp/stages/stage_list.h"
 
 namespace kvcomp {
@@ -16,7 +17,7 @@ absl::StatusOr<double> ParseParamValue(const StageInfo& info, const ParamDef& de
                                        absl::string_view text) {
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("codec '", info.name, "': parameter '", def.name,
-                                                   "' ", why, " (got '", text, "')"));
+                                                   "' ", why, " (got ", Quote(text), ")"));
   };
   if (text.empty()) return bad("needs a value");
   switch (def.type) {
@@ -98,7 +99,7 @@ absl::StatusOr<std::unique_ptr<Stage>> StageRegistry::Create(const SpecNode& nod
   const StageInfo* info = FindByName(node.name);
   if (!info) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown codec '", node.name, "' (offset ", node.pos, ")"));
+        absl::StrCat("unknown codec ", Quote(node.name), " (offset ", node.pos, ")"));
   }
   ParamValues values;
   std::vector<bool> set(info->params.size(), false);
@@ -119,7 +120,7 @@ absl::StatusOr<std::unique_ptr<Stage>> StageRegistry::Create(const SpecNode& nod
       }
       if (index == info->params.size()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("codec '", info->name, "' has no parameter '", arg.key, "'"));
+            absl::StrCat("codec '", info->name, "' has no parameter ", Quote(arg.key)));
       }
     }
     if (set[index]) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kvcomp/quote.h"
 
 namespace kvcomp {
 namespace {
@@ -83,7 +84,8 @@ class Parser {
         ++pos_;
         return absl::OkStatus();
       }
-      return Error(absl::StrCat("expected ',' or ')' after arguments of '", node->name, "' at"));
+      return Error(
+          absl::StrCat("expected ',' or ')' after arguments of ", Quote(node->name), " at"));
     }
   }
 
@@ -100,10 +102,10 @@ class Parser {
   absl::Status Error(absl::string_view what) const {
     if (pos_ >= text_.size()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("bad codec spec '", text_, "': ", what, " end of spec"));
+          absl::StrCat("bad codec spec ", Quote(text_), ": ", what, " end of spec"));
     }
-    return absl::InvalidArgumentError(absl::StrCat("bad codec spec '", text_, "': ", what, " '",
-                                                   text_.substr(pos_, 12), "' (offset ", pos_,
+    return absl::InvalidArgumentError(absl::StrCat("bad codec spec ", Quote(text_), ": ", what, " ",
+                                                   Quote(text_.substr(pos_, 12)), " (offset ", pos_,
                                                    ")"));
   }
 

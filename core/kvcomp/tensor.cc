@@ -28,6 +28,10 @@ absl::Status TensorMeta::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("tensor rank ", shape.size(), " is out of range 1..", kMaxRank));
   }
+  if (layer < -1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "layer ", layer, " is out of range (-1: not part of a layered cache; else 0 and up)"));
+  }
   if (layout == Layout::kTokenMajor && shape.size() < 2) {
     return absl::InvalidArgumentError("token-major layout needs a rank of at least 2");
   }
@@ -66,6 +70,18 @@ std::string TensorMeta::ShapeString() const {
 
 size_t TokenAxis(const TensorMeta& m) {
   return m.shape.size() <= 1 || m.layout == Layout::kTokenMajor ? 0 : m.shape.size() - 2;
+}
+
+bool SameTensorApartFromTokens(const TensorMeta& a, const TensorMeta& b) {
+  if (a.dtype != b.dtype || a.layout != b.layout || a.layer != b.layer || a.kind != b.kind ||
+      a.shape.size() != b.shape.size()) {
+    return false;
+  }
+  const size_t axis = TokenAxis(a);
+  for (size_t i = 0; i < a.shape.size(); ++i) {
+    if (i != axis && a.shape[i] != b.shape[i]) return false;
+  }
+  return true;
 }
 
 Geometry GeometryOf(const TensorMeta& meta) {

@@ -62,6 +62,9 @@ Geometry GeometryOf(const TensorMeta& meta);
 // The shape axis of the tokens (GeometryOf's rows): 0 for token-major and rank-0/1 tensors,
 // rank - 2 for head-major ones.
 size_t TokenAxis(const TensorMeta& meta);
+// True when `a` and `b` can be token blocks of one tensor: the same everything but the token
+// count.
+bool SameTensorApartFromTokens(const TensorMeta& a, const TensorMeta& b);
 
 class TensorView {
  public:

@@ -1,5 +1,7 @@
 #include "kvcomp/analysis/analyzer.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "test_data.h"
@@ -128,6 +130,47 @@ TEST(AnalysisTest, InverseRopeCheckAndBadInput) {
   o.sweeps = {};
   o.specs = {"zstd(77)"};
   EXPECT_EQ(AnalyzeCache(cache, o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Issue 25, finding 1: a rank-1 K tensor made the RoPE check rotate head_dim values from each
+// one-element row, writing past its buffer (ASan: heap-buffer-overflow).
+TEST(AnalysisTest, InverseRopeCheckRefusesRankOneK) {
+  Tensor k;
+  k.meta.kind = Kind::kKey;
+  k.meta.layer = 0;
+  k.meta.shape = {64};
+  k.bytes.assign(128, 0);
+  AnalysisOptions o;
+  o.specs = {"zstd(3)"};
+  o.rope_theta = 10000;
+  auto report = AnalyzeCache({k.view()}, o);
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(report.status().message().find("shape [64]"), std::string::npos) << report.status();
+}
+
+// Issue 25, finding 11: thresholds out of range are refused, as spec strings refuse them.
+TEST(AnalysisTest, ThresholdsOutOfRangeAreRefused) {
+  Tensor k;
+  k.meta.kind = Kind::kKey;
+  k.meta.shape = {2, 4, 8};
+  k.bytes.assign(128, 0);
+  for (double bad : {std::nan(""), 2.0, -5.0, 0.0}) {
+    AnalysisOptions o;
+    o.specs = {"zstd(3)"};
+    o.k_bounds.cosine = bad;
+    EXPECT_EQ(AnalyzeCache({k.view()}, o).status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  AnalysisOptions o;
+  o.specs = {"zstd(3)"};
+  o.v_bounds.mae = -1;
+  auto report = AnalyzeCache({k.view()}, o);
+  EXPECT_NE(report.status().message().find("V thresholds: bound 'mae' = -1 is out of range"),
+            std::string::npos)
+      << report.status();
+  o.v_bounds.mae = 0.01;
+  o.v_bounds.snr_db = -3;  // a finite SNR, even negative, is a bound
+  EXPECT_TRUE(AnalyzeCache({k.view()}, o).ok());
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "kvcomp/frame.h"
 
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include "kvcomp/codec.h"
 #include "test_data.h"
@@ -82,7 +83,52 @@ TEST(FrameTest, ValidChecksumButWrongStreamCountIsDataLoss) {
   auto frame = WriteFrame(h, {absl::MakeConstSpan(junk), absl::MakeConstSpan(junk)});
   EXPECT_EQ(Decompress(frame).status().code(), absl::StatusCode::kDataLoss);
   frame = WriteFrame(h, {absl::MakeConstSpan(junk)});  // one stream, but not zstd
-  EXPECT_EQ(Decompress(frame).status().code(), absl::StatusCode::kDataLoss);
+  auto decoded = Decompress(frame);
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(decoded.status().message().find("is not a zstd frame"), std::string::npos)
+      << decoded.status();
+}
+
+// A zstd frame written without its content size (as a streaming writer with no pledged size
+// makes them).
+// It is DATA_LOSS saying so (it was "declares -1 bytes").
+TEST(FrameTest, ZstdStreamWithoutAContentSizeIsDataLossSayingSo) {
+  FrameHeader h;
+  h.meta.shape = {2, 3};
+  h.stages.push_back(FrameStage{1, {3}});
+  const std::vector<uint8_t> raw(12, 7);
+  std::vector<uint8_t> z(ZSTD_compressBound(raw.size()));
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
+  const size_t n = ZSTD_compress2(cctx, z.data(), z.size(), raw.data(), raw.size());
+  ZSTD_freeCCtx(cctx);
+  ASSERT_FALSE(ZSTD_isError(n));
+  z.resize(n);
+  ASSERT_EQ(ZSTD_getFrameContentSize(z.data(), z.size()), ZSTD_CONTENTSIZE_UNKNOWN);
+  auto decoded = Decompress(WriteFrame(h, {absl::MakeConstSpan(z)}));
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(decoded.status().message().find("does not declare its size (expected 12 bytes)"),
+            std::string::npos)
+      << decoded.status();
+}
+
+// Issue 25, finding 6: Compress took layer -5 and wrote a frame that Decompress refused. The
+// rule is TensorMeta's, so both sides apply it.
+TEST(FrameTest, LayerBelowMinusOneIsInvalid) {
+  TensorMeta m;
+  m.shape = {2, 3};
+  for (int32_t layer : {-2, -5, INT32_MIN}) {
+    m.layer = layer;
+    EXPECT_EQ(m.Validate().code(), absl::StatusCode::kInvalidArgument) << layer;
+  }
+  m.layer = -1;
+  EXPECT_TRUE(m.Validate().ok());
+  auto codec = MakeCodec("zstd(1)");
+  ASSERT_TRUE(codec.ok());
+  const std::vector<uint8_t> bytes(12, 0);
+  m.layer = -5;
+  auto view = TensorView::Make(m, bytes);
+  EXPECT_EQ(view.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(FrameTest, SplitFramesFindsEachFrame) {

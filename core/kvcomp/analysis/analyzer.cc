@@ -16,8 +16,10 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 }
 
 // Compresses and decompresses every tensor once, timing both; a lossless configuration must
-// come back bit-exact, or the configuration is marked as failed.
-ConfigResult RunConfig(const std::string& spec, absl::Span<const TensorView> cache) {
+// come back bit-exact, or the configuration is marked as failed. Stops early, marked failed,
+// when `cancelled` says so: one configuration over a big cache can take many seconds.
+ConfigResult RunConfig(const std::string& spec, absl::Span<const TensorView> cache,
+                       const std::function<bool()>& cancelled) {
   ConfigResult c;
   c.spec = spec;
   auto codec = MakeCodec(spec);
@@ -26,6 +28,10 @@ ConfigResult RunConfig(const std::string& spec, absl::Span<const TensorView> cac
     return c;
   }
   for (const TensorView& t : cache) {
+    if (cancelled && cancelled()) {
+      c.error = "cancelled";
+      return c;
+    }
     TensorResult r;
     auto start = std::chrono::steady_clock::now();
     auto out = (*codec)->Compress(t);
@@ -85,6 +91,12 @@ ErrorStats WorstError::AsStats() const {
 absl::StatusOr<AnalysisReport> AnalyzeCache(absl::Span<const TensorView> cache,
                                             const AnalysisOptions& options) {
   if (cache.empty()) return absl::InvalidArgumentError("analyze needs at least one tensor");
+  if (absl::Status s = options.k_bounds.Validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("K thresholds: ", s.message()));
+  }
+  if (absl::Status s = options.v_bounds.Validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("V thresholds: ", s.message()));
+  }
   const DType dtype = cache[0].meta().dtype;
   std::vector<std::string> specs = options.specs;
   std::vector<std::string> sweeps = options.sweeps;
@@ -105,11 +117,11 @@ absl::StatusOr<AnalysisReport> AnalyzeCache(absl::Span<const TensorView> cache,
   report.analysed_raw_bytes = sample.analysed_raw_bytes;
   report.full_raw_bytes = sample.full_raw_bytes;
   for (size_t i = 0; i < specs.size(); ++i) {
+    report.configs.push_back(RunConfig(specs[i], sample.views, options.cancelled));
     if (options.cancelled && options.cancelled()) {
       return absl::CancelledError(
-          absl::StrCat("analyze cancelled after ", i, " of ", specs.size(), " configurations"));
+          absl::StrCat("analyze cancelled during configuration ", i + 1, " of ", specs.size()));
     }
-    report.configs.push_back(RunConfig(specs[i], sample.views));
     if (options.progress) options.progress(i + 1, specs.size());
   }
   const double scale =

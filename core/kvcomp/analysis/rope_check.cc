@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "kvcomp/quote.h"
 #include "kvcomp/status_macros.h"
 
 namespace kvcomp {
@@ -49,13 +50,28 @@ Tensor InverseRope(const TensorView& t, double theta, bool interleaved, double* 
   return out;
 }
 
+// RoPE rotates pairs within each head's last axis, so a K tensor needs a head_dim axis apart
+// from its token axis: rank 2 or more. A rank-1 tensor's rows are single elements, and
+// rotating "head_dim" values from each wrote past the buffer (issue 25, finding 1).
+absl::Status CheckRopeShape(const TensorMeta& meta) {
+  const Geometry g = GeometryOf(meta);
+  const uint64_t head_dim = static_cast<uint64_t>(meta.shape.back());
+  if (meta.shape.size() < 2 || (head_dim > 0 && g.cols % head_dim != 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the RoPE check needs K tensors of rank 2 or more ([heads, tokens, head_dim] or [tokens, "
+        "heads, head_dim]); layer ",
+        meta.layer, " K has shape ", meta.ShapeString()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<RopeCheck> CheckInverseRope(absl::Span<const TensorView> keys, double theta,
                                            absl::string_view pairs) {
   if (pairs != "interleaved" && pairs != "half") {
     return absl::InvalidArgumentError(
-        absl::StrCat("rope pairs must be 'interleaved' or 'half', got '", pairs, "'"));
+        absl::StrCat("rope pairs must be 'interleaved' or 'half', got ", Quote(pairs)));
   }
   if (!(theta > 1)) return absl::InvalidArgumentError("rope theta must be > 1");
   KV_ASSIGN_OR_RETURN(auto codec, MakeCodec("zstd(3)"));
@@ -63,6 +79,7 @@ absl::StatusOr<RopeCheck> CheckInverseRope(absl::Span<const TensorView> keys, do
   uint64_t raw = 0, native = 0, inverse = 0, count = 0;
   double change = 0;
   for (const TensorView& k : keys) {
+    KV_RETURN_IF_ERROR(CheckRopeShape(k.meta()));
     KV_ASSIGN_OR_RETURN(CompressedTensor a, codec->Compress(k));
     const Tensor undone = InverseRope(k, theta, pairs == "interleaved", &change);
     KV_ASSIGN_OR_RETURN(CompressedTensor b, codec->Compress(undone.view()));

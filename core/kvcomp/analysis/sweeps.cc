@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kvcomp/analysis/analyzer.h"
+#include "kvcomp/quote.h"
 
 namespace kvcomp {
 namespace {
@@ -84,8 +85,8 @@ absl::StatusOr<std::vector<std::string>> ExpandSweep(absl::string_view name, DTy
     }
     return all;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown sweep '", name, "' (known: ", absl::StrJoin(SweepNames(), ", "), ")"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown sweep ", Quote(name), " (known: ", absl::StrJoin(SweepNames(), ", "), ")"));
 }
 
 }  // namespace kvcomp

@@ -19,6 +19,7 @@
 #include "kvcomp/error_bounds.h"
 #include "kvcomp/preset.h"
 #include "kvcomp/presets/duplicate_rows.h"
+#include "kvcomp/quote.h"
 #include "kvcomp/registry.h"
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/stages/uquant_16bit.h"
@@ -381,8 +382,8 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeBounded(const SpecNode& node) {
       fallback_spec = arg->value;
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
-          "bounded: unknown argument '", arg->key.empty() ? FormatSpec(arg->value) : arg->key,
-          "' (bounds: cos=, mae=, rel_mae=, max_abs=, rel_rmse=, snr_db=; also coder=, "
+          "bounded: unknown argument ", Quote(arg->key.empty() ? FormatSpec(arg->value) : arg->key),
+          " (bounds: cos=, mae=, rel_mae=, max_abs=, rel_rmse=, snr_db=; also coder=, "
           "fallback=)"));
     }
   }
@@ -392,7 +393,7 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeBounded(const SpecNode& node) {
     if (!made.ok()) return made.status();
     if (!(*made)->lossless()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("bounded: coder stage '", stage.name, "' must be lossless"));
+          absl::StrCat("bounded: coder stage ", Quote(stage.name), " must be lossless"));
     }
   }
   std::unique_ptr<Codec> fallback;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "kvcomp/preset.h"
 #include "kvcomp/presets/duplicate_rows.h"
+#include "kvcomp/quote.h"
 #include "kvcomp/status_macros.h"
 
 namespace kvcomp {
@@ -51,7 +52,7 @@ class LosslessMaxCodec final : public Codec {
 absl::Status NoArgs(const SpecNode& node) {
   if (!node.args.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("'", node.name, "' takes no arguments (offset ", node.pos, ")"));
+        absl::StrCat(Quote(node.name), " takes no arguments (offset ", node.pos, ")"));
   }
   return absl::OkStatus();
 }

@@ -7,6 +7,7 @@
 // Named `protected` because preset names may not shadow stage names: the stage is `protect`.
 #include "absl/strings/str_cat.h"
 #include "kvcomp/preset.h"
+#include "kvcomp/quote.h"
 #include "kvcomp/registry.h"
 #include "kvcomp/status_macros.h"
 
@@ -73,8 +74,8 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeProtected(const SpecNode& node) {
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("protected takes (sink=N, recent=N, SPEC), e.g. "
-                       "protected(sink=4,recent=64,bounded(cos=0.9999)); got '",
-                       arg.key.empty() ? FormatSpec(arg.value) : arg.key, "'"));
+                       "protected(sink=4,recent=64,bounded(cos=0.9999)); got ",
+                       Quote(arg.key.empty() ? FormatSpec(arg.value) : arg.key)));
     }
   }
   if (inner == nullptr) {
@@ -89,7 +90,7 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeProtected(const SpecNode& node) {
   auto codec = MakeCodec(inner->value);
   if (!codec.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "protected: argument '", FormatSpec(inner->value), "': ", codec.status().message()));
+        "protected: argument ", Quote(FormatSpec(inner->value)), ": ", codec.status().message()));
   }
   return std::make_unique<ProtectedCodec>(FormatSpec(SpecPipeline{node}), std::move(*protect),
                                           std::move(*codec));

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "kvcomp/preset.h"
+#include "kvcomp/quote.h"
 #include "kvcomp/status_macros.h"
 
 namespace kvcomp {
@@ -34,9 +35,9 @@ class RoutingCodec final : public Codec {
     for (const Rule& rule : rules_) {
       if (rule.Matches(tensor.meta())) return rule.codec->Compress(tensor);
     }
-    return absl::InvalidArgumentError(absl::StrCat("policy '", spec_, "' has no rule for layer ",
-                                                   tensor.meta().layer, " ",
-                                                   KindName(tensor.meta().kind)));
+    return absl::InvalidArgumentError(absl::StrCat("policy ", Quote(spec_),
+                                                   " has no rule for layer ", tensor.meta().layer,
+                                                   " ", KindName(tensor.meta().kind)));
   }
 
  private:
@@ -49,8 +50,8 @@ std::string NodeSpec(const SpecNode& node) { return FormatSpec(SpecPipeline{node
 absl::StatusOr<std::unique_ptr<Codec>> ArgCodec(const SpecNode& node, const SpecArg& arg) {
   auto codec = MakeCodec(arg.value);
   if (!codec.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(node.name, ": argument '", FormatSpec(arg.value),
-                                                   "': ", codec.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        node.name, ": argument ", Quote(FormatSpec(arg.value)), ": ", codec.status().message()));
   }
   return codec;
 }
@@ -62,8 +63,8 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeMixed(const SpecNode& node) {
   }
   int32_t n;
   if (!absl::SimpleAtoi(SpecNode::Scalar(node.args[0]), &n) || n < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("mixed: N must be a layer count >= 0, got '",
-                                                   FormatSpec(node.args[0].value), "'"));
+    return absl::InvalidArgumentError(absl::StrCat("mixed: N must be a layer count >= 0, got ",
+                                                   Quote(FormatSpec(node.args[0].value))));
   }
   std::vector<Rule> rules(2);
   rules[0].last_layer = n - 1;
@@ -82,8 +83,8 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeKv(const SpecNode& node) {
       rule.kind = Kind::kValue;
     } else if (arg.key != "default") {
       return absl::InvalidArgumentError(
-          absl::StrCat("kv: arguments are k=SPEC, v=SPEC and default=SPEC; got '",
-                       arg.key.empty() ? FormatSpec(arg.value) : arg.key, "'"));
+          absl::StrCat("kv: arguments are k=SPEC, v=SPEC and default=SPEC; got ",
+                       Quote(arg.key.empty() ? FormatSpec(arg.value) : arg.key)));
     }
     KV_ASSIGN_OR_RETURN(rule.codec, ArgCodec(node, arg));
     rules.push_back(std::move(rule));
@@ -102,7 +103,7 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeLayers(const SpecNode& node) {
       if (ends.size() > 2 || !absl::SimpleAtoi(ends[0], &a) || !absl::SimpleAtoi(ends.back(), &b) ||
           a < 0 || b < a) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "layers: '", arg.key, "' is not a layer or range like 3 or 0-7 (or 'default')"));
+            "layers: ", Quote(arg.key), " is not a layer or range like 3 or 0-7 (or 'default')"));
       }
       rule.first_layer = a;
       rule.last_layer = b;

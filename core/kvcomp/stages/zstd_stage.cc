@@ -58,10 +58,16 @@ class ZstdStage final : public Stage {
       const auto src = encoded[i].data();
       const uint64_t expected = want[i].bytes();
       const unsigned long long declared = ZSTD_getFrameContentSize(src.data(), src.size());
+      if (declared == ZSTD_CONTENTSIZE_UNKNOWN || declared == ZSTD_CONTENTSIZE_ERROR) {
+        return absl::DataLossError(absl::StrCat("zstd stream ", i,
+                                                declared == ZSTD_CONTENTSIZE_ERROR
+                                                    ? " is not a zstd frame"
+                                                    : " does not declare its size",
+                                                " (expected ", expected, " bytes)"));
+      }
       if (declared != expected) {
-        return absl::DataLossError(absl::StrCat("zstd stream ", i, " declares ",
-                                                static_cast<int64_t>(declared), " bytes, expected ",
-                                                expected));
+        return absl::DataLossError(
+            absl::StrCat("zstd stream ", i, " declares ", declared, " bytes, expected ", expected));
       }
       std::vector<uint8_t> buf(expected);
       const size_t n =
