@@ -125,7 +125,7 @@ const char* GrpcCodeName(grpc::StatusCode code) {
   return "Unknown";
 }
 
-GrpcMetrics::GrpcMetrics(prometheus::Registry& registry)
+GrpcMetrics::GrpcMetrics(prometheus::Registry& registry, const std::vector<KnownMethod>& methods)
     : started_(prometheus::BuildCounter()
                    .Name("grpc_server_started_total")
                    .Help("Total number of RPCs started on the server.")
@@ -152,24 +152,27 @@ GrpcMetrics::GrpcMetrics(prometheus::Registry& registry)
                      .Name("kvcomp_in_flight_calls")
                      .Help("RPCs started on the server and not yet finished.")
                      .Register(registry)
-                     .Add({})) {}
+                     .Add({})) {
+  for (const KnownMethod& m : methods) {
+    // "/kvcomp.v1.KVCompressor/Compress" -> service and method.
+    absl::string_view path(m.path);
+    if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    const size_t slash = path.rfind('/');
+    methods_.emplace(m.path, MakeMethod(path.substr(0, slash), path.substr(slash + 1), m.type));
+  }
+  for (RpcType type : {RpcType::UNARY, RpcType::CLIENT_STREAMING, RpcType::SERVER_STREAMING,
+                       RpcType::BIDI_STREAMING}) {
+    unknown_[static_cast<size_t>(type)] = MakeMethod("unknown", "unknown", type);
+  }
+}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 GrpcMetrics::MakeInterceptorFactory() {
   return std::make_unique<MetricsInterceptorFactory>(this);
 }
 
-GrpcMetrics::Method& GrpcMetrics::MethodFor(const char* full_method, RpcType type) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = methods_.find(full_method);
-  if (it != methods_.end()) return it->second;
-  // "/kvcomp.v1.KVCompressor/Compress" -> service and method.
-  absl::string_view path(full_method);
-  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  const size_t slash = path.rfind('/');
-  const absl::string_view service =
-      slash == absl::string_view::npos ? absl::string_view("unknown") : path.substr(0, slash);
-  const absl::string_view name = slash == absl::string_view::npos ? path : path.substr(slash + 1);
+GrpcMetrics::Method GrpcMetrics::MakeMethod(absl::string_view service, absl::string_view name,
+                                            RpcType type) {
   Method method;
   method.labels = {{"grpc_service", std::string(service)},
                    {"grpc_method", std::string(name)},
@@ -178,7 +181,14 @@ GrpcMetrics::Method& GrpcMetrics::MethodFor(const char* full_method, RpcType typ
   method.handling_seconds = &handling_seconds_.Add(method.labels, HandlingBuckets());
   method.msg_received = &msg_received_.Add(method.labels);
   method.msg_sent = &msg_sent_.Add(method.labels);
-  return methods_.emplace(full_method, std::move(method)).first->second;
+  return method;
+}
+
+GrpcMetrics::Method& GrpcMetrics::MethodFor(const char* full_method, RpcType type) {
+  auto it = methods_.find(absl::string_view(full_method));
+  if (it != methods_.end()) return it->second;
+  const size_t index = static_cast<size_t>(type);
+  return unknown_[index < unknown_.size() ? index : static_cast<size_t>(RpcType::BIDI_STREAMING)];
 }
 
 void GrpcMetrics::RecordHandled(Method& method, grpc::StatusCode code, double seconds) {

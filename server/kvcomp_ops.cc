@@ -8,6 +8,7 @@
 #include "absl/types/span.h"
 #include "kvcomp/analysis/analyzer.h"
 #include "kvcomp/codec.h"
+#include "kvcomp/quote.h"
 #include "kvcomp/spec.h"
 #include "kvcomp/status_macros.h"
 #include "server/analysis_convert.h"
@@ -35,7 +36,7 @@ absl::Status CheckCancelled(const OpsOptions& options) {
 absl::StatusOr<std::unique_ptr<Codec>> ResolveCodec(absl::string_view spec) {
   if (spec.empty()) return absl::InvalidArgumentError("codec: empty spec (e.g. \"zstd(3)\")");
   absl::StatusOr<std::unique_ptr<Codec>> codec = MakeCodec(spec);
-  if (!codec.ok()) return Annotate(codec.status(), absl::StrCat("codec '", spec, "'"));
+  if (!codec.ok()) return Annotate(codec.status(), absl::StrCat("codec ", Quote(spec)));
   return codec;
 }
 
@@ -129,7 +130,9 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
                                    std::vector<std::vector<uint8_t>>* payloads,
                                    const OpsOptions& options) {
   // The limit bounds the whole request (a unary call or one stream chunk), not each frame: many
-  // small frames that each decode to the limit would otherwise multiply it.
+  // small frames that each decode to the limit would otherwise multiply it. Each tensor counts
+  // what it adds to the reply, its metadata too, so that frames of empty tensors (44 bytes
+  // each, decoding to nothing) are bounded like any others.
   const uint64_t limit = options.decode_limits.max_decoded_bytes;
   uint64_t decoded = 0;
   for (int i = 0; i < request.tensors_size(); ++i) {
@@ -157,10 +160,17 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
       }
       return Annotate(meta.status(), TensorLabel(i, in.name()));
     }
-    decoded += meta->NumBytes();
     MetaToProto(*meta, in.name(), out);
     out->set_token_offset(in.token_offset());
     out->set_total_tokens(in.total_tokens());
+    // The entry's bytes in the reply: its metadata, and the tensor's bytes wherever they are.
+    decoded += out->ByteSizeLong() + (payloads != nullptr ? meta->NumBytes() : 0);
+    if (decoded > limit) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(TensorLabel(i, in.name()), ": the request's tensors decode to more than ",
+                       limit, " bytes with their metadata (--max-decompressed-bytes), after ",
+                       i + 1, " of ", request.tensors_size()));
+    }
   }
   return absl::OkStatus();
 }

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <mutex>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "server/raw_reply.h"
@@ -16,10 +18,21 @@ const grpc::Status kTooManyCalls(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "server is at its concurrent call limit (--max-concurrent-calls)");
 const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
 
+uint64_t ReplyBytes(const grpc::ByteBuffer& reply) { return reply.Length(); }
+uint64_t ReplyBytes(const google::protobuf::Message& reply) { return reply.ByteSizeLong(); }
+
 // A lock-step bidi stream: read a chunk, run it on the pool, write its answer, read the next.
 // The client half-closing ends the stream with OK; a failed chunk ends it with its status.
+// While it waits on its client (a read or a write outstanding) the service's IdleWatchdog
+// times it: an idle reader is finished with DEADLINE_EXCEEDED saying why, and a write the
+// client never reads is cancelled, which frees the answer it holds.
+//
+// Lifetime: gRPC holds one reference until OnDone, the watchdog one while OnIdle runs; the
+// last Unref deletes. `mu_` is recursive because gRPC may run a reaction inline in the thread
+// that started an operation.
 template <typename Request, typename Response>
-class StreamReactor final : public grpc::ServerBidiReactor<Request, Response> {
+class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
+                            public IdleWatchdog::Watched {
  public:
   using Run = absl::Status (*)(const Request&, Response*, const OpsOptions&);
 
@@ -27,56 +40,123 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response> {
                 const char* method, Run run)
       : service_(service), context_(context), method_(method), run_(run) {
     if (!service_->AcquireCall()) {
+      finished_ = true;
       this->Finish(kTooManyCalls);
       return;
     }
     holds_slot_ = true;
-    this->StartRead(&request_);
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    StartReadLocked();
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // the client is done sending (or the call is gone)
-      this->Finish(context_->IsCancelled()
-                       ? grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled")
-                       : grpc::Status::OK);
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    service_->watchdog()->Disarm(this);
+    waiting_ = Waiting::kNothing;
+    if (finished_) return;  // the watchdog ended the stream
+    if (!ok) {              // the client is done sending (or the call is gone)
+      FinishLocked(service_->FinalStatus(context_, absl::OkStatus(), method_, 0));
       return;
     }
-    const bool queued = service_->pool()->Submit([this] {
-      response_.Clear();
-      absl::Status status = run_(request_, &response_, service_->OpsFor(context_));
-      if (!status.ok()) {
-        spdlog::debug("{} chunk {} from {} failed: {}", method_, chunks_, context_->peer(),
-                      status.ToString());
-        this->Finish(ToGrpcStatus(Annotate(status, absl::StrCat("chunk ", chunks_))));
-        return;
-      }
-      ++chunks_;
-      request_.Clear();  // free the chunk before its answer goes out
-      this->StartWrite(&response_);
-    });
-    if (!queued) this->Finish(kShuttingDown);
+    const bool queued = service_->pool()->Submit([this] { RunChunk(); });
+    if (!queued) FinishLocked(kShuttingDown);
   }
 
   void OnWriteDone(bool ok) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    service_->watchdog()->Disarm(this);
+    waiting_ = Waiting::kNothing;
+    if (finished_) return;
     if (!ok) {
-      this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream write failed"));
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
+                                idle_write_ ? IdleMessage("read the answer to chunk ")
+                                            : std::string("stream write failed")));
       return;
     }
     response_.Clear();
-    this->StartRead(&request_);
+    StartReadLocked();
+  }
+
+  void OnIdle() override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (done_ || finished_) return;
+    if (waiting_ == Waiting::kRead) {
+      FinishLocked(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, IdleMessage("send chunk ")));
+    } else if (waiting_ == Waiting::kWrite) {
+      // The client reads nothing, so it would never see a status; cancelling frees the call
+      // (the write then fails, and OnWriteDone finishes).
+      idle_write_ = true;
+      context_->TryCancel();
+    }
   }
 
   void OnDone() override {
+    {
+      std::lock_guard<std::recursive_mutex> lock(mu_);
+      done_ = true;
+    }
+    service_->watchdog()->Disarm(this);
     if (holds_slot_) service_->ReleaseCall();
-    delete this;
+    Unref();
+  }
+
+  void Ref() override { refs_.fetch_add(1); }
+  void Unref() override {
+    if (refs_.fetch_sub(1) == 1) delete this;
   }
 
  private:
+  enum class Waiting { kNothing, kRead, kWrite };
+
+  void RunChunk() {
+    response_.Clear();
+    absl::Status status = run_(request_, &response_, service_->OpsFor(context_));
+    request_.Clear();  // free the chunk before its answer goes out
+    if (!status.ok()) {
+      spdlog::debug("{} chunk {} from {} failed: {}", method_, chunks_, context_->peer(),
+                    status.ToString());
+      status = Annotate(status, absl::StrCat("chunk ", chunks_));
+    }
+    grpc::Status final = service_->FinalStatus(context_, status, method_, ReplyBytes(response_));
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (!final.ok()) {
+      FinishLocked(final);
+      return;
+    }
+    ++chunks_;
+    waiting_ = Waiting::kWrite;
+    service_->watchdog()->Arm(this);
+    this->StartWrite(&response_);
+  }
+
+  void StartReadLocked() {
+    waiting_ = Waiting::kRead;
+    service_->watchdog()->Arm(this);
+    this->StartRead(&request_);
+  }
+
+  void FinishLocked(const grpc::Status& status) {
+    finished_ = true;
+    this->Finish(status);
+  }
+
+  std::string IdleMessage(absl::string_view what) const {
+    return absl::StrCat("stream idle: the client did not ", what, chunks_, " within ",
+                        service_->watchdog()->timeout().count(),
+                        " ms (the server's --stream-idle-timeout-seconds)");
+  }
+
   KVCompressorService* service_;
   grpc::CallbackServerContext* context_;
   const char* method_;
   Run run_;
   bool holds_slot_ = false;
+  std::atomic<int> refs_{1};
+  std::recursive_mutex mu_;  // guards what follows
+  Waiting waiting_ = Waiting::kNothing;
+  bool finished_ = false;  // Finish has been called
+  bool done_ = false;      // OnDone has run
+  bool idle_write_ = false;
   uint64_t chunks_ = 0;
   Request request_;
   Response response_;
@@ -85,7 +165,27 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response> {
 }  // namespace
 
 KVCompressorService::KVCompressorService(WorkerPool* pool, Options options)
-    : pool_(pool), options_(options) {}
+    : pool_(pool), options_(options), watchdog_(options.stream_idle_timeout) {}
+
+grpc::Status KVCompressorService::FinalStatus(grpc::CallbackServerContext* context,
+                                              const absl::Status& status, const char* method,
+                                              uint64_t reply_bytes) const {
+  if (context->IsCancelled()) {
+    // The client saw this, whatever the work came to.
+    return context->deadline() <= std::chrono::system_clock::now()
+               ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "call past its deadline")
+               : grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled by the client");
+  }
+  if (status.ok() && options_.max_reply_bytes > 0 && reply_bytes > options_.max_reply_bytes) {
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat(method, ": the reply would be ", reply_bytes,
+                     " bytes, more than the server sends in one message (",
+                     options_.max_reply_bytes,
+                     ", --max-message-bytes); send fewer or smaller tensors per call or chunk"));
+  }
+  return ToGrpcStatus(status);
+}
 
 OpsOptions KVCompressorService::OpsFor(grpc::CallbackServerContext* context) const {
   OpsOptions ops;
@@ -124,10 +224,11 @@ grpc::ServerUnaryReactor* KVCompressorService::Dispatch(
     absl::Status status = run(*request, response, OpsFor(context));
     if (!status.ok()) {
       spdlog::debug("{} from {} failed: {}", method, context->peer(), status.ToString());
-      response->Clear();
     }
+    grpc::Status final = FinalStatus(context, status, method, ReplyBytes(*response));
+    if (!final.ok()) response->Clear();
     ReleaseCall();
-    reactor->Finish(ToGrpcStatus(status));
+    reactor->Finish(final);
   };
   if (!pool_->Submit(std::move(task))) {
     ReleaseCall();

@@ -1,15 +1,21 @@
 // The kvcomp.v1.KVCompressor callback service. Each call (each chunk of a stream) is handed to
 // a WorkerPool, which runs the codec work and finishes the reactor (or writes the chunk's
 // answer), so gRPC's polling threads never encode. Streams are lock-step: one chunk is read,
-// encoded and answered before the next is read, so a stream holds one chunk at a time.
+// encoded and answered before the next is read, so a stream holds one chunk at a time; a
+// stream that waits on its client longer than the idle timeout is ended (IdleWatchdog).
+// Every call ends with the status its client sees, and the metrics count that one: a reply
+// over the send limit is RESOURCE_EXHAUSTED before it is sent, and a call whose client gave
+// up or whose deadline passed is CANCELLED or DEADLINE_EXCEEDED even if its work finished.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 #include <grpcpp/grpcpp.h>
 
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
+#include "server/idle_watchdog.h"
 #include "server/kvcomp_ops.h"
 #include "server/worker_pool.h"
 
@@ -24,8 +30,14 @@ class KVCompressorService final
   struct Options {
     // What one frame may decode to; the send limit is a natural choice.
     uint64_t max_decoded_bytes = uint64_t{64} << 20;
-    uint64_t max_tensor_elements = 0;   // 0: no limit
-    int max_concurrent_calls = 0;       // beyond it, RESOURCE_EXHAUSTED; 0: no limit
+    uint64_t max_tensor_elements = 0;  // 0: no limit
+    int max_concurrent_calls = 0;      // beyond it, RESOURCE_EXHAUSTED; 0: no limit
+    // The largest reply (a unary reply or one stream message) sent; 0: no limit. Set it to the
+    // server's send limit, so that a bigger reply is refused with a message saying so.
+    uint64_t max_reply_bytes = 0;
+    // A stream waiting this long for its client's next chunk, or for its client to read an
+    // answer, is ended; zero: never.
+    std::chrono::milliseconds stream_idle_timeout{0};
     CodecObserver* observer = nullptr;  // optional; must outlive the service
   };
 
@@ -52,6 +64,13 @@ class KVCompressorService final
   bool AcquireCall();
   void ReleaseCall();
   WorkerPool* pool() { return pool_; }
+  // Call slots held now (counted only when max_concurrent_calls > 0).
+  int active_calls() const { return active_calls_.load(); }
+  IdleWatchdog* watchdog() { return &watchdog_; }
+  // `status` as the client of `context` sees it: a reply bigger than max_reply_bytes is
+  // RESOURCE_EXHAUSTED, and an OK call whose client has gone is CANCELLED or DEADLINE_EXCEEDED.
+  grpc::Status FinalStatus(grpc::CallbackServerContext* context, const absl::Status& status,
+                           const char* method, uint64_t reply_bytes) const;
 
  private:
   template <typename Request, typename Response>
@@ -63,6 +82,7 @@ class KVCompressorService final
   WorkerPool* pool_;
   Options options_;
   std::atomic<int> active_calls_{0};
+  IdleWatchdog watchdog_;
 };
 
 }  // namespace kvcomp::server

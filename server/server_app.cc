@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <exception>
 #include <fstream>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "kvcomp/v1/kvcomp.grpc.pb.h"
 #include "server/codec_metrics.h"
 #include "server/grpc_metrics.h"
 #include "server/kvcomp_service.h"
@@ -42,11 +44,14 @@ bool ReadFile(const std::string& path, std::string* out) {
   return in.good() || in.eof();
 }
 
-// Plaintext, TLS, or mutual TLS (client cert required and verified against --tls-ca).
+// Plaintext, TLS, or mutual TLS. With --tls-ca, a client certificate is verified against it
+// whenever one is presented (and required with --tls-require-client-cert): a CA that checked
+// nothing unless the requirement was also set accepted certificates from any CA.
 std::shared_ptr<grpc::ServerCredentials> MakeCredentials(const ServerConfig& config) {
   if (config.tls_cert.empty()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions options(
       config.tls_require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+      : !config.tls_ca.empty()       ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
                                      : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
   if (!ReadFile(config.tls_key, &pair.private_key) ||
@@ -58,6 +63,37 @@ std::shared_ptr<grpc::ServerCredentials> MakeCredentials(const ServerConfig& con
   }
   options.pem_key_cert_pairs.push_back(std::move(pair));
   return grpc::SslServerCredentials(options);
+}
+
+// Every method this server serves, for the metrics' closed set of labels: the service's own
+// (from its descriptor), health and reflection.
+std::vector<GrpcMetrics::KnownMethod> ServedMethods() {
+  using Type = grpc::experimental::ServerRpcInfo::Type;
+  std::vector<GrpcMetrics::KnownMethod> methods = {
+      {"/grpc.health.v1.Health/Check", Type::UNARY},
+      {"/grpc.health.v1.Health/Watch", Type::SERVER_STREAMING},
+      {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", Type::BIDI_STREAMING}};
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          v1::KVCompressor::service_full_name());
+  for (int i = 0; i < service->method_count(); ++i) {
+    const google::protobuf::MethodDescriptor* m = service->method(i);
+    const Type type = m->client_streaming() && m->server_streaming() ? Type::BIDI_STREAMING
+                      : m->client_streaming()                        ? Type::CLIENT_STREAMING
+                      : m->server_streaming()                        ? Type::SERVER_STREAMING
+                                                                     : Type::UNARY;
+    methods.push_back({absl::StrCat("/", service->full_name(), "/", m->name()), type});
+  }
+  return methods;
+}
+
+// The /metrics HTTP server (CivetWeb, inside prometheus-cpp). Each open connection holds one
+// of its threads until it times out, so: more threads than the default 2, and a timeout on
+// every read, or two idle connections stall every scrape for as long as they stay open
+// (issue 25, finding 4).
+std::vector<std::string> MetricsServerOptions(const std::string& address) {
+  return {"listening_ports",    address, "num_threads",           "8",
+          "request_timeout_ms", "5000",  "keep_alive_timeout_ms", "1000"};
 }
 
 }  // namespace
@@ -75,7 +111,7 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   spdlog::info("kvcomp-server starting (gRPC {}): {}", grpc::Version(), DescribeConfig(config));
 
   auto registry = std::make_shared<prometheus::Registry>();
-  GrpcMetrics grpc_metrics(*registry);
+  GrpcMetrics grpc_metrics(*registry, ServedMethods());
   CodecMetrics codec_metrics(*registry);
   prometheus::BuildGauge()
       .Name("kvcomp_build_info")
@@ -86,7 +122,7 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
 
   std::unique_ptr<prometheus::Exposer> exposer;
   try {
-    exposer = std::make_unique<prometheus::Exposer>(config.metrics, /*num_threads=*/2);
+    exposer = std::make_unique<prometheus::Exposer>(MetricsServerOptions(config.metrics));
   } catch (const std::exception& e) {
     spdlog::error("cannot serve metrics on {}: {}", config.metrics, e.what());
     return 1;
@@ -104,6 +140,9 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   service_options.max_decoded_bytes = config.max_decompressed_bytes;
   service_options.max_tensor_elements = config.max_tensor_elements;
   service_options.max_concurrent_calls = config.max_concurrent_calls;
+  service_options.max_reply_bytes = static_cast<uint64_t>(config.max_message_bytes);
+  service_options.stream_idle_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(config.stream_idle_timeout_seconds * 1000));
   service_options.observer = &codec_metrics;
   KVCompressorService service(&pool, service_options);
 
@@ -120,6 +159,14 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, config.keepalive_time_ms);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, config.keepalive_timeout_ms);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // gRPC binds with SO_REUSEPORT by default: a second server on the same port would start and
+  // silently take half the clients (issue 25, finding 9). Off, the second bind fails.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // One connection's share of the call slots: HTTP/2 advertises this many concurrent streams,
+  // and a client queues calls beyond it instead of holding every slot.
+  if (config.max_calls_per_connection > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_calls_per_connection);
+  }
   if (config.max_connection_age_ms > 0) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, config.max_connection_age_ms);
   }
@@ -135,7 +182,7 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   builder.experimental().SetInterceptorCreators(std::move(creators));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
-    spdlog::error("cannot serve gRPC on {}", config.listen);
+    spdlog::error("cannot serve gRPC on {} (is another process listening there?)", config.listen);
     pool.Shutdown();
     return 1;
   }
@@ -163,33 +210,48 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
                                                 : "TLS",
                pool.size(), metrics_address);
 
-  // The only thread that takes SIGTERM/SIGINT; Shutdown is never called from a handler.
-  std::thread signal_thread([&] {
-    int signal = 0;
-    if (sigwait(&signals, &signal) != 0) {
-      spdlog::error("sigwait failed; shutting down");
-    }
-    spdlog::info("signal {} received: NOT_SERVING, shutting down within {} s", signal,
-                 config.shutdown_grace_seconds);
-    health->SetServingStatus(false);
-    const auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
-        std::chrono::duration<double>(config.shutdown_grace_seconds));
-    server->Shutdown(std::chrono::system_clock::now() + grace);
-  });
   // Freed memory goes back to the system every few seconds: calls of many MiB leave free
   // pages spread over glibc's per-thread arenas, which it keeps (the CI soak saw RSS stay
   // 70 MiB above its idle level after a round of 16 MiB tensors).
-  absl::Notification stopped;
+  absl::Notification stopping;
   std::thread trimmer([&] {
-    while (!stopped.WaitForNotificationWithTimeout(absl::Seconds(5))) malloc_trim(0);
+    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(5))) malloc_trim(0);
   });
-  server->Wait();
-  stopped.Notify();
+  // This thread is the only one that takes SIGTERM/SIGINT (they are blocked everywhere), so
+  // Shutdown is never called from a handler.
+  int signal = 0;
+  if (sigwait(&signals, &signal) != 0) spdlog::error("sigwait failed; shutting down");
+  spdlog::info("signal {} received: NOT_SERVING, shutting down within {} s", signal,
+               config.shutdown_grace_seconds);
+  stopping.Notify();
   trimmer.join();
-  signal_thread.join();
+  health->SetServingStatus(false);
+  // Calls in flight may finish within the grace period, then are cancelled. gRPC's Shutdown
+  // also waits for every client connection to close after its GOAWAY, which an idle client
+  // that is not polling takes seconds to do (5.7 s in the review): once no call is left,
+  // the process ends without waiting for idle connections.
+  absl::Notification shut_down;
+  std::thread shutdown([&] {
+    const auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
+        std::chrono::duration<double>(config.shutdown_grace_seconds));
+    server->Shutdown(std::chrono::system_clock::now() + grace);
+    shut_down.Notify();
+  });
+  // (The first 100 ms let Shutdown stop taking new calls before the count is read.)
+  if (!shut_down.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+    while (grpc_metrics.in_flight().Value() > 0 &&
+           !shut_down.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
+    }
+  }
   pool.Shutdown();
-  spdlog::debug("gRPC server stopped; stopping the metrics endpoint");
-  exposer.reset();
+  // The metrics endpoint serves until the process ends: CivetWeb's stop polls in 2 s steps.
+  exposer.release();
+  if (!shut_down.HasBeenNotified()) {
+    spdlog::info("kvcomp-server stopped (not waiting for idle client connections to close)");
+    spdlog::shutdown();
+    std::_Exit(0);  // the gRPC server still waits on those connections; nothing else is left
+  }
+  shutdown.join();
   spdlog::info("kvcomp-server stopped");
   return 0;
 }

@@ -62,6 +62,14 @@ std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_co
   Flag(app, "--max-concurrent-calls", config.max_concurrent_calls,
        "Calls (unary or streams) served at once; beyond, RESOURCE_EXHAUSTED; 0: no limit")
       ->check(CLI::Range(0, 1 << 20));
+  Flag(app, "--max-calls-per-connection", config.max_calls_per_connection,
+       "Calls one connection may have open at once (HTTP/2 max concurrent streams; a client "
+       "queues the rest), so one connection cannot hold every call slot; 0: no limit")
+      ->check(CLI::Range(0, 1 << 20));
+  Flag(app, "--stream-idle-timeout-seconds", config.stream_idle_timeout_seconds,
+       "End a stream whose client sends no chunk, or reads no answer, for this long "
+       "(DEADLINE_EXCEEDED, resp. CANCELLED); 0: never")
+      ->check(CLI::Range(0.0, 86400.0));
   Flag(app, "--workers", config.workers, "Codec worker threads (default: number of cores)")
       ->check(CLI::Range(1, 1024));
   Flag(app, "--ready-file", config.ready_file,
@@ -75,7 +83,9 @@ std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_co
   Flag(app, "--tls-cert", config.tls_cert, "Server certificate chain (PEM file); enables TLS")
       ->check(CLI::ExistingFile);
   Flag(app, "--tls-key", config.tls_key, "Server private key (PEM file)")->check(CLI::ExistingFile);
-  Flag(app, "--tls-ca", config.tls_ca, "CA certificates (PEM file) that client certs must chain to")
+  Flag(app, "--tls-ca", config.tls_ca,
+       "CA certificates (PEM file): a client certificate, when presented, must chain to one "
+       "(a certificate from another CA is refused)")
       ->check(CLI::ExistingFile);
   app.add_flag("--tls-require-client-cert", config.tls_require_client_cert,
                "Mutual TLS: refuse clients without a certificate signed by --tls-ca")
@@ -136,15 +146,17 @@ std::string DescribeConfig(const ServerConfig& c) {
   auto or_none = [](const std::string& s) { return s.empty() ? std::string("(none)") : s; };
   return fmt::format(
       "config={} listen={} metrics={} max_message_bytes={} max_tensor_elements={} "
-      "max_decompressed_bytes={} max_concurrent_calls={} workers={} ready_file={} "
+      "max_decompressed_bytes={} max_concurrent_calls={} max_calls_per_connection={} "
+      "stream_idle_timeout_seconds={} workers={} ready_file={} "
       "shutdown_grace_seconds={} log_level={} tls_cert={} tls_key={} tls_ca={} "
       "tls_require_client_cert={} allow_plaintext={} keepalive_time_ms={} keepalive_timeout_ms={} "
       "max_connection_age_ms={} max_connection_age_grace_ms={}",
       or_none(c.config_file), c.listen, c.metrics, c.max_message_bytes, c.max_tensor_elements,
-      c.max_decompressed_bytes, c.max_concurrent_calls, c.workers, or_none(c.ready_file),
-      c.shutdown_grace_seconds, c.log_level, or_none(c.tls_cert), or_none(c.tls_key),
-      or_none(c.tls_ca), c.tls_require_client_cert, c.allow_plaintext, c.keepalive_time_ms,
-      c.keepalive_timeout_ms, c.max_connection_age_ms, c.max_connection_age_grace_ms);
+      c.max_decompressed_bytes, c.max_concurrent_calls, c.max_calls_per_connection,
+      c.stream_idle_timeout_seconds, c.workers, or_none(c.ready_file), c.shutdown_grace_seconds,
+      c.log_level, or_none(c.tls_cert), or_none(c.tls_key), or_none(c.tls_ca),
+      c.tls_require_client_cert, c.allow_plaintext, c.keepalive_time_ms, c.keepalive_timeout_ms,
+      c.max_connection_age_ms, c.max_connection_age_grace_ms);
 }
 
 }  // namespace kvcomp::server

@@ -17,6 +17,8 @@ struct ServerConfig {
   uint64_t max_tensor_elements = uint64_t{1} << 31;
   uint64_t max_decompressed_bytes = 0;  // 0 until parsed: then max_message_bytes
   int max_concurrent_calls = 64;
+  int max_calls_per_connection = 32;  // 0: no per-connection limit
+  double stream_idle_timeout_seconds = 60;
   size_t workers = 0;      // 0 until parsed: then the number of cores
   std::string ready_file;  // empty: none
   double shutdown_grace_seconds = 10;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "kvcomp/quote.h"
 
 namespace kvcomp::server {
 namespace {
@@ -36,8 +37,8 @@ absl::StatusOr<TensorMeta> MetaFromProto(const v1::Tensor& tensor) {
   TensorMeta meta;
   absl::StatusOr<DType> dtype = ParseDType(tensor.datatype());
   if (!dtype.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown datatype '", tensor.datatype(), "' (expected FP32, FP16 or BF16)"));
+    return absl::InvalidArgumentError(absl::StrCat("unknown datatype ", Quote(tensor.datatype()),
+                                                   " (expected FP32, FP16 or BF16)"));
   }
   meta.dtype = *dtype;
   absl::StatusOr<Kind> kind = KindFromProto(tensor.kind());
@@ -124,12 +125,19 @@ absl::Status Annotate(const absl::Status& status, absl::string_view context) {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  absl::string_view message = status.message();
+  std::string cut;
+  if (message.size() > kMaxStatusMessageBytes) {
+    cut = absl::StrCat(message.substr(0, kMaxStatusMessageBytes), "... (message cut at ",
+                       kMaxStatusMessageBytes, " of ", message.size(), " bytes)");
+    message = cut;
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(message));
 }
 
 std::string TensorLabel(int index, absl::string_view name) {
   if (name.empty()) return absl::StrCat("tensor ", index);
-  return absl::StrCat("tensor ", index, " ('", name, "')");
+  return absl::StrCat("tensor ", index, " (", Quote(name), ")");
 }
 
 }  // namespace kvcomp::server

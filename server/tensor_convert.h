@@ -38,7 +38,10 @@ v1::TensorLayout LayoutToProto(Layout layout);
 // The same error with "`context`: " in front of its message.
 absl::Status Annotate(const absl::Status& status, absl::string_view context);
 
-// absl::StatusCode values equal gRPC's, so the code maps one to one.
+// absl::StatusCode values equal gRPC's, so the code maps one to one. Caller strings are quoted
+// bounded where messages are made (kvcomp/quote.h); as a last guard, a message longer than
+// kMaxStatusMessageBytes is cut, so that it always fits gRPC's default 8 KiB metadata limit.
+inline constexpr size_t kMaxStatusMessageBytes = 2048;
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // How an input tensor is named in error messages: "tensor 3 ('layer1_v')".

@@ -143,6 +143,20 @@ TEST_F(TlsTest, MutualTlsRefusesAClientSignedByTheWrongCa) {
   EXPECT_TRUE(Probe(TlsChannel((*server)->address(), "client")).ok());
 }
 
+// Issue 25, finding 10: --tls-ca without --tls-require-client-cert used to check nothing: a
+// certificate from another CA was accepted. A presented certificate is now verified; a client
+// without one is still served (the certificate is not required).
+TEST_F(TlsTest, TlsCaVerifiesAPresentedCertificateEvenWhenNotRequired) {
+  std::vector<std::string> flags = TlsFlags(/*mutual=*/false);
+  flags.insert(flags.end(), {"--tls-ca", File("ca.pem")});
+  auto server = ServerProcess::Start(flags);
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ(Probe(TlsChannel((*server)->address(), "stranger")).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(Probe(TlsChannel((*server)->address(), "client")).ok());
+  EXPECT_TRUE(Probe(TlsChannel((*server)->address(), "")).ok());
+}
+
 // Runs the server binary with `args` and returns its exit code and output.
 int RunServer(const std::string& args, std::string* out) {
   return RunCommand(ServerProcess::BinaryPath() + " " + args, out);
