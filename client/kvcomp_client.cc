@@ -356,10 +356,7 @@ absl::StatusOr<io::NamedTensor> ConcatTokenBlocks(std::vector<io::NamedTensor> b
   const size_t axis = TokenAxis(m);
   int64_t tokens = 0;
   for (const io::NamedTensor& b : blocks) {
-    TensorMeta same = b.tensor.meta;
-    same.shape[axis] = m.shape[axis];
-    if (same.dtype != m.dtype || same.layout != m.layout || same.layer != m.layer ||
-        same.kind != m.kind || same.shape != m.shape) {
+    if (!SameTensorApartFromTokens(m, b.tensor.meta)) {
       return absl::InvalidArgumentError(absl::StrCat("Decompress: the token blocks of '", out.name,
                                                      "' disagree: ", b.tensor.meta.ShapeString(),
                                                      " after ",

@@ -1,7 +1,13 @@
 #include "cli/common.h"
 
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -66,6 +72,21 @@ absl::StatusOr<std::unique_ptr<client::Client>> Connect(
   options.load_balancing_policy = flags.lb_policy;
   options.on_chunk = std::move(on_chunk);
   return client::Client::Connect(flags.address, options);
+}
+
+void RemoveTemporariesOnInterrupt() {
+  static sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread([] {
+    int signal = 0;
+    if (sigwait(&signals, &signal) != 0) return;
+    const int removed = io::RemovePendingTemporariesForExit();
+    std::fprintf(stderr, "kvcomp: interrupted (signal %d); removed %d unfinished output(s)\n",
+                 signal, removed);
+    std::_Exit(128 + signal);
+  }).detach();
 }
 
 int Fail(absl::string_view command, int code, const absl::Status& status) {

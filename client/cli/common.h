@@ -67,6 +67,11 @@ void AddServerFlags(CLI::App* app, ServerFlags* flags);
 absl::StatusOr<std::unique_ptr<client::Client>> Connect(
     const ServerFlags& flags, std::function<void(size_t, size_t)> on_chunk = nullptr);
 
+// Makes SIGINT, SIGTERM and SIGHUP end the process through one thread that first removes the
+// temporary files and folders of outputs not yet complete (io::RemovePendingTemporariesForExit),
+// then exits 128 + the signal. Call it first in main, before any thread starts.
+void RemoveTemporariesOnInterrupt();
+
 // Prints "kvcomp <cmd>: error: <status>" to stderr and returns `code`.
 int Fail(absl::string_view command, int code, const absl::Status& status);
 

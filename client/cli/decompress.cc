@@ -40,11 +40,14 @@ int RunDecompress(const DecompressFlags& f) {
     bool adjacent = true;
     for (size_t j = 1; j < idx.size(); ++j) {
       const TensorMeta& b = kvc->headers[idx[j]].header.meta;
-      if (b.shape.size() != m.shape.size()) {
+      if (!SameTensorApartFromTokens(kvc->headers[idx[0]].header.meta, b)) {
         return Fail(
             kCmd, kExitInput,
-            absl::DataLossError(absl::StrCat(f.input, ": frame ", idx[j], " is a block of frame ",
-                                             idx[0], "'s tensor but has another rank")));
+            absl::DataLossError(absl::StrCat(
+                f.input, ": frame ", idx[j], " is a token block of frame ", idx[0],
+                "'s tensor but disagrees with it: ", b.ShapeString(), " ", DTypeName(b.dtype),
+                " after ", kvc->headers[idx[0]].header.meta.ShapeString(), " ",
+                DTypeName(kvc->headers[idx[0]].header.meta.dtype))));
       }
       m.shape[axis] += b.shape[axis];
       adjacent = adjacent && idx[j] == idx[j - 1] + 1;

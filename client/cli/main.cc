@@ -6,6 +6,7 @@
 
 int main(int argc, char** argv) {
   using namespace kvcomp::cli;
+  RemoveTemporariesOnInterrupt();
   CLI::App app{
       "kvcomp: compress LLM KV caches through a kvcomp-server.\n"
       "Inputs and outputs: a dump folder (raw layer{L}_{k,v}.f16/.f32 files plus "

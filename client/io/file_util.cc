@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 
@@ -51,7 +53,36 @@ absl::Status WriteAll(int fd, absl::Span<const uint8_t> data, const std::string&
   return absl::OkStatus();
 }
 
+// Temporary outputs not yet renamed into place (see RemovePendingTemporariesForExit). A
+// temporary is created and registered under the lock, so none can escape a removal.
+struct PendingTemporaries {
+  std::mutex mu;
+  std::map<std::string, bool> paths;  // path -> is a directory
+};
+
+PendingTemporaries& Pending() {
+  static auto* pending = new PendingTemporaries;
+  return *pending;
+}
+
+void ForgetTemporary(const std::string& path) {
+  std::lock_guard<std::mutex> lock(Pending().mu);
+  Pending().paths.erase(path);
+}
+
 }  // namespace
+
+int RemovePendingTemporariesForExit() {
+  Pending().mu.lock();  // never unlocked: no temporary may be made after this
+  int removed = 0;
+  for (const auto& [path, is_dir] : Pending().paths) {
+    std::error_code ec;
+    if (is_dir ? std::filesystem::remove_all(path, ec) > 0 : ::unlink(path.c_str()) == 0) {
+      ++removed;
+    }
+  }
+  return removed;
+}
 
 absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path) {
   const std::string msg = absl::StrCat(what, " ", path, ": ", std::strerror(err));
@@ -128,7 +159,12 @@ absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Open(const std::string& 
     return absl::AlreadyExistsError(absl::StrCat(path, " is a directory"));
   }
   std::string temp = absl::StrCat(dir, "/.", name, ".tmp.XXXXXX");
-  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+  int fd;
+  {
+    std::lock_guard<std::mutex> lock(Pending().mu);
+    fd = ::mkostemp(temp.data(), O_CLOEXEC);
+    if (fd >= 0) Pending().paths.emplace(temp, false);
+  }
   if (fd < 0) return ErrnoStatus(errno, "create temporary file in", dir);
   // mkostemp creates 0600; give the result the usual permissions of a new file.
   const mode_t mask = ::umask(0);
@@ -148,6 +184,7 @@ void AtomicFile::Abort() {
   }
   if (!temp_path_.empty()) {
     ::unlink(temp_path_.c_str());
+    ForgetTemporary(temp_path_);
     temp_path_.clear();
   }
 }
@@ -179,6 +216,7 @@ absl::Status AtomicFile::Commit() {
     return s;
   }
   committed_ = true;
+  ForgetTemporary(temp_path_);
   temp_path_.clear();
   return FsyncPath(SplitPath(path_).first, O_RDONLY | O_DIRECTORY);
 }
@@ -221,8 +259,12 @@ absl::Status WriteDirAtomic(const std::string& path,
     }
   }
   std::string temp = absl::StrCat(parent, "/.", name, ".tmp.XXXXXX");
-  if (::mkdtemp(temp.data()) == nullptr) {
-    return ErrnoStatus(errno, "create temporary directory in", parent);
+  {
+    std::lock_guard<std::mutex> lock(Pending().mu);
+    if (::mkdtemp(temp.data()) == nullptr) {
+      return ErrnoStatus(errno, "create temporary directory in", parent);
+    }
+    Pending().paths.emplace(temp, true);
   }
   const mode_t mask = ::umask(0);
   ::umask(mask);
@@ -236,10 +278,9 @@ absl::Status WriteDirAtomic(const std::string& path,
   if (s.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
     s = ErrnoStatus(errno, "rename to", path);
   }
-  if (!s.ok()) {
-    cleanup();
-    return s;
-  }
+  if (!s.ok()) cleanup();
+  ForgetTemporary(temp);
+  if (!s.ok()) return s;
   return FsyncPath(parent, O_RDONLY | O_DIRECTORY);
 }
 

@@ -78,6 +78,11 @@ absl::Status WriteDirAtomic(const std::string& path,
 // Writes a plain file (no rename) and fsyncs it: for files inside a WriteDirAtomic directory.
 absl::Status WriteFileDurable(const std::string& path, absl::Span<const uint8_t> data);
 
+// Removes every temporary file and folder of an output not yet renamed into place (an
+// AtomicFile or a WriteDirAtomic under way) and returns how many it removed. For a process
+// about to exit on a signal: afterwards no temporary can be made (making one blocks forever).
+int RemovePendingTemporariesForExit();
+
 // True when `path` exists (as anything).
 bool PathExists(const std::string& path);
 bool IsDirectory(const std::string& path);

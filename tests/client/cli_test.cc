@@ -1,10 +1,14 @@
 // The kvcomp CLI end to end: the real binary against the real kvcomp-server on loopback.
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdio>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "io/dump.h"
@@ -340,6 +344,64 @@ TEST(CliStreamTest, TensorAboveTheMessageLimitRoundTripsThroughStreams) {
       kvcomp({"decompress", tmp / "c.kvc", "-o", tmp / "gone.npz", "--attempts", "1"});
   EXPECT_EQ(gone.exit_code, 3) << gone.err;
   EXPECT_FALSE(std::filesystem::exists(tmp / "gone.npz"));
+}
+
+// Issue 25, finding 12: SIGINT or SIGTERM during `kvcomp decompress` left `.npz.tmp.*` files or
+// `.dump.tmp.*` folders of tens of MB. The CLI now removes what it had not finished and exits
+// 128 + the signal. Each signal is sent the moment a temporary output appears.
+TEST_F(CliTest, InterruptedDecompressLeavesNoTemporaryOutput) {
+  TempDir tmp;
+  // 8 layers of K and V, [8, 1024, 128] FP16: 32 MiB to write, tens of milliseconds.
+  const io::KvCache cache = kvcomp::testing::MakeCache(DType::kFP16, 8, 8, 1024, 128, 31);
+  ASSERT_TRUE(io::WriteKvCache(tmp / "in.npz", cache).ok());
+  ASSERT_EQ(Compress(tmp / "in.npz", tmp / "c.kvc").exit_code, 0);
+  const std::string out_dir = tmp / "out";
+  std::filesystem::create_directory(out_dir);
+  for (const auto& [name, signal] : {std::pair<const char*, int>{"back.npz", SIGINT},
+                                     std::pair<const char*, int>{"backdir", SIGTERM}}) {
+    const std::string output = out_dir + "/" + name;
+    const std::string cli = KVCOMP_CLI_BINARY, input = tmp / "c.kvc";
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      std::freopen("/dev/null", "w", stdout);
+      ::execl(cli.c_str(), cli.c_str(), "decompress", input.c_str(), "-o", output.c_str(),
+              "--server", server_->address().c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    bool seen = false;
+    int status = 0;
+    while (!seen && ::waitpid(pid, &status, WNOHANG) == 0) {
+      for (const std::string& entry : ListDir(out_dir))
+        seen = seen || absl::StrContains(entry, ".tmp.");
+    }
+    ASSERT_TRUE(seen) << name << ": the CLI finished before a temporary output was seen";
+    ASSERT_EQ(::kill(pid, signal), 0);
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << name << ": killed by signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 128 + signal) << name;
+    EXPECT_TRUE(ListDir(out_dir).empty()) << name << " left " << ListDir(out_dir).front();
+  }
+}
+
+// A .kvc whose token blocks of one tensor disagree (another head count) is malformed input:
+// exit 2 before any call, not 3 as if the server had failed.
+TEST_F(CliTest, MismatchedTokenBlocksInAKvcAreAnInputError) {
+  TempDir tmp;
+  const io::KvCache a = kvcomp::testing::MakeCache(DType::kFP16, 1, 2, 16, 8, 41);
+  const io::KvCache b = kvcomp::testing::MakeCache(DType::kFP16, 1, 4, 16, 8, 42);
+  ASSERT_TRUE(io::WriteKvCache(tmp / "a.npz", a).ok());
+  ASSERT_TRUE(io::WriteKvCache(tmp / "b.npz", b).ok());
+  ASSERT_EQ(Compress(tmp / "a.npz", tmp / "a.kvc").exit_code, 0);
+  ASSERT_EQ(Compress(tmp / "b.npz", tmp / "b.kvc").exit_code, 0);
+  std::vector<uint8_t> both = ReadAll(tmp / "a.kvc");
+  const std::vector<uint8_t> more = ReadAll(tmp / "b.kvc");
+  both.insert(both.end(), more.begin(), more.end());  // layer 0 K twice: as two token blocks
+  kvcomp::testing::WriteAll(tmp / "both.kvc", both);
+  ProcessResult r = Decompress(tmp / "both.kvc", tmp / "back.npz");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("disagrees"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "back.npz"));
 }
 
 }  // namespace
