@@ -5,6 +5,7 @@
 #include "targets.h"
 #ifdef KVCOMP_FUZZ_SERVER
 #include "server_target.h"
+#include "service_target.h"
 #endif
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

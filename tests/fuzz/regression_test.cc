@@ -13,6 +13,7 @@
 #include "targets.h"
 #ifdef KVCOMP_FUZZ_SERVER
 #include "server_target.h"
+#include "service_target.h"
 #endif
 
 namespace kvcomp::fuzz {
@@ -35,6 +36,7 @@ std::vector<Target> AllTargets() {
   std::vector<Target> out(std::begin(kTargets), std::end(kTargets));
 #ifdef KVCOMP_FUZZ_SERVER
   out.push_back({"server", FuzzServerRequest});
+  out.push_back({"service", FuzzServiceSequence});
 #endif
   return out;
 }
@@ -76,7 +78,7 @@ TEST(FuzzRegressionLayoutTest, EveryFolderNamesATarget) {
   for (const auto& e : fs::directory_iterator(KVCOMP_FUZZ_REGRESSIONS)) {
     if (!e.is_directory()) continue;
     const auto name = e.path().filename().string();
-    const bool known = name == "server" ||  // only in builds with the server
+    const bool known = name == "server" || name == "service" ||  // builds with the server only
                        std::any_of(std::begin(kTargets), std::end(kTargets),
                                    [&](const Target& t) { return name == t.name; });
     EXPECT_TRUE(known) << "tests/fuzz/regressions/" << name << " is not a fuzz target's name";

@@ -15,7 +15,7 @@ rm -rf "$run/seeds"
 "$build/tests/fuzz/make_seeds" "$kv" "$run/seeds"
 if [[ -x $build/tests/fuzz/fuzz_server ]]; then  # builds with the server
   "$build/tests/fuzz/make_server_seeds" "$kv" "$run/seeds"
-  targets+=(server)
+  targets+=(server service)
 fi
 mkdir -p "$run/artifacts"
 status=0

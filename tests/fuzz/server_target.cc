@@ -38,13 +38,14 @@ uint64_t RawBytes(const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors)
   return n;
 }
 
-void FuzzCompress(const v1::CompressRequest& request) {
-  if (RawBytes(request.tensors()) > kMaxCompressBytes) return;
+// Returns whether Compress succeeded (and its frames decoded back as they must).
+bool FuzzCompress(const v1::CompressRequest& request) {
+  if (RawBytes(request.tensors()) > kMaxCompressBytes) return false;
   v1::CompressResponse response;
   const absl::Status s = server::RunCompress(request, &response, Options());
   if (!s.ok()) {
     CheckRefusal(s, "Compress");
-    return;
+    return false;
   }
   KV_FUZZ_CHECK(response.tensors_size() == request.tensors_size(), "Compress tensor count");
   v1::DecompressRequest back_request;
@@ -65,15 +66,19 @@ void FuzzCompress(const v1::CompressRequest& request) {
       KV_FUZZ_CHECK(out.raw_contents() == in.raw_contents(), "tensor ", i, " ('", request.codec(),
                     "') lossless but not bit-exact");
     }
+    KV_FUZZ_CHECK(
+        out.token_offset() == in.token_offset() && out.total_tokens() == in.total_tokens(),
+        "tensor ", i, " token block not echoed");
   }
+  return true;
 }
 
-void FuzzDecompress(const v1::DecompressRequest& request) {
+bool FuzzDecompress(const v1::DecompressRequest& request) {
   v1::DecompressResponse response;
   const absl::Status s = server::RunDecompress(request, &response, Options());
   if (!s.ok()) {
     CheckRefusal(s, "Decompress");
-    return;
+    return false;
   }
   KV_FUZZ_CHECK(response.tensors_size() == request.tensors_size(), "Decompress tensor count");
   // The decode limit bounds the whole call, so many small frames cannot multiply it.
@@ -81,6 +86,20 @@ void FuzzDecompress(const v1::DecompressRequest& request) {
   for (const v1::Tensor& t : response.tensors()) decoded += t.raw_contents().size();
   KV_FUZZ_CHECK(decoded <= kMaxDecodedBytes, "Decompress decoded ", decoded,
                 " bytes, over the limit of ", kMaxDecodedBytes);
+  return true;
+}
+
+// A stream runs its chunks one by one through the unary functions, and ends at the first
+// chunk that fails (as StreamReactor does).
+template <typename Request>
+void FuzzStream(absl::Span<const uint8_t> chunks, bool (*run)(const Request&)) {
+  InputReader in(chunks);
+  for (int chunk = 0; chunk < 16 && in.remaining() > 0; ++chunk) {
+    const absl::Span<const uint8_t> bytes = in.Bytes(in.Varint());
+    Request request;
+    if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return;
+    if (!run(request)) return;
+  }
 }
 
 void FuzzAnalyze(const v1::AnalyzeRequest& request) {
@@ -90,7 +109,21 @@ void FuzzAnalyze(const v1::AnalyzeRequest& request) {
   }
   v1::AnalyzeResponse response;
   const absl::Status s = server::RunAnalyze(request, &response, Options());
-  if (!s.ok()) CheckRefusal(s, "Analyze");
+  if (!s.ok()) {
+    CheckRefusal(s, "Analyze");
+    return;
+  }
+  // Every configuration is judged and the recommendation is one of them.
+  KV_FUZZ_CHECK(response.codecs_size() > 0, "Analyze reported no configuration");
+  if (response.recommendation().found()) {
+    bool listed = false;
+    for (const v1::CodecAnalysis& c : response.codecs()) {
+      listed = listed || c.codec() == response.recommendation().codec();
+    }
+    KV_FUZZ_CHECK(listed, "recommended '", response.recommendation().codec(), "' not analysed");
+  }
+  KV_FUZZ_CHECK(request.has_rope_theta() == response.has_rope(), "RoPE check ",
+                request.has_rope_theta() ? "missing" : "unasked");
 }
 
 }  // namespace
@@ -99,7 +132,7 @@ void FuzzServerRequest(absl::Span<const uint8_t> data) {
   if (data.empty()) return;
   const auto* bytes = reinterpret_cast<const char*>(data.data() + 1);
   const int size = static_cast<int>(data.size() - 1);
-  switch (static_cast<Rpc>(data[0] % 3)) {
+  switch (static_cast<Rpc>(data[0] % kRpcCount)) {
     case Rpc::kCompress: {
       v1::CompressRequest request;
       if (request.ParseFromArray(bytes, size)) FuzzCompress(request);
@@ -115,7 +148,23 @@ void FuzzServerRequest(absl::Span<const uint8_t> data) {
       if (request.ParseFromArray(bytes, size)) FuzzAnalyze(request);
       return;
     }
+    case Rpc::kCompressStream:
+      FuzzStream<v1::CompressRequest>(data.subspan(1), &FuzzCompress);
+      return;
+    case Rpc::kDecompressStream:
+      FuzzStream<v1::DecompressRequest>(data.subspan(1), &FuzzDecompress);
+      return;
   }
+}
+
+std::vector<uint8_t> StreamInput(Rpc rpc, const std::vector<std::string>& chunks) {
+  InputWriter out;
+  out.U8(static_cast<uint8_t>(rpc));
+  for (const std::string& c : chunks) {
+    out.Varint(c.size());
+    out.Bytes(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(c.data()), c.size()));
+  }
+  return out.bytes();
 }
 
 std::vector<uint8_t> ServerInput(Rpc rpc, const std::string& request_bytes) {
