@@ -347,9 +347,8 @@ void FuzzServiceSequence(absl::Span<const uint8_t> data) {
                   "probe after the program: code ", static_cast<int>(s.error_code()), ": ",
                   s.error_message());
   } while (Clock::now() < until);
-  KV_FUZZ_CHECK(false, "10 s after every call ended: ", server.active_calls(),
-                " call slots held, ", server.in_flight(), " calls in flight, probe: ",
-                s.error_message());
+  KV_FUZZ_CHECK(false, "10 s after every call ended: ", server.active_calls(), " call slots held, ",
+                server.in_flight(), " calls in flight, probe: ", s.error_message());
 }
 
 std::vector<std::vector<uint8_t>> ServiceSeeds() {
