@@ -15,10 +15,12 @@ absl::Status Corrupt(absl::string_view what) {
   return absl::DataLossError(absl::StrCat("corrupt frame: ", what));
 }
 
-void WriteParams(const StageInfo* info, const FrameStage& stage, ByteWriter& w) {
+// The schema's types give each value's encoding; a value past the schema (a malformed header,
+// which no reader accepts) is written as an integer.
+void WriteParams(const StageInfo& info, const FrameStage& stage, ByteWriter& w) {
   w.U8(static_cast<uint8_t>(stage.values.size()));
   for (size_t i = 0; i < stage.values.size(); ++i) {
-    const ParamType type = info && i < info->params.size() ? info->params[i].type : ParamType::kInt;
+    const ParamType type = i < info.params.size() ? info.params[i].type : ParamType::kInt;
     if (type == ParamType::kFloat) {
       w.F64(stage.values[i]);
     } else {
@@ -29,8 +31,8 @@ void WriteParams(const StageInfo* info, const FrameStage& stage, ByteWriter& w) 
 
 }  // namespace
 
-std::vector<uint8_t> WriteFrame(const FrameHeader& header,
-                                const std::vector<absl::Span<const uint8_t>>& streams) {
+absl::StatusOr<std::vector<uint8_t>> WriteFrame(
+    const FrameHeader& header, const std::vector<absl::Span<const uint8_t>>& streams) {
   std::vector<uint8_t> out;
   uint64_t payload = 0;
   for (const auto& s : streams) payload += s.size();
@@ -47,8 +49,13 @@ std::vector<uint8_t> WriteFrame(const FrameHeader& header,
   for (int64_t d : header.meta.shape) w.Varint(static_cast<uint64_t>(d));
   w.U8(static_cast<uint8_t>(header.stages.size()));
   for (const FrameStage& st : header.stages) {
+    const StageInfo* info = StageRegistry::Get().FindById(st.id);
+    if (info == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot write a frame with stage ID ", st.id, ": no such stage"));
+    }
     w.U8(st.id);
-    WriteParams(StageRegistry::Get().FindById(st.id), st, w);
+    WriteParams(*info, st, w);
   }
   w.Varint(streams.size());
   for (const auto& s : streams) w.Varint(s.size());

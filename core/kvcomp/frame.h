@@ -40,8 +40,10 @@ struct ParsedFrame {
   std::vector<absl::Span<const uint8_t>> streams;
 };
 
-std::vector<uint8_t> WriteFrame(const FrameHeader& header,
-                                const std::vector<absl::Span<const uint8_t>>& streams);
+// INVALID_ARGUMENT for a stage this build does not know: without its schema, its parameters'
+// encoding (svarint or f64 each) is unknown, and no reader could parse the frame.
+absl::StatusOr<std::vector<uint8_t>> WriteFrame(
+    const FrameHeader& header, const std::vector<absl::Span<const uint8_t>>& streams);
 
 // Verifies magic, version, length and checksum, then every field's range. Corruption gives
 // DATA_LOSS; a well-formed frame this build cannot read (newer version, unknown stage) gives

@@ -68,7 +68,7 @@ TEST(FrameTest, ValidChecksumButHugeShapeIsRefusedBeforeAllocation) {
   h.meta.shape = {1 << 20, 1 << 20, 1 << 10};  // 2 PiB
   h.stages.push_back(FrameStage{1, {3}});
   const std::vector<uint8_t> junk(16, 0);
-  const auto frame = WriteFrame(h, {absl::MakeConstSpan(junk)});
+  const auto frame = WriteFrame(h, {absl::MakeConstSpan(junk)}).value();
   DecodeLimits limits;
   limits.max_decoded_bytes = 1 << 30;
   auto decoded = Decompress(frame, limits);
@@ -80,9 +80,9 @@ TEST(FrameTest, ValidChecksumButWrongStreamCountIsDataLoss) {
   h.meta.shape = {2, 3};
   h.stages.push_back(FrameStage{1, {3}});
   const std::vector<uint8_t> junk(8, 0);
-  auto frame = WriteFrame(h, {absl::MakeConstSpan(junk), absl::MakeConstSpan(junk)});
+  auto frame = WriteFrame(h, {absl::MakeConstSpan(junk), absl::MakeConstSpan(junk)}).value();
   EXPECT_EQ(Decompress(frame).status().code(), absl::StatusCode::kDataLoss);
-  frame = WriteFrame(h, {absl::MakeConstSpan(junk)});  // one stream, but not zstd
+  frame = WriteFrame(h, {absl::MakeConstSpan(junk)}).value();  // one stream, but not zstd
   auto decoded = Decompress(frame);
   EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(decoded.status().message().find("is not a zstd frame"), std::string::npos)
@@ -105,7 +105,7 @@ TEST(FrameTest, ZstdStreamWithoutAContentSizeIsDataLossSayingSo) {
   ASSERT_FALSE(ZSTD_isError(n));
   z.resize(n);
   ASSERT_EQ(ZSTD_getFrameContentSize(z.data(), z.size()), ZSTD_CONTENTSIZE_UNKNOWN);
-  auto decoded = Decompress(WriteFrame(h, {absl::MakeConstSpan(z)}));
+  auto decoded = Decompress(WriteFrame(h, {absl::MakeConstSpan(z)}).value());
   EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(decoded.status().message().find("does not declare its size (expected 12 bytes)"),
             std::string::npos)
@@ -129,6 +129,17 @@ TEST(FrameTest, LayerBelowMinusOneIsInvalid) {
   m.layer = -5;
   auto view = TensorView::Make(m, bytes);
   EXPECT_EQ(view.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Without a stage's schema its parameters' encoding is unknown (a float was written as an
+// integer), and no reader could parse the frame: writing one is refused.
+TEST(FrameTest, WritingAnUnknownStageIsRefused) {
+  FrameHeader h;
+  h.meta.shape = {2, 3};
+  h.stages.push_back(FrameStage{250, {0.5}});
+  const std::vector<uint8_t> junk(8, 0);
+  auto frame = WriteFrame(h, {absl::MakeConstSpan(junk)});
+  EXPECT_EQ(frame.status().code(), absl::StatusCode::kInvalidArgument) << frame.status();
 }
 
 TEST(FrameTest, SplitFramesFindsEachFrame) {

@@ -80,7 +80,7 @@ TEST(GoldenTest, EveryHeaderReadsAndWritesBackUnchanged) {
     }
     EXPECT_EQ(spec, e.recorded);
     EXPECT_EQ(lossless, e.lossless);
-    EXPECT_EQ(WriteFrame(parsed->header, parsed->streams), frame);
+    EXPECT_EQ(WriteFrame(parsed->header, parsed->streams).value(), frame);
   }
 }
 

@@ -99,7 +99,7 @@ void CheckParsedFrame(absl::Span<const uint8_t> data, const ParsedFrame& f) {
     KV_FUZZ_CHECK(info != nullptr, "parsed an unknown stage id ", st.id);
     if (!CheckParams(*info, st.values).ok()) return;
   }
-  const auto rewritten = WriteFrame(f.header, f.streams);
+  const auto rewritten = WriteFrame(f.header, f.streams).value();
   auto again = ParseFrame(rewritten);
   KV_FUZZ_CHECK(again.ok(), "rewritten frame: ", again.status().ToString());
   KV_FUZZ_CHECK(SameHeader(f.header, again->header), "rewritten header differs");
@@ -280,7 +280,7 @@ void FuzzStageDecode(absl::Span<const uint8_t> data) {
     streams.emplace_back(rest.begin(), rest.end());
   }
   const std::vector<absl::Span<const uint8_t>> spans(streams.begin(), streams.end());
-  const auto frame = WriteFrame(header, spans);
+  const auto frame = WriteFrame(header, spans).value();
   auto parsed = ParseFrame(frame);
   auto decoded = DecodeFrame(frame, FuzzLimits());
   if (!decoded.ok()) {

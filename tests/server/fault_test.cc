@@ -365,7 +365,7 @@ TEST_F(FaultTest, FrameClaimingAHugeShapeIsRefusedWithoutAllocating) {
            {8, int64_t{1} << 30, 128}, {int64_t{1} << 28, int64_t{1} << 28, 1}, {2, 1 << 28, 64}}) {
     FrameHeader header = parsed->header;
     header.meta.shape = shape;
-    const std::vector<uint8_t> bytes = WriteFrame(header, parsed->streams);
+    const std::vector<uint8_t> bytes = WriteFrame(header, parsed->streams).value();
     ASSERT_TRUE(ParseFrame(bytes).ok()) << "the crafted frame should pass the checksum";
     v1::DecompressRequest bad;
     v1::CompressedTensor* t = bad.add_tensors();

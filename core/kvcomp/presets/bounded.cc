@@ -209,12 +209,16 @@ class BoundedCodec final : public Codec {
     const TensorView sample = SearchSample(tensor, &storage);
     // First on the sample's largest value, which saves a pass over the tensor: uquant itself
     // refuses a tensor with a non-finite value or a code out of range beyond the sample, and
-    // only then is the tensor's own largest value found and the lossy path run on it.
+    // only then is the tensor's own largest value found and the lossy path run on it. Any
+    // other error is the answer (a re-run would hide it behind the second one's).
     double max_abs = MaxAbsOrNan(sample);
     absl::StatusOr<std::optional<CompressedTensor>> out = CompressLossy(tensor, sample, max_abs);
     if (!out.ok() && sample.meta().NumElements() < tensor.meta().NumElements()) {
-      max_abs = MaxAbsOrNan(tensor);
-      out = CompressLossy(tensor, sample, max_abs);
+      const double tensor_max_abs = MaxAbsOrNan(tensor);
+      if (std::isnan(tensor_max_abs) || tensor_max_abs > max_abs) {
+        max_abs = tensor_max_abs;
+        out = CompressLossy(tensor, sample, max_abs);
+      }
     }
     if (!out.ok()) return out.status();
     if (*out) return **std::move(out);
