@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # run.sh BUILD SECONDS: runs every libFuzzer target of BUILD (a KVCOMP_FUZZ=ON build) for
-# SECONDS each, from fresh seeds (real frames of every registered codec, see make_seeds.cc)
-# plus the corpus earlier runs grew in BUILD/fuzz-run/corpus. Prints executions per target;
-# exits 1 if any target found a crash (the input is in BUILD/fuzz-run/artifacts/).
+# SECONDS each, from the checked-in corpus (tests/fuzz/corpus/<target>: the long runs'
+# minimised corpora, docs/RELIABILITY.md), fresh seeds (real frames of every registered codec,
+# see make_seeds.cc) and the corpus earlier runs grew in BUILD/fuzz-run/corpus, where new
+# inputs go. Prints executions per target; exits 1 if any target found a crash (the input is
+# in BUILD/fuzz-run/artifacts/).
 set -euo pipefail
 build=$1
 seconds=$2
@@ -22,13 +24,15 @@ status=0
 printf '%-14s %12s %10s %8s %8s\n' target executions exec/s corpus cov > "$run/summary.txt"
 for t in "${targets[@]}"; do
   mkdir -p "$run/corpus/$t"
+  corpora=("$run/corpus/$t")
+  [[ -d $here/corpus/$t ]] && corpora+=("$here/corpus/$t")
   log=$run/$t.log
   dict=()
   [[ $t == spec || $t == roundtrip ]] && dict=(-dict="$run/seeds/spec.dict")
   echo "fuzz: $t for ${seconds}s"
   if ! "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
       -print_final_stats=1 "${dict[@]}" -artifact_prefix="$run/artifacts/$t-" \
-      "$run/corpus/$t" "$run/seeds/$t" > "$log" 2>&1; then
+      "${corpora[@]}" "$run/seeds/$t" > "$log" 2>&1; then
     status=1
     echo "fuzz: $t FAILED; the input is in $run/artifacts/, the log in $log:"
     # libprotobuf logs every invalid UTF-8 string it parses as "ERROR": not the failure.
