@@ -169,11 +169,14 @@ TEST_F(ClientTest, HealthDeadlineMessageLimitAndUnavailable) {
   auto too_big = (*small)->Compress("zstd(3)", wide);
   EXPECT_EQ(too_big.status().code(), absl::StatusCode::kResourceExhausted) << too_big.status();
 
+  // A deadline far shorter than the work (lossless-max on 8 MiB: seconds): a deadline of a
+  // microsecond raced a fast reply on a loaded machine, since gRPC enforces it with a timer.
   ClientOptions hurried;
-  hurried.timeout = absl::Microseconds(1);
+  hurried.timeout = absl::Milliseconds(20);
   auto fast = Client::Connect(server_->address(), hurried);
   ASSERT_TRUE(fast.ok());
-  auto late = (*fast)->Compress("zstd(3)", cache);
+  const io::KvCache slow = MakeCache(DType::kFP32, 1, 8, 2048, 64, 3);  // 4 MiB tensors
+  auto late = (*fast)->Compress("lossless-max", slow);
   EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
 
   const std::string address = server_->address();
