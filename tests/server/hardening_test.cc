@@ -471,14 +471,15 @@ TEST_F(HardeningFlagsTest, AReplyOverTheSendLimitIsRefusedAndCountedSo) {
 // half the clients. It now fails to start, saying so.
 TEST_F(HardeningTest, ASecondServerOnAPortInUseFailsToStart) {
   std::string out;
-  const int rc = RunCommand(
-      ServerProcess::BinaryPath() + " --listen " + server_->address() + " --metrics 127.0.0.1:0",
-      &out);
+  // (Under `timeout`: a server that does start, as it did with SO_REUSEPORT, never returns.)
+  const int rc = RunCommand("timeout 20 " + ServerProcess::BinaryPath() + " --listen " +
+                                server_->address() + " --metrics 127.0.0.1:0",
+                            &out);
   EXPECT_EQ(rc, 1) << out;
   EXPECT_THAT(out, HasSubstr("cannot serve gRPC on " + server_->address()));
   out.clear();
-  EXPECT_EQ(RunCommand(ServerProcess::BinaryPath() + " --listen 127.0.0.1:0 --metrics " +
-                           server_->metrics_address(),
+  EXPECT_EQ(RunCommand("timeout 20 " + ServerProcess::BinaryPath() +
+                           " --listen 127.0.0.1:0 --metrics " + server_->metrics_address(),
                        &out),
             1)
       << out;
