@@ -27,6 +27,7 @@
 #include "server/codec_metrics.h"
 #include "server/grpc_metrics.h"
 #include "server/kvcomp_service.h"
+#include "server/port_in_use.h"
 #include "server/ready_file.h"
 #include "server/worker_pool.h"
 
@@ -146,6 +147,11 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   service_options.observer = &codec_metrics;
   KVCompressorService service(&pool, service_options);
 
+  if (absl::Status free = CheckPortNotInUse(config.listen); !free.ok()) {
+    spdlog::error("cannot serve gRPC on {}: {}", config.listen, std::string(free.message()));
+    pool.Shutdown();
+    return 1;
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -159,8 +165,8 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, config.keepalive_time_ms);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, config.keepalive_timeout_ms);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  // gRPC binds with SO_REUSEPORT by default: a second server on the same port would start and
-  // silently take half the clients (issue 25, finding 9). Off, the second bind fails.
+  // gRPC binds with SO_REUSEPORT by default. This asks it not to; Debian's 1.51 does anyway,
+  // so CheckPortNotInUse above is what refuses a port in use (issue 25, finding 9).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // One connection's share of the call slots: HTTP/2 advertises this many concurrent streams,
   // and a client queues calls beyond it instead of holding every slot.
