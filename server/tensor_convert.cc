@@ -38,7 +38,7 @@ absl::StatusOr<TensorMeta> MetaFromProto(const v1::Tensor& tensor) {
   absl::StatusOr<DType> dtype = ParseDType(tensor.datatype());
   if (!dtype.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("unknown datatype ", Quote(tensor.datatype()),
-                                                   " (expected FP32, FP16 or BF16)"));
+                                                   " (expected FP32, FP16, BF16, Q8_0 or Q4_0)"));
   }
   meta.dtype = *dtype;
   absl::StatusOr<Kind> kind = KindFromProto(tensor.kind());

@@ -25,6 +25,9 @@ absl::string_view DumpExt(DType d) {
       return "f16";
     case DType::kBF16:
       return "bf16";
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      break;  // WriteKvCache refuses them before any writer runs
   }
   return "bin";
 }
@@ -37,6 +40,9 @@ absl::string_view ManifestDType(DType d) {
       return "float16";
     case DType::kBF16:
       return "bfloat16";
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      break;
   }
   return "?";
 }

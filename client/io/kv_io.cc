@@ -89,6 +89,15 @@ absl::Status WriteKvCache(const std::string& path, const KvCache& cache,
                           const WriteOptions& options) {
   if (cache.empty()) return absl::InvalidArgumentError("refusing to write an empty cache");
   const CacheFormat format = OutputFormat(path);
+  for (const NamedTensor& t : cache) {
+    if (IsBlockQuantized(t.tensor.meta.dtype)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", t.name, "' is ", DTypeName(t.tensor.meta.dtype), ": ",
+                       CacheFormatName(format),
+                       " has no quantised dtype, so quantised tensors are written to llama.cpp "
+                       "state files only"));
+    }
+  }
   if (PathExists(path)) {
     if (!options.overwrite) {
       return absl::AlreadyExistsError(

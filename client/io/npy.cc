@@ -184,6 +184,9 @@ absl::string_view NpyDescr(DType dtype) {
       return "<f2";
     case DType::kBF16:
       return "<u2";
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      break;  // WriteKvCache refuses them before any writer runs
   }
   return "?";
 }

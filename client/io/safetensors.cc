@@ -33,6 +33,9 @@ const char* SafetensorsDType(DType d) {
       return "F32";
     case DType::kBF16:
       return "BF16";
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      break;  // WriteKvCache refuses them before any writer runs
   }
   return "?";
 }

@@ -35,7 +35,24 @@ float BitsFloat(uint32_t u) {
 
 }  // namespace
 
-size_t DTypeSize(DType dtype) { return dtype == DType::kFP32 ? 4 : 2; }
+size_t DTypeSize(DType dtype) {
+  switch (dtype) {
+    case DType::kFP32:
+      return 4;
+    case DType::kFP16:
+    case DType::kBF16:
+      return 2;
+    case DType::kQ8_0:
+      return 34;
+    case DType::kQ4_0:
+      return 18;
+  }
+  return 2;
+}
+
+bool IsBlockQuantized(DType dtype) { return dtype == DType::kQ8_0 || dtype == DType::kQ4_0; }
+
+size_t ValuesPerElement(DType dtype) { return IsBlockQuantized(dtype) ? 32 : 1; }
 
 absl::string_view DTypeName(DType dtype) {
   switch (dtype) {
@@ -45,19 +62,25 @@ absl::string_view DTypeName(DType dtype) {
       return "FP16";
     case DType::kBF16:
       return "BF16";
+    case DType::kQ8_0:
+      return "Q8_0";
+    case DType::kQ4_0:
+      return "Q4_0";
   }
   return "?";
 }
 
-bool IsValidDType(uint8_t raw) { return raw >= 1 && raw <= 3; }
+bool IsValidDType(uint8_t raw) { return raw >= 1 && raw <= 5; }
 
 absl::StatusOr<DType> ParseDType(absl::string_view name) {
   const std::string upper = absl::AsciiStrToUpper(name);
   if (upper == "FP32" || upper == "F32" || upper == "FLOAT32") return DType::kFP32;
   if (upper == "FP16" || upper == "F16" || upper == "FLOAT16") return DType::kFP16;
   if (upper == "BF16" || upper == "BFLOAT16") return DType::kBF16;
+  if (upper == "Q8_0") return DType::kQ8_0;
+  if (upper == "Q4_0") return DType::kQ4_0;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown datatype ", Quote(name), " (expected FP32, FP16 or BF16)"));
+      absl::StrCat("unknown datatype ", Quote(name), " (expected FP32, FP16, BF16, Q8_0 or Q4_0)"));
 }
 
 uint16_t FloatToHalfBits(float value) {

@@ -14,11 +14,23 @@ enum class DType : uint8_t {
   kFP32 = 1,
   kFP16 = 2,
   kBF16 = 3,
+  // Block-quantised types, as llama.cpp (ggml) stores them: one element is a block of 32
+  // values, so a tensor's shape counts blocks. Codecs keep them bit-exact (lossless only): they
+  // are already quantised, and kvcomp does not re-quantise them.
+  kQ8_0 = 4,  // FP16 scale d, then 32 int8 q: value = d x q (34 bytes)
+  kQ4_0 = 5,  // FP16 scale d, then 16 bytes: value j = d x ((nibble j) - 8), j < 16 in the low
+              // nibbles, j >= 16 in the high ones (18 bytes)
 };
 
+// Bytes of one element: a value, or a block of values for the block-quantised types.
 size_t DTypeSize(DType dtype);
-// Triton/KServe datatype strings: "FP32", "FP16", "BF16".
+// Triton/KServe datatype strings: "FP32", "FP16", "BF16"; "Q8_0", "Q4_0" (ggml's names).
 absl::string_view DTypeName(DType dtype);
+// True for Q8_0 and Q4_0: elements are blocks, not floats. Float paths (lossy stages, error
+// metrics, ToFloat) never see them.
+bool IsBlockQuantized(DType dtype);
+// Values per element: 1, or 32 for the block-quantised types.
+size_t ValuesPerElement(DType dtype);
 absl::StatusOr<DType> ParseDType(absl::string_view name);
 bool IsValidDType(uint8_t raw);
 

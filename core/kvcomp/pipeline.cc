@@ -49,14 +49,30 @@ double TypedBytes(const std::vector<StreamDesc>& descs) {
   return bytes;
 }
 
+// Block-quantised tensors (Q8_0, Q4_0) are kept bit-exact: a lossy stage would re-quantise
+// values that are already quantised, and its error would be measured on blocks, not values.
+absl::Status CheckLossless(const std::vector<std::unique_ptr<Stage>>& stages,
+                           const TensorMeta& meta) {
+  if (!IsBlockQuantized(meta.dtype)) return absl::OkStatus();
+  for (const auto& stage : stages) {
+    if (stage->lossless()) continue;
+    return absl::InvalidArgumentError(absl::StrCat(
+        DTypeName(meta.dtype), " tensors are compressed losslessly only: '", stage->Spec(),
+        "' is lossy, and the cache is already quantised (use lossless, lossless-max or "
+        "qsplit+huff)"));
+  }
+  return absl::OkStatus();
+}
+
 // The stream descs before each stage and after the last: plan[i] feeds stage i.
 absl::StatusOr<std::vector<std::vector<StreamDesc>>> PlanAll(
     const std::vector<std::unique_ptr<Stage>>& stages, const TensorMeta& meta) {
+  KV_RETURN_IF_ERROR(CheckLossless(stages, meta));
   std::vector<std::vector<StreamDesc>> plan{{InitialDesc(meta)}};
   const double max_bytes =
       kMaxPlanExpansion * static_cast<double>(meta.NumBytes()) + kPlanSlackBytes;
   for (const auto& stage : stages) {
-    auto next = stage->Plan(plan.back());
+    auto next = PlanStage(*stage, plan.back());
     if (!next.ok()) {
       return absl::Status(next.status().code(),
                           absl::StrCat("stage '", stage->Spec(), "': ", next.status().message()));
@@ -77,6 +93,20 @@ absl::StatusOr<std::vector<std::vector<StreamDesc>>> PlanAll(
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<StreamDesc>> PlanStage(const Stage& stage,
+                                                  absl::Span<const StreamDesc> in) {
+  if (!stage.info().takes_blocks) {
+    for (const StreamDesc& d : in) {
+      if (!IsBlockElem(d.type)) continue;
+      return absl::InvalidArgumentError(
+          absl::StrCat("takes no ", ElemTypeName(d.type),
+                       " blocks (quantised caches: lossless, lossless-max, zstd, or qsplit "
+                       "first, e.g. qsplit+huff)"));
+    }
+  }
+  return stage.Plan(in);
+}
 
 absl::StatusOr<Pipeline> Pipeline::FromStages(std::vector<std::unique_ptr<Stage>> stages) {
   if (stages.empty()) return absl::InvalidArgumentError("a pipeline needs at least one stage");

@@ -50,6 +50,11 @@ class Pipeline {
   std::vector<std::unique_ptr<Stage>> stages_;
 };
 
+// stage.Plan(in), after the checks every plan goes through: quantised blocks only reach a stage
+// that takes them (StageInfo::takes_blocks). Encoders and decoders plan with this.
+absl::StatusOr<std::vector<StreamDesc>> PlanStage(const Stage& stage,
+                                                  absl::Span<const StreamDesc> in);
+
 struct DecodeLimits {
   uint64_t max_decoded_bytes = uint64_t{1} << 36;  // checked before any allocation
 };

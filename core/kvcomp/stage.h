@@ -49,6 +49,9 @@ struct StageInfo {
   absl::string_view name;
   absl::string_view summary;
   bool lossless = true;
+  // Accepts streams of quantised blocks (ElemType kQ8_0 / kQ4_0). The pipeline refuses them to
+  // every other stage (PlanStage), so a stage that reads elements as words never sees them.
+  bool takes_blocks = false;
   std::vector<ParamDef> params;
   // Builds the stage from values already checked against `params`; usually MakeStage<T>.
   std::function<absl::StatusOr<std::unique_ptr<Stage>>(const StageInfo&, const ParamValues&)> make;

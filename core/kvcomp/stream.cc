@@ -14,9 +14,15 @@ size_t ElemSize(ElemType type) {
     case ElemType::kU32:
     case ElemType::kF32:
       return 4;
+    case ElemType::kQ8_0:
+      return 34;
+    case ElemType::kQ4_0:
+      return 18;
   }
   return 1;
 }
+
+bool IsBlockElem(ElemType type) { return type == ElemType::kQ8_0 || type == ElemType::kQ4_0; }
 
 absl::string_view ElemTypeName(ElemType type) {
   switch (type) {
@@ -34,6 +40,10 @@ absl::string_view ElemTypeName(ElemType type) {
       return "bf16";
     case ElemType::kF32:
       return "f32";
+    case ElemType::kQ8_0:
+      return "q8_0";
+    case ElemType::kQ4_0:
+      return "q4_0";
   }
   return "?";
 }
@@ -46,6 +56,10 @@ ElemType ElemTypeOf(DType dtype) {
       return ElemType::kF16;
     case DType::kBF16:
       return ElemType::kBF16;
+    case DType::kQ8_0:
+      return ElemType::kQ8_0;
+    case DType::kQ4_0:
+      return ElemType::kQ4_0;
   }
   return ElemType::kOpaque;
 }

@@ -21,9 +21,15 @@ enum class ElemType : uint8_t {
   kF16,
   kBF16,
   kF32,
+  // ggml's quantised blocks (DType kQ8_0 / kQ4_0): one element is a block of 32 values. Only
+  // stages whose StageInfo says takes_blocks accept them (zstd, and qsplit, which splits them
+  // into scales and quants for the other coders).
+  kQ8_0,
+  kQ4_0,
 };
 
 size_t ElemSize(ElemType type);  // 1 for kOpaque (a byte count)
+bool IsBlockElem(ElemType type);
 absl::string_view ElemTypeName(ElemType type);
 ElemType ElemTypeOf(DType dtype);
 

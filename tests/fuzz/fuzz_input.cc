@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kvcomp/pipeline.h"
 #include "kvcomp/registry.h"
 
 namespace kvcomp::fuzz {
@@ -150,9 +151,21 @@ void WriteStages(const std::vector<FrameStage>& stages, InputWriter& out) {
   }
 }
 
+// The dtype byte: 0..0xef pick FP32, FP16, BF16 (as they did before the quantised types, so
+// regression inputs keep their meaning); 0xf0..0xff pick Q8_0 (even) or Q4_0 (odd).
+DType ReadDType(uint8_t b) {
+  if (b >= 0xf0) return b % 2 ? DType::kQ4_0 : DType::kQ8_0;
+  return static_cast<DType>(1 + b % 3);
+}
+
+uint8_t DTypeByte(DType dtype) {
+  if (IsBlockQuantized(dtype)) return dtype == DType::kQ8_0 ? 0xf0 : 0xf1;
+  return static_cast<uint8_t>(dtype) - 1;
+}
+
 TensorMeta ReadMeta(InputReader& in) {
   TensorMeta meta;
-  meta.dtype = static_cast<DType>(1 + in.U8() % 3);
+  meta.dtype = ReadDType(in.U8());
   meta.layout = static_cast<Layout>(1 + in.U8() % 2);
   meta.kind = static_cast<Kind>(in.U8() % 3);
   meta.layer = std::max<int32_t>(-1, static_cast<int8_t>(in.U8()));
@@ -164,7 +177,7 @@ TensorMeta ReadMeta(InputReader& in) {
 }
 
 void WriteMeta(const TensorMeta& meta, InputWriter& out) {
-  out.U8(static_cast<uint8_t>(meta.dtype) - 1);
+  out.U8(DTypeByte(meta.dtype));
   out.U8(static_cast<uint8_t>(meta.layout) - 1);
   out.U8(static_cast<uint8_t>(meta.kind));
   out.U8(static_cast<uint8_t>(static_cast<int8_t>(meta.layer)));
@@ -178,7 +191,7 @@ absl::StatusOr<std::vector<StreamDesc>> PlanFinalStreams(const TensorMeta& meta,
   for (const FrameStage& st : stages) {
     auto stage = StageRegistry::Get().Create(st.id, st.values);
     if (!stage.ok()) return stage.status();
-    auto next = (*stage)->Plan(descs);
+    auto next = PlanStage(**stage, descs);
     if (!next.ok()) return next.status();
     descs = std::move(*next);
   }

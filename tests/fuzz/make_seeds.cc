@@ -111,7 +111,9 @@ int Main(int argc, char** argv) {
   const Slice slices[] = {{"story_prose", 0, Kind::kKey, DType::kFP16, 16},
                           {"story_prose", 0, Kind::kValue, DType::kFP16, 16},
                           {"technical_prose", 1, Kind::kValue, DType::kFP32, 8},
-                          {"generated_greedy", 3, Kind::kKey, DType::kBF16, 8}};
+                          {"generated_greedy", 3, Kind::kKey, DType::kBF16, 8},
+                          {"story_prose", 1, Kind::kKey, DType::kQ8_0, 16},
+                          {"technical_prose", 0, Kind::kValue, DType::kQ4_0, 8}};
   std::vector<Tensor> tensors;
   for (const Slice& s : slices) {
     auto t = tools::LoadKvSlice(kv, s.run, s.layer, s.kind, s.dtype, s.tokens);

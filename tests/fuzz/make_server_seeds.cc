@@ -147,6 +147,24 @@ int Main(int argc, char** argv) {
                  static_cast<std::streamsize>(bytes.size()));
     }
   }
+  // A llama.cpp Q8_0 cache's tensor, with every spec that takes quantised blocks.
+  auto q8 = tools::LoadKvSlice(argv[1], "story_prose", 1, Kind::kKey, DType::kQ8_0, 8);
+  if (!q8.ok()) {
+    std::fprintf(stderr, "make_server_seeds: %s\n", q8.status().ToString().c_str());
+    return 1;
+  }
+  for (const auto& ex : tools::ExampleSpecs({*q8}, nullptr)) {
+    v1::CompressRequest compress;
+    compress.set_codec(ex.spec);
+    server::TensorToProto(*q8, "layer1_k", compress.add_tensors());
+    write(fuzz::Rpc::kCompress, compress);
+    auto out = (*MakeCodec(ex.spec))->Compress(q8->view());
+    v1::DecompressRequest decompress;
+    auto* ct = decompress.add_tensors();
+    ct->set_name("layer1_k");
+    ct->set_frame(std::string(out->frame.begin(), out->frame.end()));
+    write(fuzz::Rpc::kDecompress, decompress);
+  }
   const fs::path service_dir = fs::path(argv[2]) / "service";
   fs::create_directories(service_dir);
   int programs = 0;

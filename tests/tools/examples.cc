@@ -1,5 +1,7 @@
 #include "examples.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -62,8 +64,55 @@ std::vector<std::string> StageVariants(const StageInfo& info) {
 
 }  // namespace
 
+Tensor QuantiseAsGgml(const Tensor& values, DType to) {
+  const uint64_t n = values.meta.NumElements();
+  std::vector<float> x(n);
+  ToFloat(values.meta.dtype, values.bytes.data(), x.data(), n);
+  Tensor q;
+  q.meta = values.meta;
+  q.meta.dtype = to;
+  q.meta.shape.back() /= 32;
+  q.bytes.resize(q.meta.NumBytes());
+  uint8_t* out = q.bytes.data();
+  for (uint64_t b = 0; b < n / 32; ++b, out += DTypeSize(to)) {
+    const float* v = &x[b * 32];
+    float amax = 0, max = 0;
+    for (int j = 0; j < 32; ++j) {
+      if (std::fabs(v[j]) > amax) amax = std::fabs(v[j]), max = v[j];
+    }
+    // Q8_0: d = amax / 127, q = round(x / d). Q4_0: d = max / -8, q = min(15, x / d + 8.5).
+    const float d = to == DType::kQ8_0 ? amax / 127 : max / -8;
+    const float id = d != 0 ? 1 / d : 0;
+    const uint16_t h = FloatToHalfBits(d);
+    std::memcpy(out, &h, 2);
+    for (int j = 0; j < 32 && to == DType::kQ8_0; ++j) {
+      out[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::lround(v[j] * id)));
+    }
+    for (int j = 0; j < 16 && to == DType::kQ4_0; ++j) {
+      const int lo = std::min(15, static_cast<int>(static_cast<int8_t>(v[j] * id + 8.5f)));
+      const int hi = std::min(15, static_cast<int>(static_cast<int8_t>(v[j + 16] * id + 8.5f)));
+      out[2 + j] = static_cast<uint8_t>(lo | (hi << 4));
+    }
+  }
+  return q;
+}
+
 absl::StatusOr<Tensor> LoadKvSlice(const std::string& dir, const std::string& run, int layer,
                                    Kind kind, DType dtype, int64_t tokens) {
+  if (IsBlockQuantized(dtype)) {
+    auto values = LoadKvSlice(dir, run, layer, kind, DType::kFP32, tokens);
+    if (!values.ok()) return values.status();
+    Tensor tm = *values;  // [heads, tokens, dim] -> [tokens, heads x dim]
+    tm.meta.layout = Layout::kTokenMajor;
+    tm.meta.shape = {tokens, kHeads * kHeadDim};
+    for (int64_t h = 0; h < kHeads; ++h) {
+      for (int64_t t = 0; t < tokens; ++t) {
+        std::memcpy(&tm.bytes[(t * kHeads + h) * kHeadDim * 4],
+                    &values->bytes[(h * tokens + t) * kHeadDim * 4], kHeadDim * 4);
+      }
+    }
+    return QuantiseAsGgml(tm, dtype);
+  }
   const std::string ext = dtype == DType::kFP16 ? ".f16" : ".f32";
   const auto path = std::filesystem::path(dir) / run /
                     absl::StrCat("layer", layer, kind == Kind::kKey ? "_k" : "_v", ext);

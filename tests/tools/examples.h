@@ -14,9 +14,15 @@
 namespace kvcomp::tools {
 
 // The first `tokens` tokens of `<dir>/<run>/layer<L>_<k|v>` as a head-major [4, tokens, 8]
-// tensor. FP16 and FP32 read the .f16 and .f32 files; BF16 rounds the .f32 values.
+// tensor. FP16 and FP32 read the .f16 and .f32 files; BF16 rounds the .f32 values. Q8_0 and
+// Q4_0 quantise the .f32 values as ggml does into a token-major [tokens, 1] tensor: one block
+// of 32 values (4 heads x 8) a token, as a llama.cpp state file of that model would hold it.
 absl::StatusOr<Tensor> LoadKvSlice(const std::string& dir, const std::string& run, int layer,
                                    Kind kind, DType dtype, int64_t tokens);
+
+// ggml's reference quantisers (quantize_row_q8_0_ref, quantize_row_q4_0_ref): a float tensor
+// whose last dim is a multiple of 32 becomes `to` blocks (that dim divided by 32).
+Tensor QuantiseAsGgml(const Tensor& values, DType to);
 
 struct Example {
   std::string spec;

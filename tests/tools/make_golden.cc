@@ -93,6 +93,12 @@ const std::vector<Recipe>& Curated() {
        Kind::kKey, DType::kFP16},
       {"protected_bounded_k_fp16", "protected(sink=2,recent=8,bounded(cos=0.999))", "story_prose",
        0, Kind::kKey, DType::kFP16},
+      // Quantised blocks (issue 26): Q8_0 and Q4_0 as llama.cpp caches hold them.
+      {"qsplit_qhuff_k_q8_0", "qsplit+qhuff", "story_prose", 1, Kind::kKey, DType::kQ8_0},
+      {"qsplit_huff_v_q4_0", "qsplit+huff", "story_prose", 1, Kind::kValue, DType::kQ4_0},
+      {"dedupe_qsplit_cm_v_q8_0", "dedupe+qsplit+cm", "story_prose", 0, Kind::kValue, DType::kQ8_0},
+      {"lossless_k_q4_0", "lossless", "story_prose", 0, Kind::kKey, DType::kQ4_0},
+      {"zstd3_v_q8_0", "zstd(3)", "story_prose", 1, Kind::kValue, DType::kQ8_0},
   };
   return *recipes;
 }
@@ -182,7 +188,12 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "make_golden: %s\n", probe.status().ToString().c_str());
     return 1;
   }
-  const auto examples = tools::ExampleSpecs({*probe}, &uncovered);
+  auto q8 = tools::LoadKvSlice(kv, "story_prose", 0, Kind::kKey, DType::kQ8_0, kTokens);
+  if (!q8.ok()) {
+    std::fprintf(stderr, "make_golden: %s\n", q8.status().ToString().c_str());
+    return 1;
+  }
+  const auto examples = tools::ExampleSpecs({*probe, *q8}, &uncovered);
   int failures = 0;
   auto run = [&](const Recipe& r) {
     if (listed.count(r.file + ".kvc")) return;

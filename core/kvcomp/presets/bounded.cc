@@ -133,6 +133,9 @@ double MaxAbsOrNan(const TensorView& t) {
       peak = f;
       break;
     }
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      return NAN;  // not floats; Compress refuses them first
   }
   return finite ? peak : NAN;
 }
@@ -205,6 +208,12 @@ class BoundedCodec final : public Codec {
   std::string Spec() const override { return spec_; }
 
   absl::StatusOr<CompressedTensor> Compress(const TensorView& tensor) const override {
+    if (IsBlockQuantized(tensor.meta().dtype)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          spec_, ": ", DTypeName(tensor.meta().dtype),
+          " tensors are compressed losslessly only (the cache is already quantised; use "
+          "lossless, lossless-max or qsplit+huff)"));
+    }
     Tensor storage;
     const TensorView sample = SearchSample(tensor, &storage);
     // First on the sample's largest value, which saves a pass over the tensor: uquant itself

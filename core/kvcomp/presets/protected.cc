@@ -24,7 +24,7 @@ class ProtectedCodec final : public Codec {
   absl::StatusOr<CompressedTensor> Compress(const TensorView& tensor) const override {
     // The middle tokens, as a tensor of their own for INNER to choose on.
     const StreamDesc desc{ElemTypeOf(tensor.meta().dtype), tensor.geometry()};
-    KV_ASSIGN_OR_RETURN(std::vector<StreamDesc> plan, protect_->Plan({desc}));
+    KV_ASSIGN_OR_RETURN(std::vector<StreamDesc> plan, PlanStage(*protect_, {&desc, 1}));
     Streams in, out;
     in.push_back(Stream::Borrow(desc, tensor.bytes()));
     KV_RETURN_IF_ERROR(protect_->Encode(in, &out));

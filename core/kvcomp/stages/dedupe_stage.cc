@@ -199,6 +199,7 @@ void RegisterDedupeStage(StageRegistry& r) {
       .name = "dedupe",
       .summary = "store exact duplicate token rows once, as references",
       .lossless = true,
+      .takes_blocks = true,  // rows are compared and moved as bytes
       .params = {},
       .make = MakeStage<DedupeStage>,
   });

@@ -20,6 +20,7 @@ void RegisterDeltaStage(StageRegistry& r);  // delta and xor
 void RegisterCastStage(StageRegistry& r);
 void RegisterProtectStage(StageRegistry& r);
 void RegisterReorderStage(StageRegistry& r);
+void RegisterQsplitStage(StageRegistry& r);  // Q8_0/Q4_0 blocks -> scales + quants
 // Lossy stages (IDs 32-63).
 void RegisterUniformQuantStage(StageRegistry& r);
 void RegisterQuantStage(StageRegistry& r);
@@ -38,6 +39,7 @@ void RegisterAllStages(StageRegistry& r) {
   RegisterCastStage(r);
   RegisterProtectStage(r);
   RegisterReorderStage(r);
+  RegisterQsplitStage(r);
   RegisterUniformQuantStage(r);
   RegisterQuantStage(r);
   RegisterBlockNormStage(r);

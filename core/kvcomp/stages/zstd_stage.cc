@@ -90,6 +90,7 @@ void RegisterZstdStage(StageRegistry& r) {
       .name = "zstd",
       .summary = "zstd on each stream; level -7 (fastest) to 22 (smallest)",
       .lossless = true,
+      .takes_blocks = true,  // bytes are bytes to zstd
       .params = {{.name = "level",
                   .type = ParamType::kInt,
                   .default_value = 3,
