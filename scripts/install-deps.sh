@@ -9,7 +9,7 @@ packages=(
   libabsl-dev libzstd-dev libxxhash-dev liblz4-dev libblosc-dev libhwy-dev
   libspdlog-dev libfmt-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-numpy python3-grpcio python3-grpc-tools
+  python3-numpy python3-grpcio python3-grpc-tools python3-xxhash python3-zstandard
   curl openssl chromium prometheus
 )
 

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -109,6 +110,20 @@ std::string HumanBytes(uint64_t bytes) {
   return absl::StrFormat("%.2f GiB", bytes / 1073741824.0);
 }
 
+void PrintSideRecordLine(std::ostream& out, const io::SideRecord& side, uint64_t record_bytes) {
+  out << absl::StrFormat("%-14s %5s %4s %5s %-14s %12d %12d %6.3fx  (tokens, cells, headers)\n",
+                         "state skeleton", "", "", "", "", side.bytes.size(), record_bytes,
+                         record_bytes ? static_cast<double>(side.bytes.size()) / record_bytes : 0);
+}
+
+void PrintWholeFileLine(std::ostream& out, const std::string& input, uint64_t kvc_bytes) {
+  std::error_code ec;
+  const uint64_t in = std::filesystem::file_size(input, ec);
+  if (ec) return;
+  out << absl::StrFormat("whole file: %d bytes -> %d bytes, %.3fx (every byte counted)\n", in,
+                         kvc_bytes, kvc_bytes ? static_cast<double>(in) / kvc_bytes : 0.0);
+}
+
 void AddOutputFlags(CLI::App* app, bool* force, bool* quiet, absl::string_view what) {
   app->add_flag("-f,--force", *force, absl::StrCat("replace ", what, " if it exists"));
   app->add_flag("-q,--quiet", *quiet, "print nothing on success");
@@ -119,14 +134,23 @@ absl::StatusOr<KvcFile> ReadKvcFile(const std::string& path) {
   auto bytes = io::ReadFileBytes(path);
   if (!bytes.ok()) return bytes.status();
   f.bytes = std::move(*bytes);
-  auto frames = SplitFrames(f.bytes);
+  auto side = io::ReadSideRecord(f.bytes);
+  if (!side.ok()) {
+    return absl::Status(side.status().code(), absl::StrCat(path, ": ", side.status().message()));
+  }
+  f.side = std::move(side->record);
+  f.side_bytes = side->record_bytes;
+  auto frames = SplitFrames(absl::MakeConstSpan(f.bytes).subspan(f.side_bytes));
   if (!frames.ok()) {
     return absl::Status(frames.status().code(),
                         absl::StrCat(path, ": ", frames.status().message()));
   }
   f.frames = std::move(*frames);
-  if (f.frames.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": holds no frames"));
-  uint64_t offset = 0;
+  // A state with no cells is all skeleton: its .kvc is the side record alone.
+  if (f.frames.empty() && !f.side) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": holds no frames"));
+  }
+  uint64_t offset = f.side_bytes;
   for (size_t i = 0; i < f.frames.size(); ++i) {
     auto parsed = ParseFrame(f.frames[i]);
     if (!parsed.ok()) {

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "absl/status/statusor.h"
+#include "io/kvc_side.h"
 #include "kvcomp/frame.h"
 #include "kvcomp_client.h"
 
@@ -83,13 +84,21 @@ void PrintReportTable(std::ostream& out, const std::vector<client::TensorReport>
 
 std::string HumanBytes(uint64_t bytes);
 
+// After the table of a llama.cpp state: its side record (the skeleton: tokens, cells, headers),
+// raw and as stored; then the whole file against the whole .kvc, every byte counted.
+void PrintSideRecordLine(std::ostream& out, const io::SideRecord& side, uint64_t record_bytes);
+void PrintWholeFileLine(std::ostream& out, const std::string& input, uint64_t kvc_bytes);
+
 // -f/--force and -q/--quiet, shared by the commands that write files.
 void AddOutputFlags(CLI::App* app, bool* force, bool* quiet, absl::string_view what);
 
-// A .kvc file split into frames, each header parsed (payloads are not decoded). Errors name
-// the file, and the frame index and offset when one frame is bad.
+// A .kvc file split into its side record (a llama.cpp state's skeleton, if it came from one)
+// and frames, each header parsed (payloads are not decoded). Errors name the file, and the
+// frame index and offset when one frame is bad.
 struct KvcFile {
   std::vector<uint8_t> bytes;
+  std::optional<io::SideRecord> side;
+  uint64_t side_bytes = 0;                        // the record's size in the file
   std::vector<absl::Span<const uint8_t>> frames;  // views into `bytes`
   std::vector<ParsedFrame> headers;
   std::vector<uint64_t> offsets;

@@ -27,6 +27,10 @@ int RunCompress(const CompressFlags& f) {
   constexpr absl::string_view kCmd = "compress";
   io::ReadOptions read;
   if (!f.dtype.empty()) read.dtype = ParseDTypeFlag(f.dtype);
+  std::optional<io::SideRecord> side;  // a llama.cpp state's skeleton, kept in the .kvc
+  std::string summary;
+  read.side = &side;
+  read.summary = &summary;
   auto cache = io::ReadKvCache(f.input, read);
   if (!cache.ok()) return Fail(kCmd, kExitInput, cache.status());
   if (io::IsDirectory(f.output)) {
@@ -56,9 +60,10 @@ int RunCompress(const CompressFlags& f) {
                       t.name, "'); a .kvc file keeps one tensor per layer and kind")));
     }
   }
-  // One call: unary below the stream threshold, else a stream of chunks (client library).
-  absl::StatusOr<client::CompressResult> result;
-  {
+  // One call: unary below the stream threshold, else a stream of chunks (client library). A
+  // state with no cells has no tensors: its skeleton is all there is.
+  absl::StatusOr<client::CompressResult> result = client::CompressResult{};
+  if (!cache->empty()) {
     // On a terminal, a bar that the chunks of a streamed call move along.
     Progress progress("kvcomp compress", true,
                       [&answered_fraction] { return answered_fraction.load(); });
@@ -102,24 +107,30 @@ int RunCompress(const CompressFlags& f) {
     reports.push_back(compressed[i].report);
     if (reports.back().name.empty()) reports.back().name = (*cache)[i].name;
   }
+  const std::vector<uint8_t> record = side ? io::EncodeSideRecord(*side) : std::vector<uint8_t>();
   if (!f.quiet) {
     std::cout << "kvcomp compress: " << f.input << " ("
               << io::CacheFormatName(*io::InputFormat(f.input)) << ", " << cache->size()
-              << " tensors) via " << f.server.address << "\n";
+              << " tensors" << (summary.empty() ? "" : "; ") << summary << ") via "
+              << f.server.address << "\n";
     PrintReportTable(std::cout, reports);
+    if (side) PrintSideRecordLine(std::cout, *side, record.size());
   }
   absl::Status written = io::WriteFileAtomic(f.output, [&](io::Sink& sink) -> absl::Status {
+    if (absl::Status s = sink.Write(record); !s.ok()) return s;
     for (const auto& t : compressed) {
       if (absl::Status s = sink.Write(t.frame); !s.ok()) return s;
     }
     return absl::OkStatus();
   });
   if (!written.ok()) return Fail(kCmd, kExitInput, written);
-  uint64_t total = 0;
+  uint64_t total = record.size();
   for (const auto& t : compressed) total += t.frame.size();
   if (!f.quiet) {
     std::cout << "wrote " << f.output << ": " << compressed.size() << " tensors in " << frame_count
-              << " frames, " << total << " bytes\n";
+              << " frames" << (side ? " after the state's side record" : "") << ", " << total
+              << " bytes\n";
+    if (side) PrintWholeFileLine(std::cout, f.input, total);
   }
   return kExitOk;
 }
@@ -132,7 +143,9 @@ Command AddCompressCommand(CLI::App& root) {
       "compress",
       "Compress a KV cache through the server into a .kvc file, printing per-tensor sizes "
       "and ratios, then the weighted K, V and KV totals");
-  app->add_option("input", flags->input, "dump folder, .npy, .npz or .safetensors file")
+  app->add_option("input", flags->input,
+                  "dump folder, .npy, .npz or .safetensors file, or a llama.cpp sequence-state "
+                  "file (recognised by its magic; the .kvc then keeps its other bytes too)")
       ->required();
   app->add_option("-o,--output", flags->output, "the .kvc file to write (atomically)")->required();
   app->add_option("--codec", flags->codec, "codec spec, e.g. 'zstd(3)'")->capture_default_str();

@@ -97,12 +97,14 @@ int RunDecompress(const DecompressFlags& f) {
   }
   io::WriteOptions write;
   write.overwrite = f.force;
+  write.side = kvc->side ? &*kvc->side : nullptr;  // a llama.cpp state's skeleton
   absl::Status s = io::WriteKvCache(f.output, *cache, write);
   if (!s.ok()) return Fail(kCmd, kExitInput, s);
   if (!f.quiet) {
     uint64_t raw = 0;
     for (const auto& t : *cache) raw += t.tensor.bytes.size();
-    std::cout << "wrote " << f.output << " (" << io::CacheFormatName(io::OutputFormat(f.output))
+    std::cout << "wrote " << f.output << " ("
+              << io::CacheFormatName(io::OutputFormat(f.output, write.side))
               << "): " << cache->size() << " tensors, " << raw << " bytes\n";
   }
   return kExitOk;

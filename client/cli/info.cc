@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "io/file_util.h"
 #include "io/kv_tensor.h"
+#include "io/llama_state.h"
 #include "kvcomp/frame.h"
 #include "kvcomp/registry.h"
 
@@ -51,6 +52,14 @@ int RunInfo(const InfoFlags& f) {
   }
   std::cout << f.input << ": " << kvc->bytes.size() << " bytes, " << kvc->frames.size()
             << " frames, " << tensors.size() << " tensors\n";
+  if (kvc->side) {
+    // The non-tensor part of the engine file it came from (docs/FORMAT.md, "Side records").
+    auto summary = io::SummarizeLlamaSkeleton(kvc->side->bytes);
+    std::cout << "side record at offset 0: llama.cpp sequence state, " << kvc->side_bytes
+              << " bytes (skeleton " << kvc->side->bytes.size()
+              << " bytes): " << (summary.ok() ? summary->ToString() : summary.status().ToString())
+              << "\n";
+  }
   std::cout << absl::StrFormat(
       "%5s %10s %-10s %5s %4s %5s %-14s %-11s %-17s %10s %10s %7s %-16s  %s\n", "frame", "offset",
       "name", "layer", "kind", "dtype", "shape", "layout", "tokens", "raw_bytes", "frame_bytes",

@@ -1,12 +1,15 @@
 #include "io/kv_io.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "io/dump.h"
 #include "io/file_util.h"
+#include "io/llama_state.h"
 #include "io/npz.h"
 #include "io/safetensors.h"
 #include "kvcomp/status_macros.h"
@@ -16,6 +19,15 @@ namespace {
 
 bool HasExt(const std::string& path, absl::string_view ext) {
   return absl::EndsWithIgnoreCase(path, ext);
+}
+
+// The first bytes of a file (fewer when it is shorter or unreadable: the reader then says why).
+std::vector<uint8_t> FileHead(const std::string& path) {
+  std::vector<uint8_t> head(8);
+  std::ifstream in(path, std::ios::binary);
+  in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
+  head.resize(in ? head.size() : static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  return head;
 }
 
 }  // namespace
@@ -30,6 +42,8 @@ absl::string_view CacheFormatName(CacheFormat format) {
       return ".npz";
     case CacheFormat::kSafetensors:
       return ".safetensors";
+    case CacheFormat::kLlamaState:
+      return "llama.cpp sequence state";
   }
   return "?";
 }
@@ -37,17 +51,22 @@ absl::string_view CacheFormatName(CacheFormat format) {
 absl::StatusOr<CacheFormat> InputFormat(const std::string& path) {
   if (IsDirectory(path)) return CacheFormat::kDumpDir;
   if (!PathExists(path)) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  // State files have no extension of their own (llama-server's slots are named by the user).
+  if (HasLlamaStateMagic(FileHead(path))) return CacheFormat::kLlamaState;
   if (HasExt(path, ".npz")) return CacheFormat::kNpz;
   if (HasExt(path, ".npy")) return CacheFormat::kNpy;
   if (HasExt(path, ".safetensors")) return CacheFormat::kSafetensors;
-  return absl::InvalidArgumentError(absl::StrCat(
-      path, ": unknown input kind (expected a dump folder, a .npy, .npz or .safetensors file)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(path,
+                   ": unknown input kind (expected a dump folder, a .npy, .npz or .safetensors "
+                   "file, or a llama.cpp sequence-state file)"));
 }
 
-CacheFormat OutputFormat(const std::string& path) {
+CacheFormat OutputFormat(const std::string& path, const SideRecord* side) {
   if (HasExt(path, ".npz")) return CacheFormat::kNpz;
   if (HasExt(path, ".npy")) return CacheFormat::kNpy;
   if (HasExt(path, ".safetensors")) return CacheFormat::kSafetensors;
+  if (side != nullptr && side->source == SideSource::kLlamaState) return CacheFormat::kLlamaState;
   return CacheFormat::kDumpDir;
 }
 
@@ -72,6 +91,13 @@ absl::StatusOr<KvCache> ReadKvCache(const std::string& path, const ReadOptions& 
       KV_ASSIGN_OR_RETURN(cache, ReadSafetensorsFile(path, options.skipped));
       break;
     }
+    case CacheFormat::kLlamaState: {
+      KV_ASSIGN_OR_RETURN(LlamaState state, ReadLlamaStateFile(path));
+      if (options.side) *options.side = SideRecord{SideSource::kLlamaState, state.skeleton};
+      if (options.summary) *options.summary = state.summary.ToString();
+      cache = std::move(state.tensors);
+      break;
+    }
   }
   if (options.dtype) {
     for (const NamedTensor& t : cache) {
@@ -87,8 +113,11 @@ absl::StatusOr<KvCache> ReadKvCache(const std::string& path, const ReadOptions& 
 
 absl::Status WriteKvCache(const std::string& path, const KvCache& cache,
                           const WriteOptions& options) {
+  const CacheFormat format = OutputFormat(path, options.side);
+  if (format == CacheFormat::kLlamaState) {
+    return WriteLlamaStateFile(path, options.side->bytes, cache, options.overwrite);
+  }
   if (cache.empty()) return absl::InvalidArgumentError("refusing to write an empty cache");
-  const CacheFormat format = OutputFormat(path);
   for (const NamedTensor& t : cache) {
     if (IsBlockQuantized(t.tensor.meta.dtype)) {
       return absl::InvalidArgumentError(
@@ -133,6 +162,8 @@ absl::Status WriteKvCache(const std::string& path, const KvCache& cache,
       return WriteNpzFile(path, cache);
     case CacheFormat::kSafetensors:
       return WriteSafetensorsFile(path, cache);
+    case CacheFormat::kLlamaState:
+      break;  // written above
   }
   return absl::InternalError("unreachable");
 }

@@ -1,16 +1,17 @@
 """The kvcomp Python client: numpy arrays in, frames and reports out, and back."""
 
+import itertools
 import math
-import os
 import re
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Union
 
 import grpc
 import numpy as np
 
+from kvcomp.llama_state import Q4_0_BLOCK, Q8_0_BLOCK, LlamaState, decode_side_record
+from kvcomp.llama_state import encode_side_record, write_atomic
 from kvcomp.v1 import kvcomp_pb2 as pb
 from kvcomp.v1 import kvcomp_pb2_grpc as pb_grpc
 
@@ -18,11 +19,14 @@ _NAME = re.compile(r"^layer(\d+)_([kv])$")
 _FRAME_MAGIC = b"KVCF"
 _FRAME_PREFIX = struct.Struct("<4sBQ")  # magic, version, total length
 
-_DTYPES = {np.dtype("<f4"): "FP32", np.dtype("<f2"): "FP16"}
-_FRAME_ELEMENT_BYTES = {1: 4, 2: 2, 3: 2}  # frame dtype id -> element size (docs/FORMAT.md)
+_DTYPES = {np.dtype("<f4"): "FP32", np.dtype("<f2"): "FP16", Q8_0_BLOCK: "Q8_0",
+           Q4_0_BLOCK: "Q4_0"}
+# frame dtype id -> element size (docs/FORMAT.md); Q8_0 and Q4_0 elements are blocks
+_FRAME_ELEMENT_BYTES = {1: 4, 2: 2, 3: 2, 4: 34, 5: 18}
 _SERVER_DEFAULT_MAX_MESSAGE = 64 << 20  # kvcomp-server's default --max-message-bytes
 _PER_TENSOR_OVERHEAD = 512  # a tensor's metadata in a message, counted generously
-_NUMPY = {"FP32": np.dtype("<f4"), "FP16": np.dtype("<f2"), "BF16": np.dtype("<u2")}
+_NUMPY = {"FP32": np.dtype("<f4"), "FP16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
+          "Q8_0": Q8_0_BLOCK, "Q4_0": Q4_0_BLOCK}
 
 
 class KVCompError(Exception):
@@ -58,6 +62,8 @@ def _to_tensor(name: str, array: np.ndarray, bf16: bool, token_major: bool) -> p
             raise ValueError(f"{name}: BF16 tensors travel as uint16 views, got {array.dtype}")
         datatype = "BF16"
         array = array.astype("<u2", copy=False)
+    elif array.dtype in (Q8_0_BLOCK, Q4_0_BLOCK):  # llama.cpp's quantised blocks
+        datatype = _DTYPES[array.dtype]
     else:
         datatype = _DTYPES.get(array.dtype.newbyteorder("<"))
         if datatype is None:
@@ -325,8 +331,10 @@ class Client:
 
 
 def split_frames(data: bytes) -> List[bytes]:
-    """Splits concatenated frames (a .kvc file) using each frame's own length field."""
-    frames, pos = [], 0
+    """Splits concatenated frames (a .kvc file) using each frame's own length field; a leading
+    side record (a .kvc made from a llama.cpp state, see read_kvc) is checked and skipped."""
+    _, pos = decode_side_record(data)
+    frames = []
     while pos < len(data):
         if len(data) - pos < _FRAME_PREFIX.size:
             raise ValueError(f"truncated frame header at byte {pos}")
@@ -338,22 +346,33 @@ def split_frames(data: bytes) -> List[bytes]:
     return frames
 
 
-def save_kvc(path: str, frames: Iterable[bytes]) -> None:
-    """Writes frames to a .kvc file atomically (temp file, fsync, rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".kvc-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for frame in frames:
-                f.write(frame)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def save_kvc(path: str, frames: Iterable[bytes],
+             llama_state: Union[None, bytes, LlamaState] = None) -> None:
+    """Writes frames to a .kvc file atomically (temp file, fsync, rename). With `llama_state`
+    (a LlamaState or its skeleton), the file starts with the side record that lets
+    decompression write the state file back (docs/FORMAT.md, "Side records")."""
+    head = []
+    if llama_state is not None:
+        skeleton = llama_state.skeleton if isinstance(llama_state, LlamaState) else llama_state
+        head.append(encode_side_record(skeleton))
+    write_atomic(path, itertools.chain(head, frames))
 
 
 def load_kvc(path: str) -> List[bytes]:
     with open(path, "rb") as f:
         return split_frames(f.read())
+
+
+@dataclass
+class KvcFile:
+    frames: List[bytes]
+    llama_skeleton: Optional[bytes]  # set when the .kvc was made from a llama.cpp state
+
+
+def read_kvc(path: str) -> KvcFile:
+    """A .kvc file's frames and, when it was made from a llama.cpp state, that state's skeleton
+    (save_llama_state(path, kvc.llama_skeleton, client.decompress(kvc.frames)) writes it back)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    skeleton, _ = decode_side_record(data)
+    return KvcFile(split_frames(data), skeleton)

@@ -62,7 +62,9 @@ def shared_npz(run, dtype):
         return {name: z[name] for name in z.files if name.startswith("layer")}
 
 
-class ClientTest(unittest.TestCase):
+class ServerTestCase(unittest.TestCase):
+    """One real server and a client for the test class."""
+
     @classmethod
     def setUpClass(cls):
         cls.server = Server()
@@ -72,6 +74,9 @@ class ClientTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.client.close()
         assert cls.server.stop() == 0, "server did not exit cleanly on SIGTERM"
+
+
+class ClientTest(ServerTestCase):
 
     @unittest.skipUnless(os.path.isdir(SHARED_KV), "../shared/kv is absent")
     def test_numpy_npz_round_trips_bit_exact(self):
