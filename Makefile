@@ -3,7 +3,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build test demo bench bench-service format clean fuzz test-asan golden soak
+.PHONY: deps configure build test demo bench bench-service format clean fuzz test-asan golden soak \
+	engine-deps engine-check
 
 deps:
 	@./scripts/install-deps.sh
@@ -90,3 +91,15 @@ deploy-check: configure
 	@./scripts/install-deploy-deps.sh
 	@cmake --build $(BUILD) -j $(JOBS) --target kvcomp-server kvcomp
 	@./scripts/deploy-check.sh $(BUILD)
+
+# llama.cpp as the judge (docs/ENGINES.md): node-llama-cpp's prebuilt engine saves real sequence
+# states, which go through a real kvcomp-server and back into fresh contexts. engine-check
+# asserts that lossless round trips are byte-identical and change no token and no probability
+# (F16, BF16, F32, Q8_0; flash attention on and off).
+engine-deps:
+	@./scripts/install-engine-deps.sh
+
+engine-check: configure engine-deps
+	@cmake --build $(BUILD) -j $(JOBS) --target kvcomp-server kvcomp
+	@KVCOMP_CLI=$(BUILD)/client/kvcomp KVCOMP_SERVER=$(BUILD)/server/kvcomp-server \
+		node engine/check.mjs $(BUILD)/engine-check
