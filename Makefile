@@ -95,11 +95,11 @@ deploy-check: configure
 # llama.cpp as the judge (docs/ENGINES.md): node-llama-cpp's prebuilt engine saves real sequence
 # states, which go through a real kvcomp-server and back into fresh contexts. engine-check
 # asserts that lossless round trips are byte-identical and change no token and no probability
-# (F16, BF16, F32, Q8_0; flash attention on and off).
+# (F16, BF16, F32, Q8_0; flash attention on and off), and checks analyze's engine verdict.
 engine-deps:
 	@./scripts/install-engine-deps.sh
 
 engine-check: configure engine-deps
-	@cmake --build $(BUILD) -j $(JOBS) --target kvcomp-server kvcomp
+	@cmake --build $(BUILD) -j $(JOBS) --target kvcomp-server kvcomp kvcomp_python
 	@KVCOMP_CLI=$(BUILD)/client/kvcomp KVCOMP_SERVER=$(BUILD)/server/kvcomp-server \
 		node engine/check.mjs $(BUILD)/engine-check

@@ -9,12 +9,18 @@
 // decoding from it agrees with the uninterrupted run on every token, and teacher-forced, its
 // next-token distributions are identical to the exact state's at every position (KL 0).
 // One lossy spec is measured and reported too (the full table: `make bench-engine`).
+//
+// Then analyze's engine verdict, from the CLI (--engine-model, --min-agreement 0.99) and from
+// Python (Client.analyze(engine_model=...)): the recommended spec must be one the engine judged
+// at agreement >= 0.99, every judged configuration's verdict must match its agreement, and both
+// clients must recommend the same spec.
+import {execFileSync} from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import {describeCache} from "./lib/engine.mjs";
+import {describeCache, modelsDir, repoRoot} from "./lib/engine.mjs";
 import {runCase} from "./lib/fidelity.mjs";
-import {startServer} from "./lib/kvcomp.mjs";
+import {binaries, startServer} from "./lib/kvcomp.mjs";
 
 const workDir = process.argv[2] ?? fs.mkdtempSync(path.join(os.tmpdir(), "kvcomp-engine-check-"));
 const prompt = "Once upon a time";
@@ -33,6 +39,7 @@ const lossless = ["lossless", "lossless-max"];
 const lossy = "bounded(cos=0.9999)";
 
 const started = performance.now();
+let analyzeVerdict = null;
 const server = await startServer();
 const failures = [];
 const rows = [];
@@ -53,8 +60,41 @@ try {
             if (why.length) failures.push(`${describeCache(cache)}, ${r.codec}: ${why.join("; ")}`);
         }
     }
+    analyzeVerdict = checkAnalyze(path.join(workDir, "F16-F16-fa0", "exact.state"));
 } finally {
     await server.stop();
+}
+
+// kvcomp analyze --engine-model on a state, from the CLI and from Python.
+function checkAnalyze(state) {
+    const model = path.join(modelsDir, "stories260K-f32.gguf");
+    const json = path.join(workDir, "analyze.json");
+    execFileSync(binaries.cli, ["analyze", state, "--server", server.address, "--engine-model", model,
+        "--min-agreement", "0.99", "--engine-tokens", "32", "--json", json], {stdio: "ignore"});
+    const r = JSON.parse(fs.readFileSync(json, "utf8"));
+    const agreement = (e) => Math.min(e.top1, e.tokens ? e.free_running_agree / e.tokens : 0);
+    const judged = r.codecs.filter((c) => c.engine?.judged);
+    const rec = r.recommendation;
+    const chosen = judged.find((c) => c.codec === rec.codec);
+    if (!rec.found || !chosen) failures.push(`analyze: no judged recommendation (${rec.why})`);
+    else if (agreement(chosen.engine) < 0.99) failures.push(`analyze recommended ${rec.codec} at agreement ${agreement(chosen.engine)}`);
+    for (const c of judged) {
+        if (c.passes !== agreement(c.engine) >= 0.99) failures.push(`analyze: ${c.codec} passes=${c.passes} at agreement ${agreement(c.engine)}`);
+    }
+    if (judged.length < 2) failures.push(`analyze judged ${judged.length} configurations`);
+    // The same through the Python client (Debian's python3, the package the build generates).
+    const py = execFileSync("/usr/bin/python3", ["-c", `
+import kvcomp, sys
+st = kvcomp.load_llama_state(sys.argv[1])
+with kvcomp.Client(sys.argv[2]) as c:
+    r = c.analyze(st.tensors, bf16=st.bf16_names, token_major=True, engine_model=sys.argv[3],
+                  engine_state=sys.argv[1], min_agreement=0.99, engine_tokens=32,
+                  engine_hook=["node", sys.argv[4]], engine_cli=sys.argv[5])
+print(r.recommendation.codec)
+`, state, server.address, model, path.join(repoRoot, "engine/judge.mjs"), binaries.cli],
+        {encoding: "utf8", env: {...process.env, PYTHONPATH: path.join(path.dirname(binaries.cli), "python")}});
+    if (py.trim() !== rec.codec) failures.push(`Python's analyze recommends ${py.trim()}, the CLI's ${rec.codec}`);
+    return {codec: rec.codec, why: rec.why, judged: judged.length};
 }
 
 const fmt = (x, d = 3) => Number(x).toFixed(d);
@@ -75,5 +115,7 @@ if (failures.length) {
     console.error(`engine-check: FAILED (${seconds.toFixed(1)} s)\n  ${failures.join("\n  ")}`);
     process.exit(1);
 }
+console.log(`analyze --engine-model --min-agreement 0.99 (CLI and Python): ${analyzeVerdict.codec} ` +
+    `of ${analyzeVerdict.judged} judged; ${analyzeVerdict.why}`);
 console.log(`engine-check: every lossless round trip byte-identical, 100% agreement, identical ` +
     `distributions (${rows.length - 1} round trips, ${seconds.toFixed(1)} s); results in ${workDir}`);

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "cli/common.h"
+#include "cli/engine_verdict.h"
 #include "io/file_util.h"
 #include "io/kv_io.h"
 #include "report/analyze_report.h"
@@ -34,6 +35,7 @@ struct AnalyzeFlags {
   std::optional<double> rope_theta;
   std::string rope_pairs = "interleaved";
   std::string json, html;
+  EngineVerdictFlags engine;
   ServerFlags server;
 };
 
@@ -46,6 +48,19 @@ int RunAnalyze(const AnalyzeFlags& f) {
   constexpr absl::string_view kCmd = "analyze";
   io::ReadOptions read;
   if (!f.dtype.empty()) read.dtype = ParseDTypeFlag(f.dtype);
+  if (!f.engine.model.empty()) {
+    // The engine judges by loading the analysed state itself.
+    auto format = io::InputFormat(f.input);
+    if (format.ok() && *format != io::CacheFormat::kLlamaState) {
+      return Fail(kCmd, kExitUsage,
+                  absl::InvalidArgumentError(
+                      absl::StrCat("--engine-model needs a llama.cpp state file as input; ",
+                                   f.input, " is a ", io::CacheFormatName(*format))));
+    }
+  } else if (f.engine.min_agreement) {
+    return Fail(kCmd, kExitUsage,
+                absl::InvalidArgumentError("--min-agreement needs --engine-model"));
+  }
   auto cache = io::ReadKvCache(f.input, read);
   if (!cache.ok()) return Fail(kCmd, kExitInput, cache.status());
   v1::AnalyzeRequest req;
@@ -62,10 +77,18 @@ int RunAnalyze(const AnalyzeFlags& f) {
   if (!client.ok()) return Fail(kCmd, kExitServer, client.status());
   auto response = (*client)->Analyze(std::move(req), *cache);
   if (!response.ok()) return Fail(kCmd, kExitServer, response.status());
+  if (!f.engine.model.empty()) {
+    const bool bounds = f.k.cos || f.k.mae || f.k.rel_mae || f.k.max_abs || f.v.cos || f.v.mae ||
+                        f.v.rel_mae || f.v.max_abs;
+    absl::Status judged =
+        ApplyEngineVerdict(f.engine, f.input, f.server.address, bounds, f.budget_bytes, &*response);
+    if (!judged.ok()) return Fail(kCmd, kExitServer, judged);
+  }
   if (f.json == "-") {
     std::cout << report::AnalyzeJson(*response);
   } else {
     std::cout << report::AnalyzeTable(*response);
+    if (!f.engine.model.empty()) std::cout << EngineVerdictTable(*response);
     if (!f.json.empty()) {
       if (auto s = WriteText(f.json, report::AnalyzeJson(*response)); !s.ok()) {
         return Fail(kCmd, kExitInput, s);
@@ -89,7 +112,9 @@ Command AddAnalyzeCommand(CLI::App& root) {
       "analyze",
       "Compare codecs on a KV cache through the server (ratio with metadata counted, error, "
       "speed, per layer x K/V) and recommend the best spec that meets the thresholds");
-  app->add_option("input", flags->input, "dump folder, .npy or .npz file")->required();
+  app->add_option("input", flags->input,
+                  "dump folder, .npy, .npz or .safetensors file, or a llama.cpp state file")
+      ->required();
   app->add_option("--codec", flags->codecs, "a codec spec to evaluate; repeat for several");
   app->add_option("--sweep", flags->sweeps,
                   "a named sweep: default, lossless, quant, clip, blocknorm, mixed, bounded "
@@ -116,6 +141,7 @@ Command AddAnalyzeCommand(CLI::App& root) {
   app->add_option("--json", flags->json,
                   "write the full result as JSON to this file ('-': stdout)");
   app->add_option("--html", flags->html, "write a self-contained HTML report to this file");
+  AddEngineVerdictFlags(app, &flags->engine);
   AddServerFlags(app, &flags->server);
   return {app, [flags] { return RunAnalyze(*flags); }};
 }

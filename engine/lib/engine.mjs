@@ -80,12 +80,19 @@ export async function prefillAndSave(model, cache, tokens, statePath) {
     return {ctx, seq, saveMs};
 }
 
-export async function restore(model, cache, statePath) {
+// A fresh context holding the state at `statePath`. `refeedLast` erases its last cell, for a
+// state that holds every token so far: that token is fed again to get the next distribution.
+export async function restore(model, cache, statePath, {refeedLast = false} = {}) {
     const ctx = await createContext(model, cache);
     const seq = ctx.getSequence();
     const t0 = performance.now();
     await seq.loadStateFromFile(statePath, {acceptRisk: true});
-    return {ctx, seq, loadMs: performance.now() - t0};
+    const loadMs = performance.now() - t0;
+    if (refeedLast) {
+        const n = seq.nextTokenIndex;
+        await seq.eraseContextTokenRanges([{start: n - 1, end: n}]);
+    }
+    return {ctx, seq, loadMs};
 }
 
 // Greedy decoding of `n` tokens, starting by feeding `first`.
@@ -139,10 +146,11 @@ function sameDistribution(p, q) {
 //  - teacher forced: at each position of the reference continuation, the restored and the
 //    exact cache's next-token distributions (both computed the same way, in one batch):
 //    top-1 agreement, mean and max KL(exact || restored), and whether they are identical.
-export async function judge({model, cache, tokens, exactState, restoredState, reference}) {
+export async function judge({model, cache, tokens, exactState, restoredState, reference,
+    refeedLast = false}) {
     const first = tokens[tokens.length - 1];
     const n = reference.length;
-    const free = await restore(model, cache, restoredState);
+    const free = await restore(model, cache, restoredState, {refeedLast});
     let generated;
     try {
         generated = await greedy(free.seq, first, n);
@@ -153,7 +161,7 @@ export async function judge({model, cache, tokens, exactState, restoredState, re
     while (agree < n && generated[agree] === reference[agree]) ++agree;
     const dists = [];
     for (const state of [exactState, restoredState]) {
-        const r = await restore(model, cache, state);
+        const r = await restore(model, cache, state, {refeedLast});
         try {
             dists.push(await forcedDistributions(r.seq, first, reference));
         } finally {
@@ -169,8 +177,15 @@ export async function judge({model, cache, tokens, exactState, restoredState, re
         klMax = Math.max(klMax, d);
         identical &&= sameDistribution(exact[i], restored[i]);
     }
+    // How close a call the first divergence was: the exact cache's top-1 minus top-2
+    // probability there (a near tie flips under the smallest perturbation).
+    let divergenceMargin = null;
+    if (agree < n) {
+        const [a, b] = [...exact[agree].values()].sort((x, y) => y - x);
+        divergenceMargin = a - (b ?? 0);
+    }
     return {
-        tokens: n, freeRunningAgree: agree, generated,
+        tokens: n, freeRunningAgree: agree, generated, divergenceMargin,
         top1: top1 / n, klMean: klSum / n, klMax, identicalDistributions: identical,
         restoreLoadMs: free.loadMs,
     };

@@ -15,7 +15,8 @@ export async function startServer(serverBinary = binaries.server) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvcomp-engine-server-"));
     const ready = path.join(dir, "ready");
     const log = fs.openSync(path.join(dir, "log"), "w");
-    const child = spawn(serverBinary, ["--listen", "127.0.0.1:0", "--ready-file", ready],
+    const child = spawn(serverBinary, ["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
+        "--ready-file", ready],
         {stdio: ["ignore", log, log]});
     let exited = null;
     child.on("exit", (code, signal) => exited = {code, signal});

@@ -11,6 +11,7 @@ import grpc
 import numpy as np
 
 from kvcomp.llama_state import Q4_0_BLOCK, Q8_0_BLOCK, LlamaState, decode_side_record
+from kvcomp.engine import apply_engine_verdict
 from kvcomp.llama_state import encode_side_record, write_atomic
 from kvcomp.v1 import kvcomp_pb2 as pb
 from kvcomp.v1 import kvcomp_pb2_grpc as pb_grpc
@@ -178,6 +179,7 @@ class Client:
                  max_message_bytes: int = 1 << 30, stream_threshold_bytes: int = 0):
         options = [("grpc.max_receive_message_length", max_message_bytes),
                    ("grpc.max_send_message_length", max_message_bytes)]
+        self._target = target
         self._channel = grpc.insecure_channel(target, options=options)
         self._stub = pb_grpc.KVCompressorStub(self._channel)
         self._timeout = timeout
@@ -315,19 +317,42 @@ class Client:
                 sweeps: Iterable[str] = (), k_cos=None, v_cos=None, k_mae=None, v_mae=None,
                 k_max_abs=None, v_max_abs=None, budget_bytes: Optional[int] = None,
                 max_tokens: int = 0, max_layers: int = 0,
-                bf16: Union[bool, Iterable[str]] = False) -> pb.AnalyzeResponse:
+                bf16: Union[bool, Iterable[str]] = False, token_major: bool = False,
+                engine_model: Optional[str] = None, engine_state: Optional[str] = None,
+                min_agreement: Optional[float] = None, engine_candidates: int = 6,
+                engine_tokens: int = 64, engine_hook=None,
+                engine_cli: Optional[str] = None) -> pb.AnalyzeResponse:
         """Runs sweeps and/or explicit codecs over the cache and recommends the best one
-        that meets the thresholds (and budget). Returns the AnalyzeResponse message."""
+        that meets the thresholds (and budget). Returns the AnalyzeResponse message.
+
+        With engine_model (a GGUF) and engine_state (the llama.cpp state file the arrays came
+        from), the best configurations are also judged by the model (kvcomp.engine): each one's
+        CodecAnalysis.engine holds its token agreement and KL, and min_agreement makes agreement
+        a threshold of the recommendation. engine_hook: the judging program's words (default
+        $KVCOMP_ENGINE_HOOK, e.g. "node <repo>/engine/judge.mjs"); engine_cli: the kvcomp CLI it
+        round-trips the state with."""
+        if (engine_model is None) != (engine_state is None):
+            raise ValueError("engine_model and engine_state go together")
+        if min_agreement is not None and engine_model is None:
+            raise ValueError("min_agreement needs engine_model")
         bf16_names = set(arrays) if bf16 is True else set(bf16 or ())
         req = pb.AnalyzeRequest(
             codecs=list(codecs), sweeps=list(sweeps),
-            tensors=[_to_tensor(n, a, n in bf16_names, False) for n, a in arrays.items()],
+            tensors=[_to_tensor(n, a, n in bf16_names, token_major) for n, a in arrays.items()],
             k_thresholds=_thresholds(cos=k_cos, mae=k_mae, max_abs=k_max_abs),
             v_thresholds=_thresholds(cos=v_cos, mae=v_mae, max_abs=v_max_abs),
             max_tokens=max_tokens, max_layers=max_layers)
         if budget_bytes is not None:
             req.budget_bytes.value = int(budget_bytes)
-        return self._call(self._stub.Analyze, req)
+        response = self._call(self._stub.Analyze, req)
+        if engine_model is not None:
+            bounds = any(v is not None for v in (k_cos, v_cos, k_mae, v_mae, k_max_abs, v_max_abs))
+            apply_engine_verdict(response, state=engine_state, model=engine_model,
+                                 server=self._target, hook=engine_hook, cli=engine_cli,
+                                 candidates=engine_candidates, tokens=engine_tokens,
+                                 min_agreement=min_agreement, error_bounds_given=bounds,
+                                 budget_bytes=budget_bytes)
+        return response
 
 
 def split_frames(data: bytes) -> List[bytes]:
