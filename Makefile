@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: deps configure build test demo bench bench-service format clean fuzz test-asan golden soak \
-	engine-deps engine-check
+	engine-deps engine-check bench-engine
 
 deps:
 	@./scripts/install-deps.sh
@@ -18,7 +18,7 @@ build: configure
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
-demo: build
+demo: build engine-deps
 	@./scripts/demo.sh $(BUILD)
 
 bench: build
@@ -96,6 +96,8 @@ deploy-check: configure
 # states, which go through a real kvcomp-server and back into fresh contexts. engine-check
 # asserts that lossless round trips are byte-identical and change no token and no probability
 # (F16, BF16, F32, Q8_0; flash attention on and off), and checks analyze's engine verdict.
+# bench-engine measures the lossless ratios, the lossy fidelity table, Q8_0's stage bytes and
+# the round-trip times of docs/BENCHMARKS.md (about a minute; not in CI).
 engine-deps:
 	@./scripts/install-engine-deps.sh
 
@@ -103,3 +105,8 @@ engine-check: configure engine-deps
 	@cmake --build $(BUILD) -j $(JOBS) --target kvcomp-server kvcomp kvcomp_python
 	@KVCOMP_CLI=$(BUILD)/client/kvcomp KVCOMP_SERVER=$(BUILD)/server/kvcomp-server \
 		node engine/check.mjs $(BUILD)/engine-check
+
+bench-engine: configure engine-deps
+	@cmake --build $(BUILD) -j $(JOBS) --target kvcomp-server kvcomp
+	@KVCOMP_CLI=$(BUILD)/client/kvcomp KVCOMP_SERVER=$(BUILD)/server/kvcomp-server \
+		node engine/bench.mjs $(BUILD)/bench-engine

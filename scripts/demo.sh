@@ -3,7 +3,8 @@
 # through it with the kvcomp CLI (per-layer K/V table and weighted totals), decompress it,
 # check the result is bit-exact against the originals; then the same cache with a lossy
 # policy (its measured error per tensor), the recommendation for the seed's strict
-# thresholds, and an HTML report; then stop the server.
+# thresholds, and an HTML report; then one engine round trip (llama.cpp's saved state through
+# the server and back into a fresh context, engine/demo.mjs); then stop the server.
 #
 #   scripts/demo.sh BUILD_DIR          (BUILD_DIR defaults to ./build)
 #   KVCOMP_DEMO_CODEC='zstd(9)' scripts/demo.sh build
@@ -111,7 +112,13 @@ echo "Analyze, with the seed's strict thresholds:"
   --json "$report_dir/analyze_report.json"
 echo
 
-# 7. Stop the server: SIGTERM to its PID, then wait for the graceful shutdown.
+# 7. A real engine: llama.cpp saves a sequence state, the state goes through this server and back,
+#    and a fresh context continues from it exactly as the uninterrupted run does.
+echo "An engine round trip (llama.cpp's sequence state through kvcomp, docs/ENGINES.md):"
+node "$root/engine/demo.mjs" --server "$grpc" --cli "$cli" --dir "$work/engine"
+echo
+
+# 8. Stop the server: SIGTERM to its PID, then wait for the graceful shutdown.
 kill -TERM "$server_pid"
 if wait "$server_pid"; then
   echo "kvcomp-server stopped"

@@ -61,9 +61,9 @@ int RunInfo(const InfoFlags& f) {
               << "\n";
   }
   std::cout << absl::StrFormat(
-      "%5s %10s %-10s %5s %4s %5s %-14s %-11s %-17s %10s %10s %7s %-16s  %s\n", "frame", "offset",
-      "name", "layer", "kind", "dtype", "shape", "layout", "tokens", "raw_bytes", "frame_bytes",
-      "ratio", "checksum", "stages");
+      "%5s %10s %-10s %5s %4s %5s %-14s %-11s %-17s %10s %10s %7s %-16s  %s  [%s]\n", "frame",
+      "offset", "name", "layer", "kind", "dtype", "shape", "layout", "tokens", "raw_bytes",
+      "frame_bytes", "ratio", "checksum", "stages", "stream bytes");
   uint64_t raw_total = 0;
   for (size_t i = 0; i < kvc->frames.size(); ++i) {
     const auto frame = kvc->frames[i];
@@ -71,13 +71,16 @@ int RunInfo(const InfoFlags& f) {
     const TensorMeta& m = parsed->header.meta;
     const uint64_t raw = m.NumBytes();
     raw_total += raw;
+    // The last stage's output streams, in order: what each part of the tensor costs.
+    std::vector<size_t> stream_bytes;
+    for (const auto& stream : parsed->streams) stream_bytes.push_back(stream.size());
     std::cout << absl::StrFormat(
-        "%5d %10d %-10s %5s %4s %5s %-14s %-11s %-17s %10d %10d %6.3fx %016x  %s\n", i,
+        "%5d %10d %-10s %5s %4s %5s %-14s %-11s %-17s %10d %10d %6.3fx %016x  %s  [%s]\n", i,
         kvc->offsets[i], io::CanonicalTensorName(m.layer, m.kind, tensor_of[i]),
         m.layer >= 0 ? absl::StrCat(m.layer) : std::string("-"), KindName(m.kind),
         DTypeName(m.dtype), m.ShapeString(), LayoutName(m.layout), tokens[i], raw, frame.size(),
         frame.empty() ? 0.0 : static_cast<double>(raw) / frame.size(), parsed->checksum,
-        StagesSpec(parsed->header));
+        StagesSpec(parsed->header), absl::StrJoin(stream_bytes, " "));
   }
   std::cout << absl::StrFormat(
       "total: raw %d bytes, file %d bytes, ratio %.3fx\n", raw_total, kvc->bytes.size(),
