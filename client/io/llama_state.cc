@@ -460,12 +460,15 @@ absl::Status AssembleLlamaState(absl::Span<const uint8_t> skeleton, const KvCach
 
 absl::Status WriteLlamaStateFile(const std::string& path, absl::Span<const uint8_t> skeleton,
                                  const KvCache& tensors, bool overwrite) {
+  if (IsDirectory(path)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path,
+        " is a directory: these tensors come from a llama.cpp sequence state, which is written "
+        "back as a state file (or name a .npz, .npy or .safetensors file for the tensors alone)"));
+  }
   if (PathExists(path) && !overwrite) {
     return absl::AlreadyExistsError(
         absl::StrCat(path, " already exists (pass --force to replace it)"));
-  }
-  if (IsDirectory(path)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is a directory, not a state file"));
   }
   return WriteFileAtomic(path,
                          [&](Sink& sink) { return AssembleLlamaState(skeleton, tensors, sink); });

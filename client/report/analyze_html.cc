@@ -117,12 +117,21 @@ window.addEventListener('error', function (e) { document.body.dataset.error = St
 
   function table() {
     var t = document.getElementById('configs');
-    var rows = '<tr><th>codec</th><th>K</th><th>V</th><th>KV</th><th>K worst cos</th><th>V worst cos</th><th>verdict</th></tr>';
+    // The engine's verdict (kvcomp analyze --engine-model), when the client ran it.
+    var judged = configs.some(function (c) { return c.engine && c.engine.judged; });
+    function engine(c) {
+      var e = c.engine;
+      if (!e || !e.judged) return '';
+      return 'top-1 ' + e.top1.toFixed(3) + ', ' + e.free_running_agree + '/' + e.tokens +
+        ' greedy, max KL ' + e.kl_max.toExponential(2);
+    }
+    var rows = '<tr><th>codec</th><th>K</th><th>V</th><th>KV</th><th>K worst cos</th><th>V worst cos</th>' +
+      (judged ? '<th>engine (llama.cpp)</th>' : '') + '<th>verdict</th></tr>';
     configs.slice().sort(function (a, b) { return b.totals.ratio - a.totals.ratio; }).forEach(function (c) {
       rows += '<tr class="' + (c.codec === rec.codec ? 'recommended' : '') + '"><td>' + esc(c.codec) + '</td><td>' + c.ratio_k.toFixed(3) +
         '</td><td>' + c.ratio_v.toFixed(3) + '</td><td>' + c.totals.ratio.toFixed(3) + '</td><td>' +
         (c.lossless ? 'exact' : c.worst_k.cosine.toFixed(6)) + '</td><td>' + (c.lossless ? 'exact' : c.worst_v.cosine.toFixed(6)) +
-        '</td><td>' + esc(c.verdict) + '</td></tr>';
+        '</td>' + (judged ? '<td>' + esc(engine(c)) + '</td>' : '') + '<td>' + esc(c.verdict) + '</td></tr>';
     });
     t.innerHTML = rows;
   }

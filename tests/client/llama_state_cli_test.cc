@@ -178,6 +178,13 @@ TEST_F(LlamaStateCliTest, StateKvcToNpzAndInfo) {
   EXPECT_EQ(q.exit_code, 2);
   EXPECT_NE(q.err.find("Q8_0"), std::string::npos) << q.err;
   EXPECT_FALSE(std::filesystem::exists(tmp / "q.npz"));
+  // Asked for a dump folder (an existing directory): refused, saying what it can write.
+  std::filesystem::create_directory(tmp / "dir");
+  ProcessResult dir = Kvcomp(
+      {"decompress", tmp / "s.kvc", "-o", tmp / "dir", "--force", "--server", server_->address()});
+  EXPECT_EQ(dir.exit_code, 2);
+  EXPECT_NE(dir.err.find("written back as a state file"), std::string::npos) << dir.err;
+  EXPECT_TRUE(std::filesystem::is_empty(tmp / "dir"));
   std::vector<uint8_t> kvc = ReadAll(tmp / "s.kvc");
   kvc[20] ^= 1;  // inside the side record
   kvcomp::testing::WriteAll(tmp / "bad.kvc", kvc);
