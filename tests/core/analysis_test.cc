@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "examples.h"
 #include "test_data.h"
 
 namespace kvcomp {
@@ -171,6 +172,39 @@ TEST(AnalysisTest, ThresholdsOutOfRangeAreRefused) {
   o.v_bounds.mae = 0.01;
   o.v_bounds.snr_db = -3;  // a finite SNR, even negative, is a bound
   EXPECT_TRUE(AnalyzeCache({k.view()}, o).ok());
+}
+
+// A llama.cpp Q8_0 cache (K quantised as ggml does, V FP16, token-major [tokens, 32] as a state
+// holds them): the default analysis runs the lossless specs, which reach qsplit, and recommends
+// one of them; the RoPE check, which needs float K with a head_dim axis, is refused by name.
+TEST(AnalysisTest, QuantisedCachesGetLosslessSweepsAndNoRopeCheck) {
+  if (!testing::HaveSharedKv()) GTEST_SKIP() << "../shared/kv is absent";
+  std::vector<Tensor> owned;
+  for (int layer : {0, 1}) {
+    auto k =
+        tools::LoadKvSlice(KVCOMP_SHARED_KV, "story_prose", layer, Kind::kKey, DType::kQ8_0, 64);
+    auto v =
+        tools::LoadKvSlice(KVCOMP_SHARED_KV, "story_prose", layer, Kind::kValue, DType::kFP16, 64);
+    ASSERT_TRUE(k.ok() && v.ok());
+    owned.push_back(*k);
+    owned.push_back(*v);
+  }
+  std::vector<TensorView> cache;
+  for (const Tensor& t : owned) cache.push_back(t.view());
+  AnalysisOptions o;
+  auto report = AnalyzeCache(cache, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  std::vector<std::string> specs;
+  for (const auto& c : report->configs) {
+    specs.push_back(c.spec);
+    EXPECT_TRUE(c.error.empty()) << c.spec << ": " << c.error;
+  }
+  EXPECT_EQ(specs, (std::vector<std::string>{"zstd(3)", "zstd(19)", "lossless", "lossless-max"}));
+  ASSERT_TRUE(report->recommendation.found);
+  o.rope_theta = 10000;
+  auto rope = AnalyzeCache(cache, o);
+  EXPECT_EQ(rope.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(rope.status().message().find("K is Q8_0"), std::string::npos) << rope.status();
 }
 
 }  // namespace

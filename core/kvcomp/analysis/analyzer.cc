@@ -97,7 +97,12 @@ absl::StatusOr<AnalysisReport> AnalyzeCache(absl::Span<const TensorView> cache,
   if (absl::Status s = options.v_bounds.Validate(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("V thresholds: ", s.message()));
   }
-  const DType dtype = cache[0].meta().dtype;
+  // Sweeps are chosen by dtype; a cache with quantised blocks anywhere (llama.cpp's K in Q8_0
+  // beside an F16 V) gets the lossless ones, which every tensor can take.
+  DType dtype = cache[0].meta().dtype;
+  for (const TensorView& t : cache) {
+    if (IsBlockQuantized(t.meta().dtype)) dtype = t.meta().dtype;
+  }
   std::vector<std::string> specs = options.specs;
   std::vector<std::string> sweeps = options.sweeps;
   if (sweeps.empty() && specs.empty()) sweeps.push_back("default");

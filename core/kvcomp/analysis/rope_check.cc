@@ -79,6 +79,12 @@ absl::StatusOr<RopeCheck> CheckInverseRope(absl::Span<const TensorView> keys, do
   uint64_t raw = 0, native = 0, inverse = 0, count = 0;
   double change = 0;
   for (const TensorView& k : keys) {
+    // RoPE turns pairs of values: quantised blocks are not values.
+    if (IsBlockQuantized(k.meta().dtype)) {
+      return absl::InvalidArgumentError(absl::StrCat("the RoPE check needs float K tensors; layer ",
+                                                     k.meta().layer, " K is ",
+                                                     DTypeName(k.meta().dtype)));
+    }
     KV_RETURN_IF_ERROR(CheckRopeShape(k.meta()));
     KV_ASSIGN_OR_RETURN(CompressedTensor a, codec->Compress(k));
     const Tensor undone = InverseRope(k, theta, pairs == "interleaved", &change);

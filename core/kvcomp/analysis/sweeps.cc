@@ -8,7 +8,11 @@
 namespace kvcomp {
 namespace {
 
-std::vector<std::string> Lossless() { return {"zstd(1)", "zstd(3)", "zstd(19)"}; }
+// Quantised caches (Q8_0, Q4_0) take lossless specs only, and only the presets reach qsplit.
+std::vector<std::string> Lossless(DType dtype) {
+  if (IsBlockQuantized(dtype)) return {"zstd(3)", "zstd(19)", "lossless", "lossless-max"};
+  return {"zstd(1)", "zstd(3)", "zstd(19)"};
+}
 
 // KIVI's finding: K wants per-channel groups, V per-token groups.
 std::string KiviQuant(int bits, absl::string_view extra = "") {
@@ -71,8 +75,7 @@ std::vector<std::string> SweepNames() {
 
 absl::StatusOr<std::vector<std::string>> ExpandSweep(absl::string_view name, DType dtype,
                                                      const AnalysisOptions& options) {
-  (void)dtype;
-  if (name == "lossless") return Lossless();
+  if (name == "lossless") return Lossless(dtype);
   if (name == "quant") return Quant();
   if (name == "clip") return Clip();
   if (name == "blocknorm") return BlockNorm();
@@ -80,7 +83,9 @@ absl::StatusOr<std::vector<std::string>> ExpandSweep(absl::string_view name, DTy
   if (name == "bounded") return Bounded(options);
   if (name == "default") {
     std::vector<std::string> all;
-    for (const auto& part : {Lossless(), Quant(), Clip(), BlockNorm(), Mixed(), Bounded(options)}) {
+    if (IsBlockQuantized(dtype)) return Lossless(dtype);  // every other sweep is lossy
+    for (const auto& part :
+         {Lossless(dtype), Quant(), Clip(), BlockNorm(), Mixed(), Bounded(options)}) {
       all.insert(all.end(), part.begin(), part.end());
     }
     return all;
