@@ -12,7 +12,7 @@ import numpy as np
 
 from kvcomp.llama_state import Q4_0_BLOCK, Q8_0_BLOCK, LlamaState, decode_side_record
 from kvcomp.engine import apply_engine_verdict
-from kvcomp.llama_state import encode_side_record, write_atomic
+from kvcomp.llama_state import encode_side_record, read_varint, write_atomic
 from kvcomp.v1 import kvcomp_pb2 as pb
 from kvcomp.v1 import kvcomp_pb2_grpc as pb_grpc
 
@@ -106,28 +106,17 @@ def _pack(pieces, budget):
     return chunks
 
 
-def _varint(data: bytes, pos: int):
-    value, shift = 0, 0
-    while True:
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, pos
-
-
 def _frame_raw_bytes(frame: bytes) -> int:
     """The decoded size a frame header states (0 when the header cannot be read)."""
     try:
         pos = _FRAME_PREFIX.size
         dtype = frame[pos]
-        _, pos = _varint(frame, pos + 3)  # layout, kind, then the layer
+        _, pos = read_varint(frame, pos + 3)  # layout, kind, then the layer
         rank = frame[pos]
         pos += 1
         n = 1
         for _ in range(rank):
-            d, pos = _varint(frame, pos)
+            d, pos = read_varint(frame, pos)
             n *= d
         return n * _FRAME_ELEMENT_BYTES.get(dtype, 0)
     except IndexError:

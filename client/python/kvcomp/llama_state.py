@@ -19,7 +19,7 @@ element per block of 32 values (Q8_0_BLOCK, Q4_0_BLOCK: the FP16 scale d and the
 import os
 import struct
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Union
 
 import numpy as np
@@ -334,7 +334,19 @@ _SIDE_HEAD = struct.Struct("<4sBQ")
 _SOURCE_LLAMA_STATE = 1
 
 
-def _varint(value: int) -> bytes:
+def read_varint(data: bytes, pos: int):
+    """A LEB128 varint at `pos`: (value, the position after it)."""
+    value, shift = 0, 0
+    while True:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, pos
+
+
+def _encode_varint(value: int) -> bytes:
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -346,7 +358,7 @@ def _varint(value: int) -> bytes:
 def encode_side_record(skeleton: bytes) -> bytes:
     packed = zstandard.ZstdCompressor(level=19, write_content_size=True).compress(skeleton)
     zstd = len(packed) < len(skeleton)
-    body = bytes([_SOURCE_LLAMA_STATE, 1 if zstd else 0]) + _varint(len(skeleton)) + (
+    body = bytes([_SOURCE_LLAMA_STATE, 1 if zstd else 0]) + _encode_varint(len(skeleton)) + (
         packed if zstd else skeleton)
     length = _SIDE_HEAD.size + len(body) + 8
     record = _SIDE_HEAD.pack(_SIDE_MAGIC, 1, length) + body
@@ -370,14 +382,7 @@ def decode_side_record(data: bytes):
     source, coding = data[13], data[14]
     if source != _SOURCE_LLAMA_STATE:
         raise ValueError(f"side record of source {source}, which this reader does not know")
-    raw, shift, pos = 0, 0, 15
-    while True:
-        b = data[pos]
-        pos += 1
-        raw |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            break
+    raw, pos = read_varint(data, 15)
     payload = bytes(data[pos:length - 8])
     if coding == 0:
         skeleton = payload
