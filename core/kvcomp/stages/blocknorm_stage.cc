@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/float_io.h"
 
 namespace kvcomp {
@@ -141,7 +142,7 @@ class BlockNormStage final : public Stage {
 
 void RegisterBlockNormStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 34,
+      .id = stage_id::kBlocknorm,
       .name = "blocknorm",
       .summary = "per-block max-abs normalisation, top-k outliers kept exact (lossy)",
       .lossless = false,

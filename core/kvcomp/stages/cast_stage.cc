@@ -5,6 +5,7 @@
 // Decoding widens back to FP32, which is exact. Opaque streams pass through.
 #include "kvcomp/dtype.h"
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -86,7 +87,7 @@ class CastStage final : public Stage {
 
 void RegisterCastStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 26,
+      .id = stage_id::kCast,
       .name = "cast",
       .summary = "FP32 -> FP16/BF16, round to nearest even (lossy for FP32 input; exact copy "
                  "when the input already has the target type)",

@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -292,7 +293,7 @@ class CmStage final : public Stage {
 
 void RegisterCmStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 25,
+      .id = stage_id::kCm,
       .name = "cm",
       .summary = "adaptive binary arithmetic coding of each element's top byte, mixing channel, "
                  "previous-token and previous-column contexts; other bytes raw",

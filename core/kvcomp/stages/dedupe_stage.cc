@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -195,7 +196,7 @@ class DedupeStage final : public Stage {
 
 void RegisterDedupeStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 22,
+      .id = stage_id::kDedupe,
       .name = "dedupe",
       .summary = "store exact duplicate token rows once, as references",
       .lossless = true,

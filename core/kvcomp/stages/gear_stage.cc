@@ -4,6 +4,7 @@
 //   FP32/U32 -> u16 sign+exp (9 bits) + u32 mantissa (23 bits)
 // U8 and opaque streams pass through. Decoding rejects fields wider than their bit width.
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -142,7 +143,7 @@ class GearStage final : public Stage {
 
 void RegisterGearStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 18,
+      .id = stage_id::kGear,
       .name = "gear",
       .summary = "split IEEE words into sign+exponent and mantissa streams",
       .lossless = true,

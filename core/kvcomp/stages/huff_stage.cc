@@ -8,6 +8,7 @@
 // implicit: dedupe pads), then its n elements' byte planes in huffman_plane.h's format.
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/byte_planes.h"
 #include "kvcomp/stages/huffman_plane.h"
 
@@ -45,7 +46,7 @@ class HuffStage final : public Stage {
 
 void RegisterHuffStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 23,
+      .id = stage_id::kHuff,
       .name = "huff",
       .summary = "canonical Huffman per byte plane (raw/constant fallback), 4 interleaved streams",
       .lossless = true,

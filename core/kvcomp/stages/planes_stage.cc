@@ -3,6 +3,7 @@
 // mantissa) with the same geometry: the exponent byte is skewed and compressible, the low byte
 // is close to random, so coders treat them apart. U8 and opaque streams pass through.
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -99,7 +100,7 @@ class PlanesStage final : public Stage {
 
 void RegisterPlanesStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 17,
+      .id = stage_id::kPlanes,
       .name = "planes",
       .summary = "byte planes of every multi-byte stream, most significant byte first",
       .lossless = true,

@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/stages/stage_util.h"
 
@@ -119,7 +120,7 @@ class ProtectStage final : public Stage {
 
 void RegisterProtectStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 29,
+      .id = stage_id::kProtect,
       .name = "protect",
       .summary = "first `sink` and last `recent` tokens kept exactly; the middle goes on",
       .lossless = true,

@@ -35,6 +35,7 @@
 #include <memory>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/huffman_codes.h"
 #include "kvcomp/stages/huffman_plane.h"
 #include "kvcomp/stages/qhuff_split.h"
@@ -530,7 +531,7 @@ class QhuffStage final : public Stage {
 
 void RegisterQhuffStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 30,
+      .id = stage_id::kQhuff,
       .name = "qhuff",
       .summary = "Huffman for quantised codes: per-channel token prediction, quotient codes with "
                  "raw low bits, 4 interleaved streams",

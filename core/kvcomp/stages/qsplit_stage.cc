@@ -13,6 +13,7 @@
 //      top-bit contexts rely on; for Huffman it is a relabelling.
 // Other streams pass through. Decoding rejects a Q4_0 code above 15 (DATA_LOSS).
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -140,7 +141,7 @@ class QsplitStage final : public Stage {
 
 void RegisterQsplitStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 31,
+      .id = stage_id::kQsplit,
       .name = "qsplit",
       .summary = "Q8_0/Q4_0 blocks split into their FP16 scales and their quants (zigzag bytes, "
                  "one column per value position), for the entropy coders after it",

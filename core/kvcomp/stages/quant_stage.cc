@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/float_io.h"
 
 namespace kvcomp {
@@ -187,7 +188,7 @@ class QuantStage final : public Stage {
 
 void RegisterQuantStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 33,
+      .id = stage_id::kQuant,
       .name = "quant",
       .summary = "affine quantisation to N bits per channel, token, block or tensor (lossy)",
       .lossless = false,

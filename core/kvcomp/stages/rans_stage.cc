@@ -39,6 +39,7 @@
 #include <cmath>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/byte_planes.h"
 
 namespace kvcomp {
@@ -596,7 +597,7 @@ class RansStage final : public Stage {
 
 void RegisterRansStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 27,
+      .id = stage_id::kRans,
       .name = "rans",
       .summary = "static rANS per byte plane (4 states, 12-bit), tables per channel group for "
                  "the top byte and per top-byte bucket for the others; raw/constant fallback",

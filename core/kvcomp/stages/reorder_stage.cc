@@ -30,6 +30,7 @@
 #include <numeric>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -211,7 +212,7 @@ class ReorderStage final : public Stage {
 
 void RegisterReorderStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 28,
+      .id = stage_id::kReorder,
       .name = "reorder",
       .summary =
           "sort channels by mean magnitude (one permutation for all planes), + the permutation",

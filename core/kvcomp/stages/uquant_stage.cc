@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/stages/stage_util.h"
 #include "kvcomp/stages/uquant_16bit.h"
@@ -178,7 +179,7 @@ class UniformQuantStage final : public Stage {
 
 void RegisterUniformQuantStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 32,
+      .id = stage_id::kUquant,
       .name = "uquant",
       .summary = "uniform quantisation to multiples of one absolute step (lossy)",
       .lossless = false,

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 
 namespace kvcomp {
 namespace {
@@ -86,7 +87,7 @@ class ZstdStage final : public Stage {
 
 void RegisterZstdStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 1,
+      .id = stage_id::kZstd,
       .name = "zstd",
       .summary = "zstd on each stream; level -7 (fastest) to 22 (smallest)",
       .lossless = true,
