@@ -937,6 +937,36 @@ absl::StatusOr<pb::AnalyzeResponse> Client::Analyze(pb::AnalyzeRequest request,
   return resp;
 }
 
+absl::StatusOr<std::vector<CatalogueEntry>> Client::ListCodecs() {
+  pb::ListCodecsResponse resp;
+  grpc::Status status = WithRetry(options_, [&](grpc::ClientContext* ctx) {
+    resp.Clear();
+    return impl_->stub()->ListCodecs(ctx, pb::ListCodecsRequest(), &resp);
+  });
+  KV_RETURN_IF_ERROR(FromGrpc(status, "ListCodecs"));
+  std::vector<CatalogueEntry> out;
+  for (const pb::CodecInfo& c : resp.codecs()) {
+    CatalogueEntry e{.kind = c.kind(),
+                     .name = c.name(),
+                     .id = c.id(),
+                     .summary = c.summary(),
+                     .exactness = c.exactness(),
+                     .usage = c.usage(),
+                     .takes_blocks = c.takes_blocks()};
+    for (const pb::CodecParam& p : c.params()) {
+      e.params.push_back(CatalogueParam{.name = p.name(),
+                                        .type = p.type(),
+                                        .default_value = p.default_value(),
+                                        .min = p.min(),
+                                        .max = p.max(),
+                                        .choices = {p.choices().begin(), p.choices().end()},
+                                        .help = p.help()});
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 absl::Status Client::Health(const std::string& service) {
   // grpc.health.v1.HealthCheckRequest { string service = 1; }, encoded by hand: Debian ships
   // no generated health stubs, and the message is a single field.

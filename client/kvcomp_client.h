@@ -25,6 +25,7 @@
 // size limit). A Client is thread-safe: calls may run concurrently from many threads.
 #pragma once
 
+#include "kvcomp/catalogue.h"
 #include "kvcomp/v1/kvcomp.pb.h"
 
 #include <cstdint>
@@ -196,6 +197,9 @@ class Client {
   // `request`; `tensors` are appended to it. Returns the recommendation with every verdict.
   absl::StatusOr<v1::AnalyzeResponse> Analyze(v1::AnalyzeRequest request,
                                               absl::Span<const io::NamedTensor> tensors);
+
+  // The server's codec catalogue: every stage, preset and policy its specs may name.
+  absl::StatusOr<std::vector<CatalogueEntry>> ListCodecs();
 
   // grpc.health.v1.Health/Check for `service` ("" is the whole server). OK when SERVING;
   // UNAVAILABLE naming the state otherwise.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "kvcomp/analysis/analyzer.h"
+#include "kvcomp/catalogue.h"
 #include "kvcomp/codec.h"
 #include "kvcomp/quote.h"
 #include "kvcomp/spec.h"
@@ -195,6 +196,31 @@ absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* 
   absl::StatusOr<AnalysisReport> report = AnalyzeCache(*views, analysis);
   if (!report.ok()) return Annotate(report.status(), "analyze");
   AnalysisToProto(*report, request.tensors(), response);
+  return absl::OkStatus();
+}
+
+absl::Status RunListCodecs(const v1::ListCodecsRequest&, v1::ListCodecsResponse* response,
+                           const OpsOptions&) {
+  for (const CatalogueEntry& e : CodecCatalogue()) {
+    v1::CodecInfo* c = response->add_codecs();
+    c->set_kind(e.kind);
+    c->set_name(e.name);
+    c->set_id(e.id);
+    c->set_summary(e.summary);
+    c->set_exactness(e.exactness);
+    c->set_usage(e.usage);
+    c->set_takes_blocks(e.takes_blocks);
+    for (const CatalogueParam& p : e.params) {
+      v1::CodecParam* q = c->add_params();
+      q->set_name(p.name);
+      q->set_type(p.type);
+      q->set_default_value(p.default_value);
+      q->set_min(p.min);
+      q->set_max(p.max);
+      for (const std::string& choice : p.choices) q->add_choices(choice);
+      q->set_help(p.help);
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -255,6 +255,12 @@ grpc::ServerUnaryReactor* KVCompressorService::Analyze(grpc::CallbackServerConte
   return Dispatch("Analyze", context, request, response, &RunAnalyze);
 }
 
+grpc::ServerUnaryReactor* KVCompressorService::ListCodecs(grpc::CallbackServerContext* context,
+                                                          const v1::ListCodecsRequest* request,
+                                                          v1::ListCodecsResponse* response) {
+  return Dispatch("ListCodecs", context, request, response, &RunListCodecs);
+}
+
 grpc::ServerBidiReactor<v1::CompressRequest, v1::CompressResponse>*
 KVCompressorService::CompressStream(grpc::CallbackServerContext* context) {
   return new StreamReactor<v1::CompressRequest, v1::CompressResponse>(

@@ -53,6 +53,9 @@ class KVCompressorService final
   grpc::ServerUnaryReactor* Analyze(grpc::CallbackServerContext* context,
                                     const v1::AnalyzeRequest* request,
                                     v1::AnalyzeResponse* response) override;
+  grpc::ServerUnaryReactor* ListCodecs(grpc::CallbackServerContext* context,
+                                       const v1::ListCodecsRequest* request,
+                                       v1::ListCodecsResponse* response) override;
   grpc::ServerBidiReactor<v1::CompressRequest, v1::CompressResponse>* CompressStream(
       grpc::CallbackServerContext* context) override;
   grpc::ServerBidiReactor<v1::DecompressRequest, v1::DecompressResponse>* DecompressStream(

@@ -46,6 +46,7 @@ Command AddGenerateCommand(CLI::App& root);
 Command AddAnalyzeCommand(CLI::App& root);
 Command AddBenchCommand(CLI::App& root);
 Command AddLoadCommand(CLI::App& root);
+Command AddCodecsCommand(CLI::App& root);
 
 struct ServerFlags {
   std::string address = "127.0.0.1:50051";

@@ -420,8 +420,14 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeBounded(const SpecNode& node) {
 }  // namespace
 
 void RegisterBoundedPreset(PresetRegistry& r) {
-  r.Register(
-      {"bounded", "the smallest lossy frame whose measured error meets every bound", MakeBounded});
+  r.Register(PresetInfo{
+      .name = "bounded",
+      .summary = "the smallest lossy frame whose measured error meets every bound",
+      .make = MakeBounded,
+      .usage = "bounded(cos=C,mae=M,rel_mae=R,max_abs=A,rel_rmse=E,snr_db=S,coder=SPEC,"
+               "fallback=SPEC): any bounds, at least one",
+      .exactness = PresetExactness::kLossy,
+  });
 }
 
 }  // namespace kvcomp

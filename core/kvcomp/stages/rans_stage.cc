@@ -599,8 +599,9 @@ void RegisterRansStage(StageRegistry& r) {
   r.Register(StageInfo{
       .id = stage_id::kRans,
       .name = "rans",
-      .summary = "static rANS per byte plane (4 states, 12-bit), tables per channel group for "
-                 "the top byte and per top-byte bucket for the others; raw/constant fallback",
+      .summary = "static rANS per byte plane (8 interleaved states, 8- to 12-bit frequencies), "
+                 "tables per channel group for the top byte and per top-byte bucket for the "
+                 "others; raw/constant fallback",
       .lossless = true,
       .params = {},
       .make = MakeStage<RansStage>,
