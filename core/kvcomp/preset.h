@@ -2,7 +2,8 @@
 // ("lossless", "bounded(cos=0.9999)", "mixed(2,lossless,quant(10))"). They are usable
 // anywhere a spec is; the frame always records the concrete pipeline that was chosen.
 //
-// Adding one is one file in presets/ plus one registration line in presets/preset_list.cc.
+// Adding one is one file in presets/ plus two lines in presets/preset_list.cc (its Register
+// function declared, then called).
 #pragma once
 
 #include <functional>

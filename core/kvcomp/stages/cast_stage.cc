@@ -1,8 +1,6 @@
 // cast(to): FP32 -> FP16 or BF16, round to nearest even, as an explicit stage.
 // Lossy with respect to FP32 (the report carries the measured error); exact, a plain copy,
-// when the input already has the target type. NaNs stay NaN (payload truncated, quiet bit
-// set), infinities and signed zeros are kept, FP16 subnormals are produced exactly.
-// Decoding widens back to FP32, which is exact. Opaque streams pass through.
+// when the input already has the target type. Layout: docs/FORMAT.md#cast-id-26.
 #include "kvcomp/dtype.h"
 #include "kvcomp/registry.h"
 #include "kvcomp/stage_ids.h"

@@ -1,7 +1,7 @@
 // delta and xor: each element minus (delta, wrapping integer arithmetic on the raw words) or
 // XOR (xor) the element of the previous token in the same channel; the first token is kept.
-// Works on every typed stream (any element size) and keeps its shape; opaque streams pass.
 // "gear+delta" is the seed's gear+delta when placed after gear.
+// Layout: docs/FORMAT.md#delta-id-19-and-xor-id-20.
 #include "kvcomp/registry.h"
 #include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"

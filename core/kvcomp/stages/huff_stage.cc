@@ -2,10 +2,7 @@
 // significant byte first), straight from and into the interleaved words, so `huff` on FP16 is
 // `planes+huff` without the extra passes. Each plane is stored raw, as a constant, or as a
 // length-limited (11-bit) Huffman code in 4 interleaved segments, whichever is smallest
-// (huffman_plane.h).
-//
-// Per typed stream (opaque output): varint n, elements coded (the zero tail after them is
-// implicit: dedupe pads), then its n elements' byte planes in huffman_plane.h's format.
+// (huffman_plane.h). Layout: docs/FORMAT.md#huff-id-23.
 
 #include "kvcomp/registry.h"
 #include "kvcomp/stage_ids.h"

@@ -1,7 +1,7 @@
 // planes: splits every multi-byte typed stream into byte planes, most significant byte first.
 // FP16 [H,T,D] becomes hi8 (sign, exponent, 2 mantissa bits) and lo8 (the rest of the
 // mantissa) with the same geometry: the exponent byte is skewed and compressible, the low byte
-// is close to random, so coders treat them apart. U8 and opaque streams pass through.
+// is close to random, so coders treat them apart. Layout: docs/FORMAT.md#planes-id-17.
 #include "kvcomp/registry.h"
 #include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"

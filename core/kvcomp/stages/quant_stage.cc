@@ -2,6 +2,7 @@
 // pair per group. Groups follow KIVI: per channel suits K (outlier channels get their own
 // range), per token suits V. `clip` < 1 first clips each group to its central quantile range
 // (the seed's clip + quant). Per-group (min, scale) are stored as float32 and counted.
+// Layout: docs/FORMAT.md#quant-id-33.
 #include <algorithm>
 #include <cmath>
 #include <cstring>

@@ -3,6 +3,7 @@
 // the tensor's dtype. One global step is what minimises total squared error for a given
 // entropy (equal distortion in every channel), so with a context-modelling entropy coder
 // behind it this is the error-bounded workhorse that `bounded(...)` tunes.
+// Layout: docs/FORMAT.md#uquant-id-32.
 #include <algorithm>
 #include <cmath>
 #include <cstring>

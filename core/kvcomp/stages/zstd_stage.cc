@@ -1,5 +1,5 @@
 // zstd(level): the generic baseline backend. Compresses each input stream into its own zstd
-// frame, so "gear+zstd(19)" is "each plane with zstd -19".
+// frame, so "gear+zstd(19)" is "each plane with zstd -19". Layout: docs/FORMAT.md#zstd-id-1.
 #include <zstd.h>
 
 #include "absl/strings/str_cat.h"
