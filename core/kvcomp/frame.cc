@@ -17,11 +17,12 @@ absl::Status Corrupt(absl::string_view what) {
 
 // The schema's types give each value's encoding; a value past the schema (a malformed header,
 // which no reader accepts) is written as an integer.
+// `stage.values` were checked against `info.params` (CheckParams): one value per parameter, so
+// each is written as its schema's type says.
 void WriteParams(const StageInfo& info, const FrameStage& stage, ByteWriter& w) {
   w.U8(static_cast<uint8_t>(stage.values.size()));
   for (size_t i = 0; i < stage.values.size(); ++i) {
-    const ParamType type = i < info.params.size() ? info.params[i].type : ParamType::kInt;
-    if (type == ParamType::kFloat) {
+    if (info.params[i].type == ParamType::kFloat) {
       w.F64(stage.values[i]);
     } else {
       w.SignedVarint(static_cast<int64_t>(stage.values[i]));
@@ -53,6 +54,12 @@ absl::StatusOr<std::vector<uint8_t>> WriteFrame(
     if (info == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("cannot write a frame with stage ID ", st.id, ": no such stage"));
+    }
+    // A value the schema does not hold (one too many, an int that is not whole, out of range)
+    // would be written as something else and read back as a different stage.
+    if (absl::Status s = CheckParams(*info, st.values); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot write a frame with stage ", info->name, ": ", s.message()));
     }
     w.U8(st.id);
     WriteParams(*info, st, w);

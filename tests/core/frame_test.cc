@@ -4,6 +4,7 @@
 #include <zstd.h>
 
 #include "kvcomp/codec.h"
+#include "kvcomp/stage_ids.h"
 #include "test_data.h"
 
 namespace kvcomp {
@@ -140,6 +141,20 @@ TEST(FrameTest, WritingAnUnknownStageIsRefused) {
   const std::vector<uint8_t> junk(8, 0);
   auto frame = WriteFrame(h, {absl::MakeConstSpan(junk)});
   EXPECT_EQ(frame.status().code(), absl::StatusCode::kInvalidArgument) << frame.status();
+}
+
+// A value the stage's schema does not hold would be written as another type (an extra value as
+// an integer, whatever it was) and read back as a different stage: refused instead.
+TEST(FrameTest, WritingParametersOutsideTheSchemaIsRefused) {
+  const std::vector<uint8_t> junk(8, 0);
+  for (const ParamValues& values : {ParamValues{3, 0.5}, ParamValues{3.5}, ParamValues{99}}) {
+    FrameHeader h;
+    h.meta.shape = {2, 3};
+    h.stages.push_back(FrameStage{stage_id::kZstd, values});
+    auto frame = WriteFrame(h, {absl::MakeConstSpan(junk)});
+    EXPECT_EQ(frame.status().code(), absl::StatusCode::kInvalidArgument) << frame.status();
+    EXPECT_NE(frame.status().message().find("zstd"), absl::string_view::npos) << frame.status();
+  }
 }
 
 TEST(FrameTest, SplitFramesFindsEachFrame) {
