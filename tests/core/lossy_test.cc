@@ -10,6 +10,7 @@
 #include "kvcomp/error_bounds.h"
 #include "kvcomp/registry.h"
 #include "kvcomp/spec.h"
+#include "kvcomp/stages/uquant_refusal.h"
 #include "test_data.h"
 
 namespace kvcomp {
@@ -260,6 +261,25 @@ TEST(BoundedTest, ValuesOutsideTheSearchSampleAreHonoured) {
   auto back = Decompress(exact->frame);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_TRUE(back->bytes == nan.bytes);
+}
+
+// bounded(...) re-runs on the whole tensor only after uquant's own refusal (a non-finite value,
+// or a code out of range), which may come from values outside its sample; every other error is
+// the answer. The refusals are marked; the code and message stay as they were.
+TEST(BoundedTest, OnlyUquantsOwnRefusalsAreMarkedForARerun) {
+  Tensor t = Gaussian(DType::kFP32, {1, 64, 8}, 5);
+  auto too_fine = (*MakeCodec("uquant(1e-9)+zstd(1)"))->Compress(t.view());
+  ASSERT_FALSE(too_fine.ok());
+  EXPECT_EQ(too_fine.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(uquant_internal::IsRefusal(too_fine.status())) << too_fine.status();
+
+  const float inf = INFINITY;
+  std::memcpy(&t.bytes[40], &inf, 4);
+  auto not_finite = (*MakeCodec("uquant(0.01)+zstd(1)"))->Compress(t.view());
+  ASSERT_FALSE(not_finite.ok());
+  EXPECT_TRUE(uquant_internal::IsRefusal(not_finite.status())) << not_finite.status();
+
+  EXPECT_FALSE(uquant_internal::IsRefusal(absl::InvalidArgumentError("any other error")));
 }
 
 TEST(BoundedTest, BadSpecsNameTheProblem) {

@@ -24,6 +24,7 @@
 #include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/stages/uquant_16bit.h"
+#include "kvcomp/stages/uquant_refusal.h"
 #include "kvcomp/status_macros.h"
 #include "kvcomp/vector_clones.h"
 
@@ -222,7 +223,8 @@ class BoundedCodec final : public Codec {
     // other error is the answer (a re-run would hide it behind the second one's).
     double max_abs = MaxAbsOrNan(sample);
     absl::StatusOr<std::optional<CompressedTensor>> out = CompressLossy(tensor, sample, max_abs);
-    if (!out.ok() && sample.meta().NumElements() < tensor.meta().NumElements()) {
+    if (!out.ok() && uquant_internal::IsRefusal(out.status()) &&
+        sample.meta().NumElements() < tensor.meta().NumElements()) {
       const double tensor_max_abs = MaxAbsOrNan(tensor);
       if (std::isnan(tensor_max_abs) || tensor_max_abs > max_abs) {
         max_abs = tensor_max_abs;

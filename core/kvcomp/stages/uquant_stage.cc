@@ -14,6 +14,7 @@
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/stages/stage_util.h"
 #include "kvcomp/stages/uquant_16bit.h"
+#include "kvcomp/stages/uquant_refusal.h"
 #include "kvcomp/status_macros.h"
 #include "kvcomp/vector_clones.h"
 
@@ -136,12 +137,13 @@ class UniformQuantStage final : public Stage {
       if (error) *error = fused;
       if (max_code > kMaxCode) worst = max_code;
     } else {
-      KV_RETURN_IF_ERROR(GeneralEncode(src, inv, s, overflow, z, error, &worst));
+      KV_RETURN_IF_ERROR(
+          uquant_internal::MarkRefusal(GeneralEncode(src, inv, s, overflow, z, error, &worst)));
     }
     if (worst > kMaxCode) {
-      return absl::InvalidArgumentError(absl::StrCat("uquant: step ", step(),
-                                                     " is too fine for this tensor: codes reach ",
-                                                     worst, ", the limit is ", kMaxCode));
+      return uquant_internal::MarkRefusal(absl::InvalidArgumentError(
+          absl::StrCat("uquant: step ", step(), " is too fine for this tensor: codes reach ", worst,
+                       ", the limit is ", kMaxCode)));
     }
     if (error) error->count = n;
     out->push_back(std::move(codes));
