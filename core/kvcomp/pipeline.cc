@@ -11,26 +11,6 @@ StreamDesc InitialDesc(const TensorMeta& meta) {
   return StreamDesc{ElemTypeOf(meta.dtype), GeometryOf(meta)};
 }
 
-// Checks that a stage produced exactly the streams its plan promised, then stamps each with
-// its planned desc: the next stage reads shapes from desc(), and the plan is the one truth
-// the decoder also derives.
-absl::Status CheckStreams(const Stage& stage, absl::string_view direction, Streams& got,
-                          absl::Span<const StreamDesc> want) {
-  if (got.size() != want.size()) {
-    return absl::DataLossError(absl::StrCat("stage '", stage.Spec(), "' ", direction, " produced ",
-                                            got.size(), " streams, expected ", want.size()));
-  }
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (!want[i].opaque() && got[i].data().size() != want[i].bytes()) {
-      return absl::DataLossError(absl::StrCat("stage '", stage.Spec(), "' ", direction, " stream ",
-                                              i, " has ", got[i].data().size(), " bytes, expected ",
-                                              want[i].bytes()));
-    }
-  }
-  for (size_t i = 0; i < got.size(); ++i) got[i].set_desc(want[i]);
-  return absl::OkStatus();
-}
-
 // The typed streams between two stages may hold at most this many times the tensor's bytes,
 // plus a little for the side tables of tiny tensors. No stage needs more (quant with one group
 // per element is 4x), and it bounds what a crafted frame can make a decoder allocate
@@ -157,7 +137,6 @@ absl::StatusOr<Pipeline::Begun> Pipeline::EncodeBegin(const TensorView& tensor) 
   } else {
     KV_RETURN_IF_ERROR(first.Encode(in, &begun.streams));
   }
-  KV_RETURN_IF_ERROR(CheckStreams(first, "encode", begun.streams, begun.plan[1]));
   return begun;
 }
 
@@ -167,7 +146,6 @@ absl::StatusOr<std::vector<uint8_t>> Pipeline::EncodeFinish(const TensorView& te
   for (size_t i = 1; i < stages_.size(); ++i) {
     Streams out;
     KV_RETURN_IF_ERROR(stages_[i]->Encode(streams, &out));
-    KV_RETURN_IF_ERROR(CheckStreams(*stages_[i], "encode", out, begun.plan[i + 1]));
     streams = std::move(out);
   }
   FrameHeader header;
@@ -222,7 +200,7 @@ absl::Status DecodeFused(const Stage& later, const Stage& earlier, const Streams
                                             total, " elements", in_order ? "" : " out of order"));
   }
   decoded->push_back(std::move(out));
-  return CheckStreams(earlier, "decode", *decoded, want);
+  return CheckStageStreams(earlier, "decode", *decoded, want);
 }
 
 }  // namespace
@@ -253,7 +231,7 @@ absl::StatusOr<TensorMeta> DecodeFrameInto(
     if (i >= plan.back().size()) break;
     streams.push_back(Stream::Borrow(plan.back()[i], parsed.streams[i]));
   }
-  KV_RETURN_IF_ERROR(CheckStreams(*stages.back(), "frame", streams, plan.back()));
+  KV_RETURN_IF_ERROR(CheckStageStreams(*stages.back(), "frame", streams, plan.back()));
   if (parsed.streams.size() != plan.back().size()) {
     return absl::DataLossError(absl::StrCat("frame holds ", parsed.streams.size(),
                                             " streams, its stages make ", plan.back().size()));
@@ -274,7 +252,7 @@ absl::StatusOr<TensorMeta> DecodeFrameInto(
     }
     KV_RETURN_IF_ERROR(i == 0 ? stages[0]->DecodeInto(streams, plan[0], into, &decoded)
                               : stages[i]->Decode(streams, plan[i], &decoded));
-    KV_RETURN_IF_ERROR(CheckStreams(*stages[i], "decode", decoded, plan[i]));
+    KV_RETURN_IF_ERROR(CheckStageStreams(*stages[i], "decode", decoded, plan[i]));
     streams = std::move(decoded);
   }
   // DecodeInto leaves the tensor in `into` (an empty tensor has nothing to place).

@@ -31,6 +31,48 @@ std::string FormatParamValue(const ParamDef& def, double value) {
   return out;
 }
 
+absl::Status CheckStageStreams(const Stage& stage, absl::string_view direction, Streams& got,
+                               absl::Span<const StreamDesc> want) {
+  if (got.size() != want.size()) {
+    return absl::DataLossError(absl::StrCat("stage '", stage.Spec(), "' ", direction, " produced ",
+                                            got.size(), " streams, expected ", want.size()));
+  }
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!want[i].opaque() && got[i].data().size() != want[i].bytes()) {
+      return absl::DataLossError(absl::StrCat("stage '", stage.Spec(), "' ", direction, " stream ",
+                                              i, " has ", got[i].data().size(), " bytes, expected ",
+                                              want[i].bytes()));
+    }
+  }
+  for (size_t i = 0; i < got.size(); ++i) got[i].set_desc(want[i]);
+  return absl::OkStatus();
+}
+
+namespace {
+
+std::vector<StreamDesc> DescsOf(const Streams& streams) {
+  std::vector<StreamDesc> descs;
+  descs.reserve(streams.size());
+  for (const Stream& s : streams) descs.push_back(s.desc());
+  return descs;
+}
+
+}  // namespace
+
+absl::Status Stage::Encode(const Streams& in, Streams* out) const {
+  absl::StatusOr<std::vector<StreamDesc>> plan = Plan(DescsOf(in));
+  if (!plan.ok()) return plan.status();
+  if (absl::Status st = DoEncode(in, out); !st.ok()) return st;
+  return CheckStageStreams(*this, "encode", *out, *plan);
+}
+
+absl::Status Stage::EncodeMeasuring(const Streams& in, Streams* out, ErrorSums* error) const {
+  absl::StatusOr<std::vector<StreamDesc>> plan = Plan(DescsOf(in));
+  if (!plan.ok()) return plan.status();
+  if (absl::Status st = DoEncodeMeasuring(in, out, error); !st.ok()) return st;
+  return CheckStageStreams(*this, "encode", *out, *plan);
+}
+
 absl::Status Stage::DecodeInto(const Streams& encoded, absl::Span<const StreamDesc> want,
                                absl::Span<uint8_t> into, Streams* decoded) const {
   if (absl::Status st = DoDecode(encoded, want, into, decoded); !st.ok()) return st;

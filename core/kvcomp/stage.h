@@ -69,24 +69,21 @@ class Stage {
   // Canonical spec, e.g. "zstd(3)"; parses back to an identical stage.
   std::string Spec() const;
 
+  // ---- What every stage implements: Plan, DoEncode and DoDecode ----
+
   // The streams this stage emits for inputs shaped `in`, or INVALID_ARGUMENT when it
   // cannot take them. Decoding calls this too, so it must depend only on `in` and params.
   virtual absl::StatusOr<std::vector<StreamDesc>> Plan(absl::Span<const StreamDesc> in) const = 0;
 
-  // `in` matches the descs given to Plan; `out` receives streams matching Plan's result
-  // (opaque outputs may have any length).
-  virtual absl::Status Encode(const Streams& in, Streams* out) const = 0;
+  // ---- How callers run a stage (non-virtual: the stream checks live here, once) ----
 
-  // A lossy stage whose decoder is a pure function of its own outputs may measure, while it
-  // encodes, the error that decoder will leave on its float stream. EncodeMeasuring is Encode
-  // plus `error`: the sums over that stream, computed with the decoder's own arithmetic on the
-  // codes emitted (what decoding and MeasureError would give, to the rounding of float sums).
-  // Only called when MeasuresWhileEncoding().
-  virtual bool MeasuresWhileEncoding() const { return false; }
-  virtual absl::Status EncodeMeasuring(const Streams& in, Streams* out, ErrorSums* error) const {
-    (void)error;
-    return Encode(in, out);
-  }
+  // Encodes `in` (streams matching the descs given to Plan) into `out`: DoEncode, then the
+  // output is checked against Plan's result (stream count, and the size of every typed stream)
+  // and each stream takes its planned desc. A stage that breaks its own plan is DATA_LOSS.
+  absl::Status Encode(const Streams& in, Streams* out) const;
+  // Encode, also summing into `error` the error the decoder will leave on the float stream
+  // (only where MeasuresWhileEncoding(); see DoEncodeMeasuring).
+  absl::Status EncodeMeasuring(const Streams& in, Streams* out, ErrorSums* error) const;
 
   // Inverts Encode. `want` are the input descs of the encode side; `decoded` must match them
   // exactly. Corrupt input yields DATA_LOSS or INVALID_ARGUMENT, never a crash.
@@ -99,6 +96,13 @@ class Stage {
   // `into`.
   absl::Status DecodeInto(const Streams& encoded, absl::Span<const StreamDesc> want,
                           absl::Span<uint8_t> into, Streams* decoded) const;
+
+  // ---- Optional fast paths: the defaults are correct, only slower. uquant and qhuff use them.
+
+  // A lossy stage whose decoder is a pure function of its own outputs may measure, while it
+  // encodes, the error that decoder will leave on its float stream (DoEncodeMeasuring), so
+  // that bounded(...) need not decode to check a step.
+  virtual bool MeasuresWhileEncoding() const { return false; }
 
   // Fused decoding of two neighbouring stages, so that the values between them are used while
   // they are still in cache (DecodeFrameInto): the later stage hands its stream 0 to `sink` as
@@ -123,8 +127,19 @@ class Stage {
   }
 
  protected:
+  // Encode's work: `out` receives streams matching Plan's result (opaque outputs may have any
+  // length). Required.
+  virtual absl::Status DoEncode(const Streams& in, Streams* out) const = 0;
+  // Optional, with MeasuresWhileEncoding(): DoEncode plus `error`, the sums over the float
+  // stream computed with the decoder's own arithmetic on the codes emitted (what decoding and
+  // MeasureError would give, to the rounding of float sums).
+  virtual absl::Status DoEncodeMeasuring(const Streams& in, Streams* out, ErrorSums* error) const {
+    (void)error;
+    return DoEncode(in, out);
+  }
   // Decode's work. A stage that builds want[0] in one place writes it into `into` when given
   // and returns a stream borrowing it; one that ignores `into` has its result copied there.
+  // Required.
   virtual absl::Status DoDecode(const Streams& encoded, absl::Span<const StreamDesc> want,
                                 absl::Span<uint8_t> into, Streams* decoded) const = 0;
 
@@ -132,6 +147,12 @@ class Stage {
   const StageInfo& info_;
   ParamValues values_;
 };
+
+// Checks a stage's output against what it planned: the stream count, and the size of every
+// typed stream (DATA_LOSS naming the stage and `direction` otherwise); each stream then takes
+// its planned desc. Stage::Encode runs it on every encode, the pipeline on every decode.
+absl::Status CheckStageStreams(const Stage& stage, absl::string_view direction, Streams& got,
+                               absl::Span<const StreamDesc> want);
 
 // The usual StageInfo::make: a stage whose constructor is Stage's own.
 template <typename T>

@@ -44,7 +44,7 @@ class BlockNormStage final : public Stage {
                         in);
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     const Stream& src = in[FloatStreamIndex(in)];
     std::vector<float> x;
     if (absl::Status s = LoadFinite("blocknorm", src, &x); !s.ok()) return s;

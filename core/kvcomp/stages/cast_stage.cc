@@ -30,7 +30,7 @@ class CastStage final : public Stage {
     return out;
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     for (const Stream& s : in) {
       if (s.desc().type != ElemType::kF32) {
         out->push_back(PassThrough(s));

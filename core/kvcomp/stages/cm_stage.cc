@@ -210,7 +210,7 @@ class CmStage final : public Stage {
     return AllOpaque(in);
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     EncodeTrimmed(in, out, [this](const Stream& s, uint64_t n, std::vector<uint8_t>* buf) {
       const StreamDesc& d = s.desc();
       const size_t es = ElemSize(d.type);

@@ -56,7 +56,7 @@ class TokenDeltaStage final : public Stage {
     return std::vector<StreamDesc>(in.begin(), in.end());
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     return Run(in, false, out);
   }
 

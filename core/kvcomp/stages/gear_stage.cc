@@ -79,7 +79,7 @@ class GearStage final : public Stage {
     return out;
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     for (const Stream& s : in) {
       const StreamDesc& d = s.desc();
       const Split sp = SplitOf(d);

@@ -22,7 +22,7 @@ class HuffStage final : public Stage {
     return AllOpaque(in);
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     EncodeBytePlanes(in, out, [](size_t b, size_t n, const Stream& s, std::vector<uint8_t>* buf) {
       const size_t es = ElemSize(s.desc().type);
       huffman::EncodePlane(s.data().data() + (es - 1 - b), es, n, b == 0, buf);

@@ -42,7 +42,7 @@ class PlanesStage final : public Stage {
     return out;
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     for (const Stream& s : in) {
       const StreamDesc& d = s.desc();
       const size_t es = d.opaque() ? 1 : ElemSize(d.type);

@@ -47,7 +47,7 @@ class ProtectStage final : public Stage {
     return out;
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     return EncodeSplitting(in, out, Splits, [&](const Stream& s) {
       const Geometry& g = s.desc().geom;
       const uint64_t head = Head(g), tail = Tail(g), mid = g.rows - head - tail;

@@ -434,7 +434,7 @@ class QhuffStage final : public Stage {
     return AllOpaque(in);
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     EncodeTrimmed(in, out, [](const Stream& s, size_t n, std::vector<uint8_t>* buf) {
       const size_t es = ElemSize(s.desc().type);
       if (n == 0) return;

@@ -92,7 +92,7 @@ class QsplitStage final : public Stage {
     return out;
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     return EncodeSplitting(in, out, TakesStream, [out](const Stream& s) {
       const StreamDesc& d = s.desc();
       const size_t blocks = d.geom.size();

@@ -82,7 +82,7 @@ class QuantStage final : public Stage {
     return AppendOthers({{ElemType::kU16, d.geom}, {ElemType::kF32, params}}, in);
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     const Stream& src = in[FloatStreamIndex(in)];
     std::vector<float> x;
     if (absl::Status s = LoadFinite("quant", src, &x); !s.ok()) return s;

@@ -553,7 +553,7 @@ class RansStage final : public Stage {
   }
 
   // Every plane but the top one is coded in the context of the element's top byte.
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     EncodeBytePlanes(in, out, [](size_t b, size_t n, const Stream& s, std::vector<uint8_t>* buf) {
       const size_t es = ElemSize(s.desc().type);
       const uint8_t* data = s.data().data();

@@ -135,7 +135,7 @@ class ReorderStage final : public Stage {
     return out;
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     return EncodeSplitting(in, out, IsTyped, [out](const Stream& s) {
       EncodeOne(s, out);
       return absl::OkStatus();

@@ -104,14 +104,14 @@ class UniformQuantStage final : public Stage {
     return AppendOthers({{ElemType::kU16, in[*f].geom}}, in);
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     return EncodeAndMeasure(in, out, nullptr);
   }
 
   // The decoder is code x step rounded to the stream's type, nothing else: the encoder computes
   // exactly that for each code it emits and sums the error as it goes.
   bool MeasuresWhileEncoding() const override { return true; }
-  absl::Status EncodeMeasuring(const Streams& in, Streams* out, ErrorSums* error) const override {
+  absl::Status DoEncodeMeasuring(const Streams& in, Streams* out, ErrorSums* error) const override {
     return EncodeAndMeasure(in, out, error);
   }
 

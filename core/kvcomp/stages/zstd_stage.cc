@@ -38,7 +38,7 @@ class ZstdStage final : public Stage {
     return out;
   }
 
-  absl::Status Encode(const Streams& in, Streams* out) const override {
+  absl::Status DoEncode(const Streams& in, Streams* out) const override {
     const int level = static_cast<int>(values()[0]);
     for (const Stream& s : in) {
       std::vector<uint8_t> buf(ZSTD_compressBound(s.data().size()));
