@@ -19,7 +19,9 @@
 #include "absl/time/clock.h"
 #include "io/file_util.h"
 #include "kvcomp/frame.h"
+#include "kvcomp/quote.h"
 #include "kvcomp/status_macros.h"
+#include "kvcomp/v1/convert.h"
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
 
 namespace kvcomp::client {
@@ -146,73 +148,6 @@ class AsyncCall {
   Start start_;
   Finish finish_;
 };
-
-pb::TensorKind KindToProto(Kind k) {
-  switch (k) {
-    case Kind::kKey:
-      return pb::TENSOR_KIND_K;
-    case Kind::kValue:
-      return pb::TENSOR_KIND_V;
-    case Kind::kUnspecified:
-      break;
-  }
-  return pb::TENSOR_KIND_UNSPECIFIED;
-}
-
-Kind KindFromProto(pb::TensorKind k) {
-  if (k == pb::TENSOR_KIND_K) return Kind::kKey;
-  if (k == pb::TENSOR_KIND_V) return Kind::kValue;
-  return Kind::kUnspecified;
-}
-
-absl::StatusOr<io::NamedTensor> FromProto(const pb::Tensor& t) {
-  io::NamedTensor out;
-  out.name = t.name();
-  TensorMeta& m = out.tensor.meta;
-  KV_ASSIGN_OR_RETURN(m.dtype, ParseDType(t.datatype()));
-  m.layer = t.layer();
-  m.kind = KindFromProto(t.kind());
-  m.layout = t.layout() == pb::TENSOR_LAYOUT_TOKEN_MAJOR ? Layout::kTokenMajor : Layout::kHeadMajor;
-  m.shape.assign(t.shape().begin(), t.shape().end());
-  const auto& raw = t.raw_contents();
-  // Rejects a response whose bytes do not match its shape and dtype.
-  auto view = TensorView::Make(
-      m, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()));
-  if (!view.ok()) {
-    return absl::DataLossError(
-        absl::StrCat("server returned a bad tensor '", t.name(), "': ", view.status().message()));
-  }
-  out.tensor.bytes.assign(raw.begin(), raw.end());
-  return out;
-}
-
-TensorReport ReportFromProto(const pb::TensorReport& r) {
-  TensorReport out;
-  out.name = r.name();
-  out.layer = r.layer();
-  out.kind = KindFromProto(r.kind());
-  if (auto d = ParseDType(r.datatype()); d.ok()) out.dtype = *d;
-  out.shape.assign(r.shape().begin(), r.shape().end());
-  out.raw_bytes = r.raw_bytes();
-  out.compressed_bytes = r.compressed_bytes();
-  out.ratio = r.ratio();
-  out.codec = r.codec();
-  out.lossless = r.lossless();
-  if (!r.lossless() && r.has_error()) {
-    ErrorStats e;
-    e.mae = r.error().mae();
-    e.rel_mae = r.error().rel_mae();
-    e.max_abs = r.error().max_abs();
-    e.rmse = r.error().rmse();
-    e.rel_rmse = r.error().rel_rmse();
-    e.cosine = r.error().cosine();
-    e.snr_db = r.error().snr_db();
-    out.error = e;
-  }
-  out.compress_seconds = r.compress_seconds();
-  out.decompress_seconds = r.decompress_seconds();
-  return out;
-}
 
 Totals TotalsFromProto(const pb::Totals& t) {
   return Totals{t.raw_bytes(), t.compressed_bytes(), t.ratio()};
@@ -535,7 +470,8 @@ class CompressPlan {
       CompressedTensor& out = tensors_[p.item];
       if (reports_[p.item].empty()) out.name = t.name();
       out.frame.insert(out.frame.end(), t.frame().begin(), t.frame().end());
-      reports_[p.item].push_back(ReportFromProto(t.report()));
+      KV_ASSIGN_OR_RETURN(TensorReport report, ReportFromProto(t.report()));
+      reports_[p.item].push_back(std::move(report));
     }
     totals_.raw_bytes += resp.totals().raw_bytes();
     totals_.compressed_bytes += resp.totals().compressed_bytes();
@@ -649,15 +585,45 @@ class DecompressPlan {
 }  // namespace
 
 void ToProto(const io::NamedTensor& t, pb::Tensor* out) {
-  const TensorMeta& m = t.tensor.meta;
-  out->set_name(t.name);
-  out->set_layer(m.layer);
-  out->set_kind(KindToProto(m.kind));
-  out->set_datatype(std::string(DTypeName(m.dtype)));
-  for (int64_t d : m.shape) out->add_shape(d);
-  out->set_layout(m.layout == Layout::kTokenMajor ? pb::TENSOR_LAYOUT_TOKEN_MAJOR
-                                                  : pb::TENSOR_LAYOUT_HEAD_MAJOR);
-  out->set_raw_contents(t.tensor.bytes.data(), t.tensor.bytes.size());
+  proto::TensorToProto(t.tensor, t.name, out);
+}
+
+absl::StatusOr<io::NamedTensor> FromProto(const pb::Tensor& t) {
+  // Refuses what the server may not send: an unknown kind, layout or datatype, or bytes that do
+  // not match the shape and datatype.
+  absl::StatusOr<TensorView> view = proto::ViewFromProto(t);
+  if (!view.ok()) {
+    return absl::DataLossError(absl::StrCat("server returned a bad tensor ", Quote(t.name()), ": ",
+                                            view.status().message()));
+  }
+  io::NamedTensor out;
+  out.name = t.name();
+  out.tensor.meta = view->meta();
+  out.tensor.bytes.assign(view->bytes().begin(), view->bytes().end());
+  return out;
+}
+
+absl::StatusOr<TensorReport> ReportFromProto(const pb::TensorReport& r) {
+  absl::StatusOr<kvcomp::TensorReport> core = proto::ReportFromProto(r);
+  if (!core.ok()) {
+    return absl::DataLossError(absl::StrCat("server returned a bad report for ", Quote(r.name()),
+                                            ": ", core.status().message()));
+  }
+  TensorReport out;
+  out.name = r.name();
+  out.layer = core->meta.layer;
+  out.kind = core->meta.kind;
+  out.dtype = core->meta.dtype;
+  out.shape = std::move(core->meta.shape);
+  out.raw_bytes = core->raw_bytes;
+  out.compressed_bytes = core->compressed_bytes;
+  out.ratio = r.ratio();
+  out.codec = std::move(core->spec);
+  out.lossless = core->lossless;
+  out.error = core->error;
+  out.compress_seconds = r.compress_seconds();
+  out.decompress_seconds = r.decompress_seconds();
+  return out;
 }
 
 struct Client::Impl {
@@ -919,7 +885,10 @@ absl::StatusOr<std::vector<CodecAnalysis>> Client::Analyze(
   for (const pb::CodecAnalysis& c : resp.codecs()) {
     CodecAnalysis a;
     a.codec = c.codec();
-    for (const pb::TensorReport& r : c.reports()) a.reports.push_back(ReportFromProto(r));
+    for (const pb::TensorReport& r : c.reports()) {
+      KV_ASSIGN_OR_RETURN(TensorReport report, ReportFromProto(r));
+      a.reports.push_back(std::move(report));
+    }
     a.totals = TotalsFromProto(c.totals());
     out.push_back(std::move(a));
   }
@@ -946,23 +915,7 @@ absl::StatusOr<std::vector<CatalogueEntry>> Client::ListCodecs() {
   KV_RETURN_IF_ERROR(FromGrpc(status, "ListCodecs"));
   std::vector<CatalogueEntry> out;
   for (const pb::CodecInfo& c : resp.codecs()) {
-    CatalogueEntry e{.kind = c.kind(),
-                     .name = c.name(),
-                     .id = c.id(),
-                     .summary = c.summary(),
-                     .exactness = c.exactness(),
-                     .usage = c.usage(),
-                     .takes_blocks = c.takes_blocks()};
-    for (const pb::CodecParam& p : c.params()) {
-      e.params.push_back(CatalogueParam{.name = p.name(),
-                                        .type = p.type(),
-                                        .default_value = p.default_value(),
-                                        .min = p.min(),
-                                        .max = p.max(),
-                                        .choices = {p.choices().begin(), p.choices().end()},
-                                        .help = p.help()});
-    }
-    out.push_back(std::move(e));
+    out.push_back(proto::CatalogueEntryFromProto(c));
   }
   return out;
 }
