@@ -6,162 +6,29 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <set>
-#include <thread>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
+#include "async_call.h"
 #include "io/file_util.h"
 #include "kvcomp/frame.h"
 #include "kvcomp/quote.h"
 #include "kvcomp/status_macros.h"
 #include "kvcomp/v1/convert.h"
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
+#include "retry.h"
 
 namespace kvcomp::client {
 namespace {
 
 namespace pb = ::kvcomp::v1;
 
-absl::Status FromGrpc(const grpc::Status& s, absl::string_view method) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(method, ": ", s.error_message()));
-}
-
-void SetDeadline(grpc::ClientContext* ctx, const ClientOptions& o) {
-  ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(o.timeout));
-}
-
-// The wait before retry number `retry` (1 for the first), `u` uniform in [0, 1).
-absl::Duration Backoff(const RetryPolicy& p, int retry, double u) {
-  double ms = absl::ToDoubleMilliseconds(p.initial_backoff) * std::pow(p.multiplier, retry - 1);
-  ms = std::min(ms, absl::ToDoubleMilliseconds(p.max_backoff));
-  return absl::Milliseconds(ms * (1 + p.jitter * (2 * u - 1)));
-}
-
-double Uniform() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return std::uniform_real_distribution<double>(0, 1)(rng);
-}
-
-bool ShouldRetry(const grpc::Status& s, int attempt, const ClientOptions& o) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE && attempt < o.retry.max_attempts;
-}
-
-// Runs `call(ctx)` with a fresh context per attempt, retrying on UNAVAILABLE.
-template <typename Fn>
-grpc::Status WithRetry(const ClientOptions& o, Fn call) {
-  for (int attempt = 1;; ++attempt) {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, o);
-    grpc::Status s = call(&ctx);
-    if (!ShouldRetry(s, attempt, o)) return s;
-    absl::SleepFor(Backoff(o.retry, attempt, Uniform()));
-  }
-}
-
-// Counts a Client's unfinished async calls. ~Client waits for zero: a call's last steps
-// (destroying its ClientContext, after the user's callback) must not race the channel's end.
-class InFlightCalls {
- public:
-  // Held by one call from its start until its last member is gone.
-  class Ticket {
-   public:
-    explicit Ticket(InFlightCalls* calls) : calls_(calls) {
-      absl::MutexLock lock(&calls_->mu_);
-      ++calls_->count_;
-    }
-    Ticket(const Ticket&) = delete;
-    Ticket& operator=(const Ticket&) = delete;
-    ~Ticket() {
-      absl::MutexLock lock(&calls_->mu_);
-      --calls_->count_;
-    }
-
-   private:
-    InFlightCalls* calls_;
-  };
-  void WaitIdle() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](int* count) { return *count == 0; }, &count_));
-  }
-
- private:
-  absl::Mutex mu_;
-  int count_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-// One asynchronous unary call with retries: `start` issues an attempt on the callback API,
-// `finish` gets the final status and response. Owns itself; deleted after `finish`.
-template <typename Req, typename Resp>
-class AsyncCall {
- public:
-  using Start = std::function<void(grpc::ClientContext*, const Req*, Resp*,
-                                   std::function<void(grpc::Status)>)>;
-  using Finish = std::function<void(const grpc::Status&, Resp&)>;
-  static void Run(InFlightCalls* calls, const ClientOptions& o, Req req, Start start,
-                  Finish finish) {
-    (new AsyncCall(calls, o, std::move(req), std::move(start), std::move(finish)))->Attempt();
-  }
-
- private:
-  AsyncCall(InFlightCalls* calls, const ClientOptions& o, Req req, Start start, Finish finish)
-      : ticket_(calls),
-        options_(o),
-        req_(std::move(req)),
-        start_(std::move(start)),
-        finish_(std::move(finish)) {}
-  // Touches nothing after start_: the callback may already have deleted this.
-  void Attempt() {
-    ++attempt_;
-    ctx_ = std::make_unique<grpc::ClientContext>();
-    SetDeadline(ctx_.get(), options_);
-    resp_.Clear();
-    start_(ctx_.get(), &req_, &resp_, [this](grpc::Status s) {
-      if (ShouldRetry(s, attempt_, options_)) {
-        const absl::Duration wait = Backoff(options_.retry, attempt_, Uniform());
-        // Retries are rare: a short-lived thread waits out the backoff, off gRPC's threads.
-        std::thread([this, wait] {
-          absl::SleepFor(wait);
-          Attempt();
-        }).detach();
-        return;
-      }
-      finish_(s, resp_);
-      delete this;
-    });
-  }
-  const InFlightCalls::Ticket ticket_;  // first member: released after all the others
-  const ClientOptions options_;
-  Req req_;
-  Resp resp_;
-  std::unique_ptr<grpc::ClientContext> ctx_;
-  int attempt_ = 0;
-  Start start_;
-  Finish finish_;
-};
-
 Totals TotalsFromProto(const pb::Totals& t) {
   return Totals{t.raw_bytes(), t.compressed_bytes(), t.ratio()};
-}
-
-absl::Status CheckRequestSize(const google::protobuf::Message& req, const ClientOptions& o,
-                              absl::string_view method) {
-  const size_t size = req.ByteSizeLong();
-  if (size > static_cast<size_t>(o.max_message_bytes)) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(method, ": request of ", size, " bytes is above the client's limit of ",
-                     o.max_message_bytes, " bytes (max message size)"));
-  }
-  return absl::OkStatus();
 }
 
 // ---- Streaming: chunks under the threshold, token blocks, reassembly ----
@@ -354,72 +221,6 @@ TensorReport MergeBlockReports(const std::vector<TensorReport>& blocks, const Te
   }
   return out;
 }
-
-// Sends chunk requests and hands each answer on, in order: one unary call for a single chunk,
-// else one stream (`method` + "Stream"). Either way retried on UNAVAILABLE, from the start.
-template <typename Req, typename Resp>
-struct Exchange {
-  const ClientOptions* options;
-  std::string method;
-  std::function<grpc::Status(grpc::ClientContext*, const Req&, Resp*)> unary;
-  std::function<std::unique_ptr<grpc::ClientReaderWriter<Req, Resp>>(grpc::ClientContext*)> open;
-  size_t chunks = 0;
-  std::function<Req(size_t)> make;                  // builds chunk i
-  std::function<void()> reset;                      // before each attempt
-  std::function<absl::Status(size_t, Resp&)> take;  // consumes the answer to chunk i
-
-  absl::Status Run() const {
-    if (chunks <= 1) {
-      const Req req = make(0);
-      KV_RETURN_IF_ERROR(CheckRequestSize(req, *options, method));
-      Resp resp;
-      KV_RETURN_IF_ERROR(FromGrpc(WithRetry(*options,
-                                            [&](grpc::ClientContext* ctx) {
-                                              resp.Clear();
-                                              return unary(ctx, req, &resp);
-                                            }),
-                                  method));
-      reset();
-      return take(0, resp);
-    }
-    const std::string stream_method = method + "Stream";
-    absl::Status local;
-    size_t answered = 0;
-    const grpc::Status s = WithRetry(*options, [&](grpc::ClientContext* ctx) {
-      reset();
-      local = absl::OkStatus();
-      answered = 0;
-      auto stream = open(ctx);
-      for (size_t i = 0; i < chunks; ++i) {
-        const Req req = make(i);
-        local = CheckRequestSize(req, *options, stream_method);
-        if (local.ok()) {
-          if (!stream->Write(req)) break;
-          Resp resp;
-          if (!stream->Read(&resp)) break;
-          local = take(i, resp);
-        }
-        if (!local.ok()) {
-          ctx->TryCancel();
-          break;
-        }
-        ++answered;
-        if (options->on_chunk) options->on_chunk(answered, chunks);
-      }
-      stream->WritesDone();
-      const grpc::Status st = stream->Finish();
-      // A local failure is final: not UNAVAILABLE, so not retried.
-      return local.ok() ? st : grpc::Status(grpc::StatusCode::CANCELLED, "");
-    });
-    KV_RETURN_IF_ERROR(local);
-    KV_RETURN_IF_ERROR(FromGrpc(s, stream_method));
-    if (answered != chunks) {
-      return absl::DataLossError(
-          absl::StrCat(stream_method, ": server answered ", answered, " of ", chunks, " chunks"));
-    }
-    return absl::OkStatus();
-  }
-};
 
 // Compress as chunks of pieces: builds each chunk's request and assembles the answers.
 class CompressPlan {
@@ -753,36 +554,6 @@ absl::StatusOr<CompressResult> Client::Compress(absl::string_view spec,
   KV_RETURN_IF_ERROR(exchange.Run());
   return plan.Result();
 }
-
-namespace {
-
-// Runs `work` on a thread of its own (a streamed async call runs the synchronous one there).
-// `work` and what it owns are destroyed before the ticket goes, so ~Client waits for them.
-void RunDetached(InFlightCalls* calls, std::function<void()> work) {
-  auto ticket = std::make_shared<InFlightCalls::Ticket>(calls);
-  std::thread([ticket, work = std::move(work)]() mutable {
-    work();
-    work = nullptr;
-    ticket.reset();  // last: ~Client may proceed
-  }).detach();
-}
-
-// The answer to a one-chunk async call, read through the same plan as the synchronous path.
-template <typename Plan, typename Resp, typename Done>
-void FinishOneChunk(const grpc::Status& s, const char* method, Plan& plan, Resp& resp, Done& done) {
-  if (!s.ok()) {
-    done(FromGrpc(s, method));
-    return;
-  }
-  plan.Reset();
-  if (absl::Status taken = plan.Take(0, resp); !taken.ok()) {
-    done(taken);
-  } else {
-    done(plan.Result());
-  }
-}
-
-}  // namespace
 
 void Client::CompressAsync(absl::string_view spec, absl::Span<const io::NamedTensor> tensors,
                            CompressCallback done) {
