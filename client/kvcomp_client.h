@@ -160,6 +160,12 @@ struct FrameRef {
 // call of this library sends it; for callers that build requests themselves (kvcomp load).
 void ToProto(const io::NamedTensor& tensor, v1::Tensor* out);
 
+// A tensor and a per-tensor report of a reply, read as every call of this library reads them
+// (kvcomp/v1/convert.h). DATA_LOSS naming the tensor when the server sent what this client
+// cannot represent: an unknown kind, layout or datatype, or bytes unlike shape x datatype.
+absl::StatusOr<io::NamedTensor> FromProto(const v1::Tensor& tensor);
+absl::StatusOr<TensorReport> ReportFromProto(const v1::TensorReport& report);
+
 class Client {
  public:
   // `target` is a gRPC target such as "127.0.0.1:50051" (plaintext unless options.tls is

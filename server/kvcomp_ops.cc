@@ -12,8 +12,9 @@
 #include "kvcomp/quote.h"
 #include "kvcomp/spec.h"
 #include "kvcomp/status_macros.h"
+#include "kvcomp/v1/convert.h"
 #include "server/analysis_convert.h"
-#include "server/tensor_convert.h"
+#include "server/status_convert.h"
 
 namespace kvcomp::server {
 namespace {
@@ -48,7 +49,7 @@ absl::StatusOr<std::vector<TensorView>> ViewsOf(
   std::vector<TensorView> views;
   views.reserve(tensors.size());
   for (int i = 0; i < tensors.size(); ++i) {
-    absl::StatusOr<TensorView> view = ViewFromProto(tensors[i]);
+    absl::StatusOr<TensorView> view = proto::ViewFromProto(tensors[i]);
     if (!view.ok()) return Annotate(view.status(), TensorLabel(i, tensors[i].name()));
     const uint64_t elements = view->meta().NumElements();
     if (options.max_tensor_elements > 0 && elements > options.max_tensor_elements) {
@@ -101,7 +102,7 @@ absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressR
 
     v1::CompressedTensor* entry = response->add_tensors();
     entry->set_name(name);
-    ReportToProto(out->report, name, entry->mutable_report());
+    proto::ReportToProto(out->report, name, entry->mutable_report());
     entry->mutable_report()->set_compress_seconds(seconds);
     entry->set_token_offset(request.tensors(i).token_offset());
     entry->set_total_tokens(request.tensors(i).total_tokens());
@@ -161,7 +162,7 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
       }
       return Annotate(meta.status(), TensorLabel(i, in.name()));
     }
-    MetaToProto(*meta, in.name(), out);
+    proto::MetaToProto(*meta, in.name(), out);
     out->set_token_offset(in.token_offset());
     out->set_total_tokens(in.total_tokens());
     // The entry's bytes in the reply: its metadata, and the tensor's bytes wherever they are.
@@ -202,24 +203,7 @@ absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* 
 absl::Status RunListCodecs(const v1::ListCodecsRequest&, v1::ListCodecsResponse* response,
                            const OpsOptions&) {
   for (const CatalogueEntry& e : CodecCatalogue()) {
-    v1::CodecInfo* c = response->add_codecs();
-    c->set_kind(e.kind);
-    c->set_name(e.name);
-    c->set_id(e.id);
-    c->set_summary(e.summary);
-    c->set_exactness(e.exactness);
-    c->set_usage(e.usage);
-    c->set_takes_blocks(e.takes_blocks);
-    for (const CatalogueParam& p : e.params) {
-      v1::CodecParam* q = c->add_params();
-      q->set_name(p.name);
-      q->set_type(p.type);
-      q->set_default_value(p.default_value);
-      q->set_min(p.min);
-      q->set_max(p.max);
-      for (const std::string& choice : p.choices) q->add_choices(choice);
-      q->set_help(p.help);
-    }
+    proto::CatalogueEntryToProto(e, response->add_codecs());
   }
   return absl::OkStatus();
 }

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/raw_reply.h"
-#include "server/tensor_convert.h"
+#include "server/status_convert.h"
 
 namespace kvcomp::server {
 
