@@ -94,6 +94,15 @@ absl::StatusOr<Pipeline> Pipeline::FromStages(std::vector<std::unique_ptr<Stage>
     return absl::InvalidArgumentError(
         absl::StrCat("a pipeline has at most ", kMaxStages, " stages"));
   }
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i]->info().lossy_may_follow) continue;
+    for (size_t j = i + 1; j < stages.size(); ++j) {
+      if (stages[j]->lossless()) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stage '", stages[i]->Spec(), "' cannot come before the lossy stage '", stages[j]->Spec(),
+          "' (its decoder needs its output back exactly): put it after"));
+    }
+  }
   return Pipeline(std::move(stages));
 }
 

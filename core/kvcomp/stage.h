@@ -53,6 +53,10 @@ struct StageInfo {
   // Accepts streams of quantised blocks (ElemType kQ8_0 / kQ4_0). The pipeline refuses them to
   // every other stage (PlanStage), so a stage that reads elements as words never sees them.
   bool takes_blocks = false;
+  // False when its decoder checks structure in its own output that a lossy stage after it would
+  // not keep (dedupe: exact zero padding rows). A pipeline puts such a stage after the lossy
+  // ones (Pipeline::FromStages), so it never writes a frame it cannot decode.
+  bool lossy_may_follow = true;
   std::vector<ParamDef> params;
   // Builds the stage from values already checked against `params`; usually MakeStage<T>.
   std::function<absl::StatusOr<std::unique_ptr<Stage>>(const StageInfo&, const ParamValues&)> make;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "fuzz_input.h"
 #include "kvcomp/checksum.h"
@@ -355,7 +356,13 @@ void FuzzRoundTrip(absl::Span<const uint8_t> data) {
       stages.push_back(std::move(*stage));
     }
     auto pipeline = Pipeline::FromStages(std::move(stages));
-    KV_FUZZ_CHECK(pipeline.ok(), pipeline.status().ToString());
+    // The one order it refuses: a lossy stage after one whose decoder needs its output exact.
+    if (!pipeline.ok()) {
+      KV_FUZZ_CHECK(absl::IsInvalidArgument(pipeline.status()) &&
+                        absl::StrContains(pipeline.status().message(), "before the lossy stage"),
+                    pipeline.status().ToString());
+      return;
+    }
     codec = MakePipelineCodec(std::move(*pipeline));
   }
   Tensor t;

@@ -197,6 +197,9 @@ void RegisterDedupeStage(StageRegistry& r) {
       .summary = "store exact duplicate token rows once, as references",
       .lossless = true,
       .takes_blocks = true,  // rows are compared and moved as bytes
+      // A lossy stage would quantise the zero padding rows the decoder checks; after the
+      // lossy stage dedupe finds the same duplicates anyway.
+      .lossy_may_follow = false,
       .params = {},
       .make = MakeStage<DedupeStage>,
   });
