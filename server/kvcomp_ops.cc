@@ -1,12 +1,12 @@
 #include "server/kvcomp_ops.h"
 
-#include <chrono>
 #include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "kvcomp/analysis/analyzer.h"
+#include "kvcomp/batch.h"
 #include "kvcomp/codec.h"
 #include "kvcomp/quote.h"
 #include "kvcomp/spec.h"
@@ -16,12 +16,6 @@
 
 namespace kvcomp::server {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 absl::Status CheckCancelled(const OpsOptions& options) {
   if (options.cancelled && options.cancelled()) {
@@ -67,6 +61,34 @@ void SetTotals(uint64_t raw, uint64_t compressed, v1::Totals* totals) {
   totals->set_ratio(compressed ? static_cast<double>(raw) / static_cast<double>(compressed) : 0.0);
 }
 
+// The most token blocks one call may be cut into: each is a frame, a report and a task.
+constexpr uint64_t kMaxBlocksPerCall = uint64_t{1} << 16;
+
+absl::Status CheckBlocks(const std::vector<TensorView>& views, uint64_t block_tokens) {
+  if (block_tokens == 0) return absl::OkStatus();
+  uint64_t blocks = 0;
+  for (const TensorView& v : views) blocks += (v.geometry().rows + block_tokens - 1) / block_tokens;
+  if (blocks > kMaxBlocksPerCall) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block_tokens ", block_tokens, " cuts the request's tensors into ", blocks,
+                     " blocks, more than the ", kMaxBlocksPerCall, " one call may have"));
+  }
+  return absl::OkStatus();
+}
+
+// The batch settings of a call: its threads, its cancellation and how its tensors are named.
+template <typename Entry>
+BatchOptions BatchFor(const google::protobuf::RepeatedPtrField<Entry>& entries,
+                      const OpsOptions& options) {
+  BatchOptions batch;
+  batch.parallelism = options.parallelism;
+  batch.check = [&options] { return CheckCancelled(options); };
+  batch.label = [&entries](size_t i) {
+    return TensorLabel(static_cast<int>(i), entries[static_cast<int>(i)].name());
+  };
+  return batch;
+}
+
 absl::Span<const uint8_t> BytesOf(const std::string& s) {
   return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
@@ -86,30 +108,32 @@ absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressR
   if (!codec.ok()) return codec.status();
   absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors(), options);
   if (!views.ok()) return views.status();
+  KV_RETURN_IF_ERROR(CheckBlocks(*views, request.block_tokens()));
   const std::string family = CodecFamily(request.codec());
+
+  BatchOptions batch = BatchFor(request.tensors(), options);
+  batch.block_tokens = request.block_tokens();
+  std::vector<double> seconds;
+  absl::StatusOr<std::vector<CompressedTensor>> out =
+      CompressTensors(**codec, *views, batch, &seconds);
+  if (!out.ok()) return out.status();
 
   uint64_t raw_total = 0, compressed_total = 0;
   for (int i = 0; i < request.tensors_size(); ++i) {
-    if (absl::Status s = CheckCancelled(options); !s.ok()) return s;
-    const std::string& name = request.tensors(i).name();
-    const TensorView& view = (*views)[i];
-    const Clock::time_point start = Clock::now();
-    absl::StatusOr<CompressedTensor> out = (*codec)->Compress(view);
-    const double seconds = SecondsSince(start);
-    if (!out.ok()) return Annotate(out.status(), TensorLabel(i, name));
-
+    const v1::Tensor& in = request.tensors(i);
+    CompressedTensor& done = (*out)[static_cast<size_t>(i)];
     v1::CompressedTensor* entry = response->add_tensors();
-    entry->set_name(name);
-    ReportToProto(out->report, name, entry->mutable_report());
-    entry->mutable_report()->set_compress_seconds(seconds);
-    entry->set_token_offset(request.tensors(i).token_offset());
-    entry->set_total_tokens(request.tensors(i).total_tokens());
-    raw_total += out->report.raw_bytes;
-    compressed_total += out->report.compressed_bytes;
+    entry->set_name(in.name());
+    ReportToProto(done.report, in.name(), entry->mutable_report());
+    entry->mutable_report()->set_compress_seconds(seconds[static_cast<size_t>(i)]);
+    entry->set_token_offset(in.token_offset());
+    entry->set_total_tokens(in.total_tokens());
+    raw_total += done.report.raw_bytes;
+    compressed_total += done.report.compressed_bytes;
     if (options.observer != nullptr) {
-      options.observer->OnCompressed(family, out->report, seconds);
+      options.observer->OnCompressed(family, done.report, seconds[static_cast<size_t>(i)]);
     }
-    frames->push_back(std::move(out->frame));
+    frames->push_back(std::move(done.frame));
   }
   SetTotals(raw_total, compressed_total, response->mutable_totals());
   return absl::OkStatus();
@@ -129,50 +153,54 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
                                    v1::DecompressResponse* response,
                                    std::vector<std::vector<uint8_t>>* payloads,
                                    const OpsOptions& options) {
-  // The limit bounds the whole request (a unary call or one stream chunk), not each frame: many
-  // small frames that each decode to the limit would otherwise multiply it. Each tensor counts
-  // what it adds to the reply, its metadata too, so that frames of empty tensors (44 bytes
-  // each, decoding to nothing) are bounded like any others.
+  std::vector<absl::Span<const uint8_t>> items;
+  items.reserve(static_cast<size_t>(request.tensors_size()));
+  for (const v1::CompressedTensor& in : request.tensors()) items.push_back(BytesOf(in.frame()));
+  // The limit bounds what the reply holds for the whole request (a unary call or one stream
+  // chunk), not each frame: many small frames that each decode to the limit would otherwise
+  // multiply it. Each tensor counts what it adds to the reply, its metadata too, so that frames
+  // of empty tensors (44 bytes each, decoding to nothing) are bounded like any others. Every
+  // header is read before anything is decoded, so a call over the limit is refused before any
+  // work.
   const uint64_t limit = options.decode_limits.max_decoded_bytes;
   uint64_t decoded = 0;
-  for (int i = 0; i < request.tensors_size(); ++i) {
-    if (absl::Status s = CheckCancelled(options); !s.ok()) return s;
+  // Called in order, once every frame up to tensor i has parsed: its reply entry, and room to
+  // decode it into (the reply's bytes or a payload), with no tensor-sized copy.
+  auto into = [&](size_t index, const TensorMeta& meta) -> absl::StatusOr<absl::Span<uint8_t>> {
+    const int i = static_cast<int>(index);
     const v1::CompressedTensor& in = request.tensors(i);
-    v1::Tensor* out = response->add_tensors();
-    // Decoded straight into the reply's bytes (or the payload): no tensor-sized copy per call.
-    absl::StatusOr<TensorMeta> meta = DecompressInto(
-        BytesOf(in.frame()),
-        [out, payloads](const TensorMeta& m) {
-          if (payloads != nullptr) {
-            payloads->emplace_back(m.NumBytes());
-            return absl::MakeSpan(payloads->back());
-          }
-          std::string* bytes = out->mutable_raw_contents();
-          bytes->resize(m.NumBytes());
-          return absl::MakeSpan(reinterpret_cast<uint8_t*>(bytes->data()), bytes->size());
-        },
-        {limit - decoded});
-    if (!meta.ok()) {
-      if (decoded > 0 && absl::IsResourceExhausted(meta.status())) {
-        return Annotate(meta.status(),
-                        absl::StrCat(TensorLabel(i, in.name()), " (the request's earlier tensors ",
-                                     "decode to ", decoded, " of its ", limit, " bytes)"));
-      }
-      return Annotate(meta.status(), TensorLabel(i, in.name()));
+    if (meta.NumBytes() > limit - decoded) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          TensorLabel(i, in.name()), ": frame decodes to ", meta.NumBytes(), " bytes (shape ",
+          meta.ShapeString(), "), over the limit of ", limit - decoded,
+          " (the request's earlier tensors decode to ", decoded, " of its ", limit, " bytes)"));
     }
-    MetaToProto(*meta, in.name(), out);
+    v1::Tensor* out = response->add_tensors();
+    MetaToProto(meta, in.name(), out);
     out->set_token_offset(in.token_offset());
     out->set_total_tokens(in.total_tokens());
+    absl::Span<uint8_t> room;
+    if (payloads != nullptr) {
+      room = absl::MakeSpan(payloads->emplace_back(meta.NumBytes()));
+    } else {
+      std::string* bytes = out->mutable_raw_contents();
+      bytes->resize(meta.NumBytes());
+      room = absl::MakeSpan(reinterpret_cast<uint8_t*>(bytes->data()), bytes->size());
+    }
     // The entry's bytes in the reply: its metadata, and the tensor's bytes wherever they are.
-    decoded += out->ByteSizeLong() + (payloads != nullptr ? meta->NumBytes() : 0);
+    decoded += out->ByteSizeLong() + (payloads != nullptr ? meta.NumBytes() : 0);
     if (decoded > limit) {
       return absl::ResourceExhaustedError(
           absl::StrCat(TensorLabel(i, in.name()), ": the request's tensors decode to more than ",
                        limit, " bytes with their metadata (--max-decompressed-bytes), after ",
                        i + 1, " of ", request.tensors_size()));
     }
-  }
-  return absl::OkStatus();
+    return room;
+  };
+  BatchOptions batch = BatchFor(request.tensors(), options);
+  batch.limits = options.decode_limits;
+  batch.max_tensor_bytes = limit;
+  return DecompressTensors(items, into, batch).status();
 }
 
 absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressResponse* response,

@@ -194,6 +194,7 @@ OpsOptions KVCompressorService::OpsFor(grpc::CallbackServerContext* context) con
   ops.observer = options_.observer;
   ops.cancelled = [context] { return context->IsCancelled(); };
   ops.past_deadline = [context] { return context->deadline() <= std::chrono::system_clock::now(); };
+  ops.parallelism = {static_cast<int>(pool_->size()), pool_};
   return ops;
 }
 
