@@ -29,7 +29,9 @@ struct Parallelism {
 // Calls body(i) once for every i in [0, n) and returns when all have returned. The calling
 // thread claims items too, in index order like every helper, so the call finishes even when no
 // helper ever starts (a pool whose threads are all busy, or shutting down): a helper that starts
-// late finds nothing left and returns without touching `body`. `body` must be thread-safe.
+// late finds nothing left and returns without touching `body`. On an executor, a helper runs one
+// item per task and queues itself again behind whatever else waits there, so a big call shares
+// a busy pool with other calls instead of holding it. `body` must be thread-safe.
 void ParallelFor(size_t n, const Parallelism& parallelism, absl::FunctionRef<void(size_t)> body);
 
 }  // namespace kvcomp

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -55,14 +57,17 @@ absl::StatusOr<std::vector<TensorMeta>> DecompressExpectingNoRoom(
 class ThreadExecutor : public Executor {
  public:
   ~ThreadExecutor() override {
+    std::lock_guard<std::mutex> lock(mu_);
     for (std::thread& t : threads_) t.join();
   }
   bool Submit(std::function<void()> task) override {
+    std::lock_guard<std::mutex> lock(mu_);
     threads_.emplace_back(std::move(task));
     return true;
   }
 
  private:
+  std::mutex mu_;
   std::vector<std::thread> threads_;
 };
 
@@ -83,6 +88,71 @@ TEST(ParallelForTest, RunsEveryIndexOnceWhateverRunsIt) {
       for (int i = 0; i < n; ++i) EXPECT_EQ(runs[static_cast<size_t>(i)].load(), 1) << i;
     }
   }
+}
+
+// One thread taking tasks in order: a server's pool with one worker.
+class QueueExecutor : public Executor {
+ public:
+  QueueExecutor() : thread_([this] { Loop(); }) {}
+  ~QueueExecutor() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  bool Submit(std::function<void()> task) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(task));
+    }
+    cv_.notify_all();
+    return true;
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      task();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// A helper takes one item per task and queues itself again, so work queued behind it on the
+// executor runs long before the call is done, not after it.
+TEST(ParallelForTest, ABigCallSharesTheExecutorWithWorkQueuedBehindIt) {
+  QueueExecutor pool;
+  constexpr size_t kItems = 40;
+  std::atomic<size_t> done{0};
+  std::atomic<long> done_when_other_ran{-1};
+  std::thread other([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(15));
+    pool.Submit([&] { done_when_other_ran = static_cast<long>(done.load()); });
+  });
+  ParallelFor(kItems, {2, &pool}, [&](size_t) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ++done;
+  });
+  other.join();
+  for (int i = 0; i < 1000 && done_when_other_ran < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_GE(done_when_other_ran.load(), 0);
+  EXPECT_LT(done_when_other_ran.load(), static_cast<long>(kItems) - 10);
 }
 
 TEST(ParallelForTest, UsesSeveralThreadsWhenAllowed) {
