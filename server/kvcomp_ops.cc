@@ -1,6 +1,8 @@
 #include "server/kvcomp_ops.h"
 
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +14,7 @@
 #include "kvcomp/spec.h"
 #include "kvcomp/status_macros.h"
 #include "server/analysis_convert.h"
+#include "server/shm_call.h"
 #include "server/tensor_convert.h"
 
 namespace kvcomp::server {
@@ -34,21 +37,51 @@ absl::StatusOr<std::unique_ptr<Codec>> ResolveCodec(absl::string_view spec) {
   return codec;
 }
 
+// `value`, or its error prefixed with `label`.
+template <typename T>
+absl::StatusOr<T> Labelled(absl::StatusOr<T> value, absl::string_view label) {
+  if (!value.ok()) return Annotate(value.status(), label);
+  return value;
+}
+
+// The view of tensor `i`: over its raw_contents, or over the shared-memory range it names
+// (read through `regions`; null where shared memory is not served, as in Analyze).
+absl::StatusOr<TensorView> ViewOf(const v1::Tensor& tensor, const std::string& label,
+                                  CallRegions* regions) {
+  if (!tensor.has_shm()) return Labelled(ViewFromProto(tensor), label);
+  if (regions == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label,
+                     ": Analyze takes tensor bytes in raw_contents; shared-memory "
+                     "tensors are served by Compress and Decompress"));
+  }
+  if (!tensor.raw_contents().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ": has both raw_contents and shm; send the bytes one way"));
+  }
+  absl::StatusOr<TensorMeta> meta = MetaFromProto(tensor);
+  if (!meta.ok()) return Annotate(meta.status(), label);
+  absl::StatusOr<absl::Span<const uint8_t>> bytes = regions->Input(tensor.shm(), label);
+  if (!bytes.ok()) return bytes.status();
+  return Labelled(TensorView::Make(*std::move(meta), *bytes), label);
+}
+
 // Views over every request tensor, validated up front so a bad tensor fails the call before
 // any work is done.
 absl::StatusOr<std::vector<TensorView>> ViewsOf(
-    const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors, const OpsOptions& options) {
+    const google::protobuf::RepeatedPtrField<v1::Tensor>& tensors, const OpsOptions& options,
+    CallRegions* regions) {
   std::vector<TensorView> views;
   views.reserve(tensors.size());
   for (int i = 0; i < tensors.size(); ++i) {
-    absl::StatusOr<TensorView> view = ViewFromProto(tensors[i]);
-    if (!view.ok()) return Annotate(view.status(), TensorLabel(i, tensors[i].name()));
+    const std::string label = TensorLabel(i, tensors[i].name());
+    absl::StatusOr<TensorView> view = ViewOf(tensors[i], label, regions);
+    if (!view.ok()) return view.status();
     const uint64_t elements = view->meta().NumElements();
     if (options.max_tensor_elements > 0 && elements > options.max_tensor_elements) {
       return absl::ResourceExhaustedError(
-          absl::StrCat(TensorLabel(i, tensors[i].name()), ": ", elements,
-                       " elements, more than the server's limit of ", options.max_tensor_elements,
-                       " (--max-tensor-elements)"));
+          absl::StrCat(label, ": ", elements, " elements, more than the server's limit of ",
+                       options.max_tensor_elements, " (--max-tensor-elements)"));
     }
     views.push_back(*std::move(view));
   }
@@ -106,19 +139,28 @@ absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressR
                                const OpsOptions& options) {
   absl::StatusOr<std::unique_ptr<Codec>> codec = ResolveCodec(request.codec());
   if (!codec.ok()) return codec.status();
-  absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors(), options);
+  CallRegions regions(options.shm);
+  absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors(), options, &regions);
   if (!views.ok()) return views.status();
   KV_RETURN_IF_ERROR(CheckBlocks(*views, request.block_tokens()));
+  std::optional<OutputWindow> window;
+  if (request.has_output()) {
+    absl::StatusOr<OutputWindow> w = regions.Output(request.output());
+    if (!w.ok()) return w.status();
+    window = *std::move(w);
+  }
   const std::string family = CodecFamily(request.codec());
 
   BatchOptions batch = BatchFor(request.tensors(), options);
   batch.block_tokens = request.block_tokens();
+  batch.shared_input = regions.has_inputs();
   std::vector<double> seconds;
   absl::StatusOr<std::vector<CompressedTensor>> out =
       CompressTensors(**codec, *views, batch, &seconds);
   if (!out.ok()) return out.status();
 
   uint64_t raw_total = 0, compressed_total = 0;
+  std::vector<absl::Span<uint8_t>> placed;
   for (int i = 0; i < request.tensors_size(); ++i) {
     const v1::Tensor& in = request.tensors(i);
     CompressedTensor& done = (*out)[static_cast<size_t>(i)];
@@ -133,7 +175,21 @@ absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressR
     if (options.observer != nullptr) {
       options.observer->OnCompressed(family, done.report, seconds[static_cast<size_t>(i)]);
     }
+    if (window.has_value()) {
+      absl::StatusOr<absl::Span<uint8_t>> room =
+          window->Place(done.frame.size(), absl::StrCat(TensorLabel(i, in.name()), "'s frame"),
+                        entry->mutable_shm());
+      if (!room.ok()) return room.status();
+      placed.push_back(*room);
+    }
     frames->push_back(std::move(done.frame));
+  }
+  if (window.has_value()) {
+    // Written out on every thread too (a 64 MiB cache has ~50 MiB of frames), and not sent.
+    ParallelFor(placed.size(), options.parallelism, [&](size_t i) {
+      if (!placed[i].empty()) std::memcpy(placed[i].data(), (*frames)[i].data(), placed[i].size());
+      (*frames)[i] = {};
+    });
   }
   SetTotals(raw_total, compressed_total, response->mutable_totals());
   return absl::OkStatus();
@@ -153,23 +209,46 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
                                    v1::DecompressResponse* response,
                                    std::vector<std::vector<uint8_t>>* payloads,
                                    const OpsOptions& options) {
+  CallRegions regions(options.shm);
   std::vector<absl::Span<const uint8_t>> items;
   items.reserve(static_cast<size_t>(request.tensors_size()));
-  for (const v1::CompressedTensor& in : request.tensors()) items.push_back(BytesOf(in.frame()));
+  for (int i = 0; i < request.tensors_size(); ++i) {
+    const v1::CompressedTensor& in = request.tensors(i);
+    if (!in.has_shm()) {
+      items.push_back(BytesOf(in.frame()));
+      continue;
+    }
+    if (!in.frame().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          TensorLabel(i, in.name()), ": has both frame and shm; send the frame one way"));
+    }
+    absl::StatusOr<absl::Span<const uint8_t>> frame =
+        regions.Input(in.shm(), TensorLabel(i, in.name()));
+    if (!frame.ok()) return frame.status();
+    items.push_back(*frame);
+  }
+  std::optional<OutputWindow> window;
+  if (request.has_output()) {
+    absl::StatusOr<OutputWindow> w = regions.Output(request.output());
+    if (!w.ok()) return w.status();
+    window = *std::move(w);
+  }
   // The limit bounds what the reply holds for the whole request (a unary call or one stream
   // chunk), not each frame: many small frames that each decode to the limit would otherwise
   // multiply it. Each tensor counts what it adds to the reply, its metadata too, so that frames
-  // of empty tensors (44 bytes each, decoding to nothing) are bounded like any others. Every
-  // header is read before anything is decoded, so a call over the limit is refused before any
-  // work.
+  // of empty tensors (44 bytes each, decoding to nothing) are bounded like any others; a tensor
+  // written into an output window adds its metadata only, and is bounded by the window (and,
+  // frame by frame, by the limit). Every header is read before anything is decoded, so a call
+  // over the limit is refused before any work.
   const uint64_t limit = options.decode_limits.max_decoded_bytes;
   uint64_t decoded = 0;
   // Called in order, once every frame up to tensor i has parsed: its reply entry, and room to
-  // decode it into (the reply's bytes or a payload), with no tensor-sized copy.
+  // decode it into (the window, the reply's bytes or a payload), with no tensor-sized copy.
   auto into = [&](size_t index, const TensorMeta& meta) -> absl::StatusOr<absl::Span<uint8_t>> {
     const int i = static_cast<int>(index);
     const v1::CompressedTensor& in = request.tensors(i);
-    if (meta.NumBytes() > limit - decoded) {
+    const uint64_t sent = window.has_value() ? 0 : meta.NumBytes();
+    if (sent > limit - decoded) {
       return absl::ResourceExhaustedError(absl::StrCat(
           TensorLabel(i, in.name()), ": frame decodes to ", meta.NumBytes(), " bytes (shape ",
           meta.ShapeString(), "), over the limit of ", limit - decoded,
@@ -180,15 +259,21 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
     out->set_token_offset(in.token_offset());
     out->set_total_tokens(in.total_tokens());
     absl::Span<uint8_t> room;
-    if (payloads != nullptr) {
+    if (window.has_value()) {
+      absl::StatusOr<absl::Span<uint8_t>> placed =
+          window->Place(meta.NumBytes(), TensorLabel(i, in.name()), out->mutable_shm());
+      if (!placed.ok()) return placed.status();
+      room = *placed;
+      if (payloads != nullptr) payloads->emplace_back();  // nothing sent for it
+    } else if (payloads != nullptr) {
       room = absl::MakeSpan(payloads->emplace_back(meta.NumBytes()));
     } else {
       std::string* bytes = out->mutable_raw_contents();
       bytes->resize(meta.NumBytes());
       room = absl::MakeSpan(reinterpret_cast<uint8_t*>(bytes->data()), bytes->size());
     }
-    // The entry's bytes in the reply: its metadata, and the tensor's bytes wherever they are.
-    decoded += out->ByteSizeLong() + (payloads != nullptr ? meta.NumBytes() : 0);
+    // The entry's bytes in the reply: its metadata, and the tensor's bytes if they go in it.
+    decoded += out->ByteSizeLong() + (payloads != nullptr ? sent : 0);
     if (decoded > limit) {
       return absl::ResourceExhaustedError(
           absl::StrCat(TensorLabel(i, in.name()), ": the request's tensors decode to more than ",
@@ -199,7 +284,9 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
   };
   BatchOptions batch = BatchFor(request.tensors(), options);
   batch.limits = options.decode_limits;
-  batch.max_tensor_bytes = limit;
+  batch.max_tensor_bytes = window.has_value() ? UINT64_MAX : limit;
+  batch.shared_input = regions.has_inputs();
+  batch.shared_output = window.has_value();
   return DecompressTensors(items, into, batch).status();
 }
 
@@ -215,7 +302,8 @@ absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* 
     absl::StatusOr<std::unique_ptr<Codec>> codec = ResolveCodec(spec);
     if (!codec.ok()) return codec.status();
   }
-  absl::StatusOr<std::vector<TensorView>> views = ViewsOf(request.tensors(), options);
+  absl::StatusOr<std::vector<TensorView>> views =
+      ViewsOf(request.tensors(), options, /*regions=*/nullptr);
   if (!views.ok()) return views.status();
 
   AnalysisOptions analysis = AnalysisOptionsFromProto(request);

@@ -14,6 +14,7 @@
 #include "kvcomp/parallel.h"
 #include "kvcomp/pipeline.h"
 #include "kvcomp/v1/kvcomp.pb.h"
+#include "server/shm_call.h"
 
 namespace kvcomp::server {
 
@@ -41,6 +42,9 @@ struct OpsOptions {
   // server's worker pool): the tensors of a call, and the token blocks of a big tensor, are
   // spread over them (kvcomp/batch.h). The frames never depend on it.
   Parallelism parallelism;
+  // Shared memory: the caller's regions (server/shm_call.h). Without sessions, tensors and frames
+  // that name a region are refused (FAILED_PRECONDITION).
+  ShmAccess shm;
 };
 
 // The codec family of a spec: the name of its first stage or preset ("zstd" for "zstd(3)",

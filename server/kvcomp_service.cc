@@ -17,6 +17,13 @@ namespace {
 const grpc::Status kTooManyCalls(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "server is at its concurrent call limit (--max-concurrent-calls)");
 const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
+constexpr char kShmSessionKey[] = "kvcomp-shm-session";
+
+std::string ShmToken(grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find(kShmSessionKey);
+  return it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
 
 uint64_t ReplyBytes(const grpc::ByteBuffer& reply) { return reply.Length(); }
 uint64_t ReplyBytes(const google::protobuf::Message& reply) { return reply.ByteSizeLong(); }
@@ -195,6 +202,11 @@ OpsOptions KVCompressorService::OpsFor(grpc::CallbackServerContext* context) con
   ops.cancelled = [context] { return context->IsCancelled(); };
   ops.past_deadline = [context] { return context->deadline() <= std::chrono::system_clock::now(); };
   ops.parallelism = {static_cast<int>(pool_->size()), pool_};
+  ops.shm.sessions = options_.shm;
+  if (options_.shm != nullptr) {
+    ops.shm.session = ShmToken(context);
+    ops.shm.local = IsLocalPeer(context->peer());
+  }
   return ops;
 }
 
@@ -266,6 +278,68 @@ grpc::ServerBidiReactor<v1::DecompressRequest, v1::DecompressResponse>*
 KVCompressorService::DecompressStream(grpc::CallbackServerContext* context) {
   return new StreamReactor<v1::DecompressRequest, v1::DecompressResponse>(
       this, context, "DecompressStream", &RunDecompress);
+}
+
+absl::StatusOr<std::string> KVCompressorService::ShmSessionOf(
+    grpc::CallbackServerContext* context) const {
+  if (options_.shm == nullptr) {
+    return absl::FailedPreconditionError(
+        "this server serves no shared memory (start it with --shm-socket PATH)");
+  }
+  if (!IsLocalPeer(context->peer())) {
+    return absl::PermissionDeniedError(
+        "shared-memory regions are served only to clients on a unix: socket or loopback");
+  }
+  return ShmToken(context);
+}
+
+grpc::ServerUnaryReactor* KVCompressorService::SystemSharedMemoryRegister(
+    grpc::CallbackServerContext* context, const v1::SystemSharedMemoryRegisterRequest* request,
+    v1::SystemSharedMemoryRegisterResponse*) {
+  absl::StatusOr<std::string> session = ShmSessionOf(context);
+  absl::Status status = session.status();
+  if (session.ok()) {
+    status = options_.shm->Register(*session, request->name(), request->key(), request->offset(),
+                                    request->byte_size());
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KVCompressorService::SystemSharedMemoryUnregister(
+    grpc::CallbackServerContext* context, const v1::SystemSharedMemoryUnregisterRequest* request,
+    v1::SystemSharedMemoryUnregisterResponse*) {
+  absl::StatusOr<std::string> session = ShmSessionOf(context);
+  absl::Status status = session.status();
+  if (session.ok()) status = options_.shm->Unregister(*session, request->name());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KVCompressorService::SystemSharedMemoryStatus(
+    grpc::CallbackServerContext* context, const v1::SystemSharedMemoryStatusRequest* request,
+    v1::SystemSharedMemoryStatusResponse* response) {
+  absl::StatusOr<std::string> session = ShmSessionOf(context);
+  absl::Status status = session.status();
+  if (session.ok()) {
+    auto regions = options_.shm->Status(*session, request->name());
+    status = regions.status();
+    if (regions.ok()) {
+      for (const auto& region : *regions) {
+        auto& entry = (*response->mutable_regions())[region->name()];
+        entry.set_name(region->name());
+        entry.set_key(region->key());
+        entry.set_offset(region->offset());
+        entry.set_byte_size(region->size());
+        entry.set_writable(region->writable());
+      }
+    }
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
 }
 
 }  // namespace kvcomp::server
