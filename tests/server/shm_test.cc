@@ -431,6 +431,42 @@ TEST_F(ShmTest, ARegionAbusedMidCallNeverHurtsTheServerOrAnotherClient) {
   ExpectServes();
 }
 
+// A real second process, `kvcomp load --shm`, SIGKILLed with calls in flight: its session ends
+// when the kernel closes its socket, its regions are unmapped once the calls using them finish,
+// and the server's fds and mappings come back to where they were.
+TEST_F(ShmTest, AClientKilledMidCallReleasesItsRegions) {
+  Start({"--workers", "1"});
+  const Resources before = Now();
+  const std::string cli = KVCOMP_CLI_BINARY;
+  const std::string log = ServerProcess::TempSocketPath("load.log");
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::freopen(log.c_str(), "w", stdout);
+    ::dup2(::fileno(stdout), 2);
+    ::execl(cli.c_str(), cli.c_str(), "load", "--server", server_->address().c_str(), "--shm",
+            socket_.c_str(), "--codec", "lossless-max", "--concurrency", "2", "--duration", "60",
+            "--data", "llama:layers=1,heads=8,dim=128,tokens=1024", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Killed once its two regions are mapped in the server and a call has started.
+  bool mid_call = false;
+  for (int i = 0; i < 3000 && !mid_call; ++i) {
+    mid_call = MappingCount(server_->pid(), "memfd:kvcomp") >= before.regions + 2 &&
+               ScrapeSum(*server_, "kvcomp_in_flight_calls") >= 1;
+    if (!mid_call) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(mid_call) << "kvcomp load --shm never had a call in flight";
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "kvcomp load ended before the kill";
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ExpectBackTo(before);
+  EXPECT_EQ(ScrapeSum(*server_, "kvcomp_in_flight_calls"), 0);
+  ExpectServes();
+  ::unlink(log.c_str());
+}
+
 // A thousand register/unregister cycles (a new memfd each, a call on every tenth) leave the
 // server's RSS and fds flat.
 TEST_F(ShmTest, AThousandRegisterUnregisterCyclesLeaveRssAndFdsFlat) {
