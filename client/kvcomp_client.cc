@@ -233,7 +233,11 @@ absl::Status CheckRequestSize(const google::protobuf::Message& req, const Client
 
 // ---- Streaming: chunks under the threshold, token blocks, reassembly ----
 
-constexpr int64_t kServerDefaultMaxMessage = int64_t{64} << 20;  // kvcomp-server's default
+// The default chunk: a server holds about two chunks of a stream at once (server/raw_reply.h),
+// so 32 MiB keeps any cache streamed with the defaults under ~90 MiB of server memory (256 MiB
+// streamed: 86 MiB peak; with chunks at the server's 64 MiB message limit, 147). Well within
+// kvcomp-server's default message limit (64 MiB).
+constexpr int64_t kDefaultChunkBytes = int64_t{32} << 20;
 // A tensor's metadata in a message (name, shape, datatype, report), counted generously.
 constexpr uint64_t kPerTensorOverhead = 512;
 
@@ -244,7 +248,7 @@ int64_t HeaderRoom(int64_t message_bytes) {
 
 int64_t EffectiveThreshold(const ClientOptions& o) {
   if (o.stream_threshold_bytes > 0) return o.stream_threshold_bytes;
-  const int64_t m = std::min<int64_t>(o.max_message_bytes, kServerDefaultMaxMessage);
+  const int64_t m = std::min<int64_t>(o.max_message_bytes, kDefaultChunkBytes);
   return m - HeaderRoom(m);
 }
 

@@ -78,8 +78,9 @@ struct ClientOptions {
   int max_message_bytes = 512 << 20;
   // Compress and Decompress requests whose tensors (raw bytes, or frames and the raw bytes they
   // decode to) exceed this go as a stream of chunks each within it. 0: derived from
-  // max_message_bytes, capped at the server's default limit (64 MiB), less 1/16 (at most
-  // 64 KiB) for message headers. At most max_message_bytes.
+  // max_message_bytes, capped at 32 MiB (a server holds about two chunks of a stream, so this
+  // bounds its memory for any cache), less 1/16 (at most 64 KiB) for message headers. At most
+  // max_message_bytes.
   int64_t stream_threshold_bytes = 0;
   // How long Connect waits for the channel to become ready; zero connects lazily (the first
   // call then fails with UNAVAILABLE if nothing listens).

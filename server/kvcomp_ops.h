@@ -42,6 +42,9 @@ struct OpsOptions {
   // server's worker pool): the tensors of a call, and the token blocks of a big tensor, are
   // spread over them (kvcomp/batch.h). The frames never depend on it.
   Parallelism parallelism;
+  // Streams (server/raw_reply.h): give a big chunk's received bytes back to the system once it
+  // is parsed, so that a stream holds about two chunks, not three.
+  bool trim_after_parse = false;
   // Shared memory: the caller's regions (server/shm_call.h). Without sessions, tensors and frames
   // that name a region are refused (FAILED_PRECONDITION).
   ShmAccess shm;

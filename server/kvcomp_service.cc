@@ -37,11 +37,12 @@ uint64_t ReplyBytes(const google::protobuf::Message& reply) { return reply.ByteS
 // Lifetime: gRPC holds one reference until OnDone, the watchdog one while OnIdle runs; the
 // last Unref deletes. `mu_` is recursive because gRPC may run a reaction inline in the thread
 // that started an operation.
-template <typename Request, typename Response>
-class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
+// Chunks are raw bytes, parsed and answered by the raw runners (server/raw_reply.h), so that a
+// chunk's received bytes, its parsed form and its answer are never all held at once.
+class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                             public IdleWatchdog::Watched {
  public:
-  using Run = absl::Status (*)(const Request&, Response*, const OpsOptions&);
+  using Run = absl::Status (*)(grpc::ByteBuffer*, grpc::ByteBuffer*, const OpsOptions&);
 
   StreamReactor(KVCompressorService* service, grpc::CallbackServerContext* context,
                 const char* method, Run run)
@@ -117,8 +118,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
 
   void RunChunk() {
     response_.Clear();
-    absl::Status status = run_(request_, &response_, service_->OpsFor(context_));
-    request_.Clear();  // free the chunk before its answer goes out
+    OpsOptions ops = service_->OpsFor(context_);
+    ops.trim_after_parse = true;
+    absl::Status status = run_(&request_, &response_, ops);
+    request_.Clear();  // the chunk is freed before its answer goes out (run_ already did)
     if (!status.ok()) {
       spdlog::debug("{} chunk {} from {} failed: {}", method_, chunks_, context_->peer(),
                     status.ToString());
@@ -165,8 +168,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   bool done_ = false;      // OnDone has run
   bool idle_write_ = false;
   uint64_t chunks_ = 0;
-  Request request_;
-  Response response_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
 };
 
 }  // namespace
@@ -253,13 +256,13 @@ grpc::ServerUnaryReactor* KVCompressorService::Dispatch(
 grpc::ServerUnaryReactor* KVCompressorService::Compress(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request,
                                                         grpc::ByteBuffer* response) {
-  return Dispatch("Compress", context, request, response, &RunCompressRaw);
+  return Dispatch("Compress", context, request, response, &RunCompressRawUnary);
 }
 
 grpc::ServerUnaryReactor* KVCompressorService::Decompress(grpc::CallbackServerContext* context,
                                                           const grpc::ByteBuffer* request,
                                                           grpc::ByteBuffer* response) {
-  return Dispatch("Decompress", context, request, response, &RunDecompressRaw);
+  return Dispatch("Decompress", context, request, response, &RunDecompressRawUnary);
 }
 
 grpc::ServerUnaryReactor* KVCompressorService::Analyze(grpc::CallbackServerContext* context,
@@ -268,16 +271,14 @@ grpc::ServerUnaryReactor* KVCompressorService::Analyze(grpc::CallbackServerConte
   return Dispatch("Analyze", context, request, response, &RunAnalyze);
 }
 
-grpc::ServerBidiReactor<v1::CompressRequest, v1::CompressResponse>*
-KVCompressorService::CompressStream(grpc::CallbackServerContext* context) {
-  return new StreamReactor<v1::CompressRequest, v1::CompressResponse>(
-      this, context, "CompressStream", &RunCompress);
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* KVCompressorService::CompressStream(
+    grpc::CallbackServerContext* context) {
+  return new StreamReactor(this, context, "CompressStream", &RunCompressRaw);
 }
 
-grpc::ServerBidiReactor<v1::DecompressRequest, v1::DecompressResponse>*
-KVCompressorService::DecompressStream(grpc::CallbackServerContext* context) {
-  return new StreamReactor<v1::DecompressRequest, v1::DecompressResponse>(
-      this, context, "DecompressStream", &RunDecompress);
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* KVCompressorService::DecompressStream(
+    grpc::CallbackServerContext* context) {
+  return new StreamReactor(this, context, "DecompressStream", &RunDecompressRaw);
 }
 
 absl::StatusOr<std::string> KVCompressorService::ShmSessionOf(

@@ -22,11 +22,20 @@
 
 namespace kvcomp::server {
 
-// Compress and Decompress are raw methods: their replies' bulk goes out without being copied
-// (server/raw_reply.h).
-class KVCompressorService final
-    : public v1::KVCompressor::WithRawCallbackMethod_Compress<
-          v1::KVCompressor::WithRawCallbackMethod_Decompress<v1::KVCompressor::CallbackService>> {
+// Compress, Decompress and their streams are raw methods: their replies' bulk goes out without
+// being copied, and a stream's chunk is released once parsed (server/raw_reply.h). The others
+// are ordinary callback methods. (Spelled out: a raw stream method cannot wrap
+// CallbackService, whose typed stream method has the same parameters.)
+using KVCompressorBase = v1::KVCompressor::WithRawCallbackMethod_Compress<
+    v1::KVCompressor::WithRawCallbackMethod_Decompress<v1::KVCompressor::WithCallbackMethod_Analyze<
+        v1::KVCompressor::WithRawCallbackMethod_CompressStream<
+            v1::KVCompressor::WithRawCallbackMethod_DecompressStream<
+                v1::KVCompressor::WithCallbackMethod_SystemSharedMemoryRegister<
+                    v1::KVCompressor::WithCallbackMethod_SystemSharedMemoryUnregister<
+                        v1::KVCompressor::WithCallbackMethod_SystemSharedMemoryStatus<
+                            v1::KVCompressor::Service>>>>>>>>;
+
+class KVCompressorService final : public KVCompressorBase {
  public:
   struct Options {
     // What one frame may decode to; the send limit is a natural choice.
@@ -57,9 +66,9 @@ class KVCompressorService final
   grpc::ServerUnaryReactor* Analyze(grpc::CallbackServerContext* context,
                                     const v1::AnalyzeRequest* request,
                                     v1::AnalyzeResponse* response) override;
-  grpc::ServerBidiReactor<v1::CompressRequest, v1::CompressResponse>* CompressStream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CompressStream(
       grpc::CallbackServerContext* context) override;
-  grpc::ServerBidiReactor<v1::DecompressRequest, v1::DecompressResponse>* DecompressStream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DecompressStream(
       grpc::CallbackServerContext* context) override;
   // Triton's system shared-memory RPCs, for the caller's own session (its
   // `kvcomp-shm-session` metadata); answered at once, on gRPC's thread (no codec work).

@@ -25,7 +25,9 @@ _DTYPES = {np.dtype("<f4"): "FP32", np.dtype("<f2"): "FP16", Q8_0_BLOCK: "Q8_0",
            Q4_0_BLOCK: "Q4_0"}
 # frame dtype id -> element size (docs/FORMAT.md); Q8_0 and Q4_0 elements are blocks
 _FRAME_ELEMENT_BYTES = {1: 4, 2: 2, 3: 2, 4: 34, 5: 18}
-_SERVER_DEFAULT_MAX_MESSAGE = 64 << 20  # kvcomp-server's default --max-message-bytes
+# The default chunk: a server holds about two chunks of a stream, so 32 MiB chunks keep it
+# under ~90 MiB for any cache (the C++ client's default too).
+_DEFAULT_CHUNK = 32 << 20
 _PER_TENSOR_OVERHEAD = 512  # a tensor's metadata in a message, counted generously
 _NUMPY = {"FP32": np.dtype("<f4"), "FP16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
           "Q8_0": Q8_0_BLOCK, "Q4_0": Q4_0_BLOCK}
@@ -170,8 +172,8 @@ class Client:
     """A connection to one kvcomp server. Calls raise KVCompError on failure.
 
     compress and decompress make one unary call while the request fits under
-    ``stream_threshold_bytes`` (default: min(max_message_bytes, 64 MiB, the server's default
-    limit) less 1/16, at most 64 KiB); above it they stream (CompressStream/DecompressStream)
+    ``stream_threshold_bytes`` (default: min(max_message_bytes, 32 MiB) less 1/16, at most
+    64 KiB); above it they stream (CompressStream/DecompressStream)
     in chunks within it, a bigger tensor cut along its token axis into token blocks. A stream
     is one call: ``timeout`` covers all of it."""
 
@@ -187,7 +189,7 @@ class Client:
         if not 0 <= stream_threshold_bytes <= max_message_bytes:
             raise ValueError("stream_threshold_bytes must be in [0, max_message_bytes]")
         room = lambda m: min(m // 16, 64 << 10)
-        limited = min(max_message_bytes, _SERVER_DEFAULT_MAX_MESSAGE)
+        limited = min(max_message_bytes, _DEFAULT_CHUNK)
         self.stream_threshold_bytes = stream_threshold_bytes or limited - room(limited)
         self._hard_limit = max_message_bytes - room(max_message_bytes)
         self._shm_socket = shm_socket
