@@ -52,8 +52,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       this->Finish(kTooManyCalls);
       return;
     }
-    holds_slot_ = true;
     std::lock_guard<std::recursive_mutex> lock(mu_);
+    holds_slot_ = true;
     StartReadLocked();
   }
 
@@ -104,7 +104,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       done_ = true;
     }
     service_->watchdog()->Disarm(this);
-    if (holds_slot_) service_->ReleaseCall();
+    {
+      std::lock_guard<std::recursive_mutex> lock(mu_);
+      ReleaseSlotLocked();
+    }
     Unref();
   }
 
@@ -145,9 +148,19 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     this->StartRead(&request_);
   }
 
+  // The slot is given back before the client can see the status: gRPC runs OnDone only later,
+  // so a client that got its status and called again could otherwise still find the server at
+  // its --max-concurrent-calls.
   void FinishLocked(const grpc::Status& status) {
     finished_ = true;
+    ReleaseSlotLocked();
     this->Finish(status);
+  }
+
+  void ReleaseSlotLocked() {
+    if (!holds_slot_) return;
+    holds_slot_ = false;
+    service_->ReleaseCall();
   }
 
   std::string IdleMessage(absl::string_view what) const {
@@ -160,9 +173,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   grpc::CallbackServerContext* context_;
   const char* method_;
   Run run_;
-  bool holds_slot_ = false;
   std::atomic<int> refs_{1};
   std::recursive_mutex mu_;  // guards what follows
+  bool holds_slot_ = false;
   Waiting waiting_ = Waiting::kNothing;
   bool finished_ = false;  // Finish has been called
   bool done_ = false;      // OnDone has run
