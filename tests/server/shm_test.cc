@@ -337,6 +337,62 @@ TEST_F(ShmTest, RegistrationPastThePerClientLimitIsResourceExhausted) {
   ExpectServes();
 }
 
+// A region belongs to the session (the client's connection to the shm socket) that registered
+// it: another client can neither read it, write into it, unregister it nor see it, and a name two
+// clients both use means each one's own region. The owner's disconnect releases it.
+TEST_F(ShmTest, RegionsBelongToTheClientThatRegisteredThem) {
+  auto in = Region(*client_, "in", 1 << 20);
+  auto out = Region(*client_, "out", 1 << 20);
+  ASSERT_NE(out, nullptr);
+  const Resources before = Now();  // our client connected, its regions mapped
+  auto other = NewClient();
+  ASSERT_NE(other, nullptr);
+  auto theirs = Region(*other, "theirs", 1 << 20);
+  auto their_in = Region(*other, "in", 1 << 20);
+  ASSERT_NE(their_in, nullptr);
+  const auto their_placed = Fill(*their_in, {LlamaTensor(3, Kind::kKey, 100)});
+  Fill(*theirs, {LlamaTensor(4, Kind::kKey, 100)});
+  const auto placed = Fill(*in, {LlamaTensor(5, Kind::kValue, 100)});
+
+  auto refs = Refs(placed);
+  refs[0].bytes.region = "theirs";
+  auto c = client_->CompressShm("zstd(1)", refs, {"out", 0, 1 << 20});
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << c.status();
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("unknown region 'theirs'"));
+  c = client_->CompressShm("zstd(1)", Refs(placed), {"theirs", 0, 1 << 20});
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << c.status();
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("unknown region 'theirs'"));
+  const absl::Status u = client_->UnregisterRegion("theirs");
+  EXPECT_EQ(u.code(), absl::StatusCode::kInvalidArgument) << u;
+  auto mine = client_->RegionStatus();
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  std::vector<std::string> names;
+  for (const client::RegionInfo& r : *mine) names.push_back(r.name);
+  EXPECT_THAT(names, ::testing::UnorderedElementsAre("in", "out"));
+
+  // "in" is each client's own: ours compresses our tensor, theirs theirs.
+  c = client_->CompressShm("zstd(1)", Refs(placed), {"out", 0, 1 << 20});
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto d = client_->DecompressShm({{"x", c->tensors[0].frame}}, {"out", 1 << 19, 1 << 19});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(0, std::memcmp(out->bytes().data() + d->at(0).bytes.offset,
+                           placed[0].tensor.bytes.data(), placed[0].tensor.bytes.size()));
+  auto theirs_c = other->CompressShm("zstd(1)", Refs(their_placed), {"theirs", 0, 1 << 20});
+  ASSERT_TRUE(theirs_c.ok()) << theirs_c.status();  // still registered: our unregister missed it
+  auto theirs_d =
+      other->DecompressShm({{"x", theirs_c->tensors[0].frame}}, {"theirs", 1 << 19, 1 << 19});
+  ASSERT_TRUE(theirs_d.ok()) << theirs_d.status();
+  EXPECT_EQ(0,
+            std::memcmp(theirs->bytes().data() + theirs_d->at(0).bytes.offset,
+                        their_placed[0].tensor.bytes.data(), their_placed[0].tensor.bytes.size()));
+
+  // Its owner disconnects: its two regions go, ours stay and serve.
+  other.reset();
+  ExpectBackTo(before);
+  c = client_->CompressShm("zstd(1)", Refs(placed), {"out", 0, 1 << 20});
+  EXPECT_TRUE(c.ok()) << c.status();
+}
+
 // Only a memfd sealed against shrinking is mapped: an unsealed memfd, a sealable one not yet
 // sealed, a plain file and a pipe are refused, and each refused fd is closed.
 TEST_F(ShmTest, UnsealedOrNonMemfdRegionsAreRefusedAtRegistration) {
