@@ -448,12 +448,14 @@ TEST_F(ShmTest, ARegionAbusedMidCallNeverHurtsTheServerOrAnotherClient) {
   for (int layer = 0; layer < 4; ++layer) tensors.push_back(LlamaTensor(layer, Kind::kKey, 200));
   const auto placed = Fill(*in, tensors);
   const Resources before = Now();
+  int truncated_mid_call = 0;
   for (const char* codec : {"zstd(19)", "gear+rans", "bounded(cos=0.999)"}) {
     SCOPED_TRACE(codec);
     auto call = std::async(std::launch::async, [&] {
       return client_->CompressShm(codec, Refs(placed), {"out", 0, 16 << 20}, 50);
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    truncated_mid_call += call.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
     const int fd = in->fd();
     errno = 0;
     EXPECT_EQ(::ftruncate(fd, 0), -1);
@@ -474,6 +476,8 @@ TEST_F(ShmTest, ARegionAbusedMidCallNeverHurtsTheServerOrAnotherClient) {
     }
     Fill(*in, tensors);
   }
+  // zstd(19) on 1.6 MiB takes far longer than 20 ms: at least that call was under way.
+  EXPECT_GE(truncated_mid_call, 1) << "every call ended before the truncation was tried";
   // Unmapped and closed by its client mid-call: the server's own mapping carries the call.
   auto call = std::async(std::launch::async, [&] {
     return client_->CompressShm("zstd(19)", Refs(placed), {"out", 0, 16 << 20}, 50);
