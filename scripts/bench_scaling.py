@@ -12,6 +12,9 @@ Speed-up = median 1-worker time / median 2-worker time. The server's CPU time pe
 (utime + stime from /proc) over its wall time says how many cores it had: on a machine shared
 with other work, the second worker waits for a core. The cores other processes took during
 each call (the machine's busy time less the server's and this client's) are reported too.
+The servers inherit GLIBC_TUNABLES: bench-service.sh sets a 256 MiB trim threshold, without
+which the server's heaps give their free top back after each call and this call costs about
+twice the CPU (page faults; docs/BENCHMARKS.md).
 """
 import json
 import os
@@ -108,6 +111,7 @@ def main():
     speedups = [a["wall_s"] / b["wall_s"] for a, b in zip(runs[1], runs[2])]
     summary = {
         "codec": codec, "cores": os.cpu_count(), "loadavg_1m": os.getloadavg()[0],
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
         "raw_bytes": runs[1][0]["raw_bytes"], "ratio": runs[1][0]["ratio"], "runs": runs,
         "median_wall_s": med, "speedup_of_medians": med[1] / med[2],
         "speedup_per_round": speedups,
@@ -117,7 +121,8 @@ def main():
     json.dump(summary, open(os.path.join(out_dir, "scaling.json"), "w"), indent=2)
     gb = summary["raw_bytes"] / 1e9
     print(f"one call, {summary['raw_bytes'] >> 20} MiB cache, codec {codec}, over shm, "
-          f"{rounds} rounds x {calls} calls, load average {summary['loadavg_1m']:.2f}")
+          f"{rounds} rounds x {calls} calls, load average {summary['loadavg_1m']:.2f}, "
+          f"GLIBC_TUNABLES={summary['glibc_tunables']!r}")
     for w in (1, 2):
         print(f"  {w} worker(s): median {med[w] * 1e3:.0f} ms ({gb / med[w]:.3f} GB/s), "
               f"server cores used {summary['cores_used'][w]:.2f}")
