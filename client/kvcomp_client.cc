@@ -4,24 +4,19 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
-#include <cmath>
-#include <cstring>
-#include <random>
-#include <set>
-#include <thread>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
+#include "async_call.h"
+#include "chunking.h"
 #include "io/file_util.h"
-#include "kvcomp/frame.h"
+#include "kvcomp/quote.h"
 #include "kvcomp/status_macros.h"
-#include "kvcomp/token_blocks.h"
+#include "kvcomp/v1/convert.h"
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
+#include "retry.h"
 #include "shm_region.h"
 
 namespace kvcomp::client {
@@ -29,610 +24,67 @@ namespace {
 
 namespace pb = ::kvcomp::v1;
 
-absl::Status FromGrpc(const grpc::Status& s, absl::string_view method) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(method, ": ", s.error_message()));
-}
-
-void SetDeadline(grpc::ClientContext* ctx, const ClientOptions& o) {
-  ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(o.timeout));
-}
-
-// The wait before retry number `retry` (1 for the first), `u` uniform in [0, 1).
-absl::Duration Backoff(const RetryPolicy& p, int retry, double u) {
-  double ms = absl::ToDoubleMilliseconds(p.initial_backoff) * std::pow(p.multiplier, retry - 1);
-  ms = std::min(ms, absl::ToDoubleMilliseconds(p.max_backoff));
-  return absl::Milliseconds(ms * (1 + p.jitter * (2 * u - 1)));
-}
-
-double Uniform() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return std::uniform_real_distribution<double>(0, 1)(rng);
-}
-
-bool ShouldRetry(const grpc::Status& s, int attempt, const ClientOptions& o) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE && attempt < o.retry.max_attempts;
-}
-
-// Runs `call(ctx)` with a fresh context per attempt, retrying on UNAVAILABLE.
-template <typename Fn>
-grpc::Status WithRetry(const ClientOptions& o, Fn call) {
-  for (int attempt = 1;; ++attempt) {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, o);
-    grpc::Status s = call(&ctx);
-    if (!ShouldRetry(s, attempt, o)) return s;
-    absl::SleepFor(Backoff(o.retry, attempt, Uniform()));
-  }
-}
-
-// Counts a Client's unfinished async calls. ~Client waits for zero: a call's last steps
-// (destroying its ClientContext, after the user's callback) must not race the channel's end.
-class InFlightCalls {
- public:
-  // Held by one call from its start until its last member is gone.
-  class Ticket {
-   public:
-    explicit Ticket(InFlightCalls* calls) : calls_(calls) {
-      absl::MutexLock lock(&calls_->mu_);
-      ++calls_->count_;
-    }
-    Ticket(const Ticket&) = delete;
-    Ticket& operator=(const Ticket&) = delete;
-    ~Ticket() {
-      absl::MutexLock lock(&calls_->mu_);
-      --calls_->count_;
-    }
-
-   private:
-    InFlightCalls* calls_;
-  };
-  void WaitIdle() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](int* count) { return *count == 0; }, &count_));
-  }
-
- private:
-  absl::Mutex mu_;
-  int count_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-// One asynchronous unary call with retries: `start` issues an attempt on the callback API,
-// `finish` gets the final status and response. Owns itself; deleted after `finish`.
-template <typename Req, typename Resp>
-class AsyncCall {
- public:
-  using Start = std::function<void(grpc::ClientContext*, const Req*, Resp*,
-                                   std::function<void(grpc::Status)>)>;
-  using Finish = std::function<void(const grpc::Status&, Resp&)>;
-  static void Run(InFlightCalls* calls, const ClientOptions& o, Req req, Start start,
-                  Finish finish) {
-    (new AsyncCall(calls, o, std::move(req), std::move(start), std::move(finish)))->Attempt();
-  }
-
- private:
-  AsyncCall(InFlightCalls* calls, const ClientOptions& o, Req req, Start start, Finish finish)
-      : ticket_(calls),
-        options_(o),
-        req_(std::move(req)),
-        start_(std::move(start)),
-        finish_(std::move(finish)) {}
-  // Touches nothing after start_: the callback may already have deleted this.
-  void Attempt() {
-    ++attempt_;
-    ctx_ = std::make_unique<grpc::ClientContext>();
-    SetDeadline(ctx_.get(), options_);
-    resp_.Clear();
-    start_(ctx_.get(), &req_, &resp_, [this](grpc::Status s) {
-      if (ShouldRetry(s, attempt_, options_)) {
-        const absl::Duration wait = Backoff(options_.retry, attempt_, Uniform());
-        // Retries are rare: a short-lived thread waits out the backoff, off gRPC's threads.
-        std::thread([this, wait] {
-          absl::SleepFor(wait);
-          Attempt();
-        }).detach();
-        return;
-      }
-      finish_(s, resp_);
-      delete this;
-    });
-  }
-  const InFlightCalls::Ticket ticket_;  // first member: released after all the others
-  const ClientOptions options_;
-  Req req_;
-  Resp resp_;
-  std::unique_ptr<grpc::ClientContext> ctx_;
-  int attempt_ = 0;
-  Start start_;
-  Finish finish_;
-};
-
-pb::TensorKind KindToProto(Kind k) {
-  switch (k) {
-    case Kind::kKey:
-      return pb::TENSOR_KIND_K;
-    case Kind::kValue:
-      return pb::TENSOR_KIND_V;
-    case Kind::kUnspecified:
-      break;
-  }
-  return pb::TENSOR_KIND_UNSPECIFIED;
-}
-
-Kind KindFromProto(pb::TensorKind k) {
-  if (k == pb::TENSOR_KIND_K) return Kind::kKey;
-  if (k == pb::TENSOR_KIND_V) return Kind::kValue;
-  return Kind::kUnspecified;
-}
-
-absl::StatusOr<io::NamedTensor> FromProto(const pb::Tensor& t) {
-  io::NamedTensor out;
-  out.name = t.name();
-  TensorMeta& m = out.tensor.meta;
-  KV_ASSIGN_OR_RETURN(m.dtype, ParseDType(t.datatype()));
-  m.layer = t.layer();
-  m.kind = KindFromProto(t.kind());
-  m.layout = t.layout() == pb::TENSOR_LAYOUT_TOKEN_MAJOR ? Layout::kTokenMajor : Layout::kHeadMajor;
-  m.shape.assign(t.shape().begin(), t.shape().end());
-  const auto& raw = t.raw_contents();
-  // Rejects a response whose bytes do not match its shape and dtype.
-  auto view = TensorView::Make(
-      m, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()));
-  if (!view.ok()) {
-    return absl::DataLossError(
-        absl::StrCat("server returned a bad tensor '", t.name(), "': ", view.status().message()));
-  }
-  out.tensor.bytes.assign(raw.begin(), raw.end());
-  return out;
-}
-
-TensorReport ReportFromProto(const pb::TensorReport& r) {
-  TensorReport out;
-  out.name = r.name();
-  out.layer = r.layer();
-  out.kind = KindFromProto(r.kind());
-  if (auto d = ParseDType(r.datatype()); d.ok()) out.dtype = *d;
-  out.shape.assign(r.shape().begin(), r.shape().end());
-  out.raw_bytes = r.raw_bytes();
-  out.compressed_bytes = r.compressed_bytes();
-  out.ratio = r.ratio();
-  out.codec = r.codec();
-  out.lossless = r.lossless();
-  if (!r.lossless() && r.has_error()) {
-    ErrorStats e;
-    e.mae = r.error().mae();
-    e.rel_mae = r.error().rel_mae();
-    e.max_abs = r.error().max_abs();
-    e.rmse = r.error().rmse();
-    e.rel_rmse = r.error().rel_rmse();
-    e.cosine = r.error().cosine();
-    e.snr_db = r.error().snr_db();
-    out.error = e;
-  }
-  out.compress_seconds = r.compress_seconds();
-  out.decompress_seconds = r.decompress_seconds();
-  return out;
-}
-
 Totals TotalsFromProto(const pb::Totals& t) {
   return Totals{t.raw_bytes(), t.compressed_bytes(), t.ratio()};
 }
 
-absl::Status CheckRequestSize(const google::protobuf::Message& req, const ClientOptions& o,
-                              absl::string_view method) {
-  const size_t size = req.ByteSizeLong();
-  if (size > static_cast<size_t>(o.max_message_bytes)) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(method, ": request of ", size, " bytes is above the client's limit of ",
-                     o.max_message_bytes, " bytes (max message size)"));
-  }
-  return absl::OkStatus();
+// A region's byte range on the wire (kvcomp.v1.SharedMemoryRef), both ways.
+void ToProto(const RegionSlice& slice, pb::SharedMemoryRef* out) {
+  out->set_region(slice.region);
+  out->set_offset(slice.offset);
+  out->set_byte_size(slice.byte_size);
 }
 
-// ---- Streaming: chunks under the threshold, token blocks, reassembly ----
-
-// The default chunk: a server holds about two chunks of a stream at once (server/raw_reply.h),
-// so 32 MiB keeps any cache streamed with the defaults under ~90 MiB of server memory (256 MiB
-// streamed: 86 MiB peak; with chunks at the server's 64 MiB message limit, 147). Well within
-// kvcomp-server's default message limit (64 MiB).
-constexpr int64_t kDefaultChunkBytes = int64_t{32} << 20;
-// A tensor's metadata in a message (name, shape, datatype, report), counted generously.
-constexpr uint64_t kPerTensorOverhead = 512;
-
-// Room kept in a message for headers: 1/16 of it, at most 64 KiB.
-int64_t HeaderRoom(int64_t message_bytes) {
-  return std::min<int64_t>(message_bytes / 16, int64_t{64} << 10);
+RegionSlice FromProto(const pb::SharedMemoryRef& ref) {
+  return {ref.region(), ref.offset(), ref.byte_size()};
 }
-
-int64_t EffectiveThreshold(const ClientOptions& o) {
-  if (o.stream_threshold_bytes > 0) return o.stream_threshold_bytes;
-  const int64_t m = std::min<int64_t>(o.max_message_bytes, kDefaultChunkBytes);
-  return m - HeaderRoom(m);
-}
-
-// The most one tensor (or block) may cost in a message of max_message_bytes.
-uint64_t HardLimit(const ClientOptions& o) {
-  return static_cast<uint64_t>(o.max_message_bytes - HeaderRoom(o.max_message_bytes));
-}
-
-// A piece of a request: a whole item (tensor, or frame to decode) or tokens
-// [offset, offset + count) of a tensor. `cost` is what it adds to a message.
-struct Piece {
-  size_t item = 0;
-  int64_t offset = 0;
-  int64_t count = -1;  // -1: the whole item
-  uint64_t cost = 0;
-  absl::Span<const uint8_t> frame;  // Decompress: the frame
-};
-
-// Consecutive pieces grouped into chunks whose summed cost stays within `budget` (a piece
-// above it gets a chunk of its own).
-std::vector<std::vector<Piece>> Pack(std::vector<Piece> pieces, uint64_t budget) {
-  std::vector<std::vector<Piece>> chunks;
-  uint64_t used = 0;
-  for (Piece& p : pieces) {
-    if (chunks.empty() || used + p.cost > budget) {
-      chunks.emplace_back();
-      used = 0;
-    }
-    used += p.cost;
-    chunks.back().push_back(std::move(p));
-  }
-  return chunks;
-}
-
-// Splits each tensor into pieces that fit `threshold`: whole, or token blocks.
-absl::StatusOr<std::vector<Piece>> CutTensors(absl::Span<const io::NamedTensor> tensors,
-                                              uint64_t threshold, uint64_t hard_limit) {
-  std::vector<Piece> pieces;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const TensorMeta& m = tensors[i].tensor.meta;
-    const uint64_t bytes = tensors[i].tensor.bytes.size();
-    // Malformed tensors go whole: the server names what is wrong with them.
-    const bool valid = m.Validate().ok() && m.NumBytes() == bytes;
-    if (bytes + kPerTensorOverhead <= threshold || !valid) {
-      pieces.push_back({i, 0, -1, bytes + kPerTensorOverhead, {}});
-      continue;
-    }
-    const Geometry g = GeometryOf(m);
-    const uint64_t token_bytes = g.planes * g.cols * DTypeSize(m.dtype);
-    uint64_t per = threshold > kPerTensorOverhead + token_bytes
-                       ? (threshold - kPerTensorOverhead) / token_bytes
-                       : 0;
-    if (per == 0 && token_bytes + kPerTensorOverhead <= hard_limit) per = 1;
-    if (per == 0) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "Compress: one token of tensor '", tensors[i].name, "' is ", token_bytes,
-          " bytes, above the client's limit of ", hard_limit, " bytes (max message size)"));
-    }
-    for (uint64_t offset = 0; offset < g.rows; offset += per) {
-      const uint64_t count = std::min(per, g.rows - offset);
-      pieces.push_back({i,
-                        static_cast<int64_t>(offset),
-                        static_cast<int64_t>(count),
-                        count * token_bytes + kPerTensorOverhead,
-                        {}});
-    }
-  }
-  return pieces;
-}
-
-// Tokens [offset, offset + count) of `t` as a tensor of its own, with token_offset and
-// total_tokens set.
-void TokenBlockToProto(const io::NamedTensor& t, int64_t offset, int64_t count, pb::Tensor* out) {
-  const TensorMeta& m = t.tensor.meta;
-  io::NamedTensor meta_only{t.name, Tensor{TokenBlockMeta(m, static_cast<uint64_t>(count)), {}}};
-  ToProto(meta_only, out);
-  out->set_token_offset(static_cast<uint64_t>(offset));
-  out->set_total_tokens(GeometryOf(m).rows);
-  std::string* raw = out->mutable_raw_contents();
-  raw->resize(TokenBytes(m) * static_cast<uint64_t>(count));
-  GatherTokens(m, t.tensor.bytes.data(), static_cast<uint64_t>(offset),
-               static_cast<uint64_t>(count), reinterpret_cast<uint8_t*>(raw->data()));
-}
-
-// Token blocks of one tensor, in token order, concatenated along the token axis.
-absl::StatusOr<io::NamedTensor> ConcatTokenBlocks(std::vector<io::NamedTensor> blocks) {
-  io::NamedTensor out;
-  out.name = blocks[0].name;
-  TensorMeta& m = out.tensor.meta;
-  m = blocks[0].tensor.meta;
-  const size_t axis = TokenAxis(m);
-  int64_t tokens = 0;
-  for (const io::NamedTensor& b : blocks) {
-    if (!SameTensorApartFromTokens(m, b.tensor.meta)) {
-      return absl::InvalidArgumentError(absl::StrCat("Decompress: the token blocks of '", out.name,
-                                                     "' disagree: ", b.tensor.meta.ShapeString(),
-                                                     " after ",
-                                                     blocks[0].tensor.meta.ShapeString()));
-    }
-    tokens += b.tensor.meta.shape[axis];
-  }
-  m.shape[axis] = tokens;
-  KV_RETURN_IF_ERROR(m.Validate());
-  out.tensor.bytes.resize(m.NumBytes());
-  uint64_t offset = 0;
-  for (io::NamedTensor& b : blocks) {
-    const uint64_t count = static_cast<uint64_t>(b.tensor.meta.shape[axis]);
-    ScatterTokens(m, out.tensor.bytes.data(), offset, count, b.tensor.bytes.data());
-    offset += count;
-    b.tensor.bytes = {};
-  }
-  return out;
-}
-
-// The reports of a tensor's token blocks as one report (see CompressedTensor::report): core's
-// merge, with the seconds summed.
-TensorReport MergeBlockReports(const std::vector<TensorReport>& blocks, const TensorMeta& whole) {
-  std::vector<kvcomp::TensorReport> core;
-  for (const TensorReport& b : blocks) {
-    kvcomp::TensorReport& c = core.emplace_back();
-    c.raw_bytes = b.raw_bytes;
-    c.compressed_bytes = b.compressed_bytes;
-    c.spec = b.codec;
-    c.lossless = b.lossless;
-    c.error = b.error;
-  }
-  const kvcomp::TensorReport merged = kvcomp::MergeBlockReports(core, whole);
-  TensorReport out = blocks[0];
-  out.shape = whole.shape;
-  out.raw_bytes = merged.raw_bytes;
-  out.compressed_bytes = merged.compressed_bytes;
-  out.ratio = merged.ratio();
-  out.codec = merged.spec;
-  out.lossless = merged.lossless;
-  out.error = merged.error;
-  out.compress_seconds = out.decompress_seconds = 0;
-  for (const TensorReport& b : blocks) {
-    out.compress_seconds += b.compress_seconds;
-    out.decompress_seconds += b.decompress_seconds;
-  }
-  return out;
-}
-
-// Sends chunk requests and hands each answer on, in order: one unary call for a single chunk,
-// else one stream (`method` + "Stream"). Either way retried on UNAVAILABLE, from the start.
-template <typename Req, typename Resp>
-struct Exchange {
-  const ClientOptions* options;
-  std::string method;
-  std::function<grpc::Status(grpc::ClientContext*, const Req&, Resp*)> unary;
-  std::function<std::unique_ptr<grpc::ClientReaderWriter<Req, Resp>>(grpc::ClientContext*)> open;
-  size_t chunks = 0;
-  std::function<Req(size_t)> make;                  // builds chunk i
-  std::function<void()> reset;                      // before each attempt
-  std::function<absl::Status(size_t, Resp&)> take;  // consumes the answer to chunk i
-
-  absl::Status Run() const {
-    if (chunks <= 1) {
-      const Req req = make(0);
-      KV_RETURN_IF_ERROR(CheckRequestSize(req, *options, method));
-      Resp resp;
-      KV_RETURN_IF_ERROR(FromGrpc(WithRetry(*options,
-                                            [&](grpc::ClientContext* ctx) {
-                                              resp.Clear();
-                                              return unary(ctx, req, &resp);
-                                            }),
-                                  method));
-      reset();
-      return take(0, resp);
-    }
-    const std::string stream_method = method + "Stream";
-    absl::Status local;
-    size_t answered = 0;
-    const grpc::Status s = WithRetry(*options, [&](grpc::ClientContext* ctx) {
-      reset();
-      local = absl::OkStatus();
-      answered = 0;
-      auto stream = open(ctx);
-      for (size_t i = 0; i < chunks; ++i) {
-        const Req req = make(i);
-        local = CheckRequestSize(req, *options, stream_method);
-        if (local.ok()) {
-          if (!stream->Write(req)) break;
-          Resp resp;
-          if (!stream->Read(&resp)) break;
-          local = take(i, resp);
-        }
-        if (!local.ok()) {
-          ctx->TryCancel();
-          break;
-        }
-        ++answered;
-        if (options->on_chunk) options->on_chunk(answered, chunks);
-      }
-      stream->WritesDone();
-      const grpc::Status st = stream->Finish();
-      // A local failure is final: not UNAVAILABLE, so not retried.
-      return local.ok() ? st : grpc::Status(grpc::StatusCode::CANCELLED, "");
-    });
-    KV_RETURN_IF_ERROR(local);
-    KV_RETURN_IF_ERROR(FromGrpc(s, stream_method));
-    if (answered != chunks) {
-      return absl::DataLossError(
-          absl::StrCat(stream_method, ": server answered ", answered, " of ", chunks, " chunks"));
-    }
-    return absl::OkStatus();
-  }
-};
-
-// Compress as chunks of pieces: builds each chunk's request and assembles the answers.
-class CompressPlan {
- public:
-  static absl::StatusOr<CompressPlan> Make(absl::Span<const io::NamedTensor> tensors,
-                                           const ClientOptions& o) {
-    CompressPlan plan;
-    KV_ASSIGN_OR_RETURN(std::vector<Piece> pieces,
-                        CutTensors(tensors, EffectiveThreshold(o), HardLimit(o)));
-    plan.chunks_ = Pack(std::move(pieces), EffectiveThreshold(o));
-    for (const io::NamedTensor& t : tensors) plan.metas_.push_back(t.tensor.meta);
-    return plan;
-  }
-  size_t chunks() const { return std::max<size_t>(chunks_.size(), 1); }
-  pb::CompressRequest Request(size_t i, absl::string_view spec,
-                              absl::Span<const io::NamedTensor> tensors) const {
-    pb::CompressRequest req;
-    req.set_codec(std::string(spec));
-    if (i >= chunks_.size()) return req;
-    for (const Piece& p : chunks_[i]) {
-      if (p.count < 0) {
-        ToProto(tensors[p.item], req.add_tensors());
-      } else {
-        TokenBlockToProto(tensors[p.item], p.offset, p.count, req.add_tensors());
-      }
-    }
-    return req;
-  }
-  void Reset() {
-    tensors_.assign(metas_.size(), CompressedTensor{});
-    reports_.assign(metas_.size(), {});
-    totals_ = {};
-  }
-  absl::Status Take(size_t i, pb::CompressResponse& resp) {
-    const size_t expected = i < chunks_.size() ? chunks_[i].size() : 0;
-    if (static_cast<size_t>(resp.tensors_size()) != expected) {
-      return absl::DataLossError(absl::StrCat("Compress: server returned ", resp.tensors_size(),
-                                              " tensors for ", expected));
-    }
-    for (size_t k = 0; k < expected; ++k) {
-      const Piece& p = chunks_[i][k];
-      pb::CompressedTensor& t = *resp.mutable_tensors(static_cast<int>(k));
-      if (p.count >= 0 && t.token_offset() != static_cast<uint64_t>(p.offset)) {
-        return absl::DataLossError(absl::StrCat("Compress: server placed a block of '", t.name(),
-                                                "' at token ", t.token_offset(), ", not ",
-                                                p.offset));
-      }
-      CompressedTensor& out = tensors_[p.item];
-      if (reports_[p.item].empty()) out.name = t.name();
-      out.frame.insert(out.frame.end(), t.frame().begin(), t.frame().end());
-      reports_[p.item].push_back(ReportFromProto(t.report()));
-    }
-    totals_.raw_bytes += resp.totals().raw_bytes();
-    totals_.compressed_bytes += resp.totals().compressed_bytes();
-    return absl::OkStatus();
-  }
-  CompressResult Result() {
-    CompressResult out;
-    for (size_t i = 0; i < tensors_.size(); ++i) {
-      tensors_[i].report = reports_[i].size() == 1 ? std::move(reports_[i][0])
-                                                   : MergeBlockReports(reports_[i], metas_[i]);
-    }
-    out.tensors = std::move(tensors_);
-    out.totals = totals_;
-    out.totals.ratio = totals_.compressed_bytes
-                           ? static_cast<double>(totals_.raw_bytes) / totals_.compressed_bytes
-                           : 0;
-    return out;
-  }
-
- private:
-  std::vector<std::vector<Piece>> chunks_;
-  std::vector<TensorMeta> metas_;
-  std::vector<CompressedTensor> tensors_;
-  std::vector<std::vector<TensorReport>> reports_;
-  Totals totals_;
-};
-
-// Decompress as chunks of frames: each FrameRef is split into its frames (token blocks of one
-// tensor, or one whole tensor); decoded blocks are concatenated back along the token axis.
-class DecompressPlan {
- public:
-  static absl::StatusOr<DecompressPlan> Make(absl::Span<const FrameRef> refs,
-                                             const ClientOptions& o) {
-    DecompressPlan plan;
-    std::vector<Piece> pieces;
-    const uint64_t hard = HardLimit(o);
-    for (size_t i = 0; i < refs.size(); ++i) {
-      auto frames = SplitFrames(refs[i].frame);
-      // Unsplittable input goes as it is: the server names what is wrong with it.
-      if (!frames.ok() || frames->empty()) {
-        frames = std::vector<absl::Span<const uint8_t>>{refs[i].frame};
-      }
-      plan.frames_per_ref_.push_back(frames->size());
-      for (size_t j = 0; j < frames->size(); ++j) {
-        const absl::Span<const uint8_t> f = (*frames)[j];
-        auto parsed = ParseFrame(f);
-        const uint64_t raw = parsed.ok() ? parsed->header.meta.NumBytes() : 0;
-        const uint64_t cost = std::max<uint64_t>(f.size(), raw) + kPerTensorOverhead;
-        if (cost > hard) {
-          return absl::ResourceExhaustedError(absl::StrCat(
-              "Decompress: frame ", j, " of tensor ", i, " ('", refs[i].name, "') is ", f.size(),
-              " bytes and decodes to ", raw, ", above the client's limit of ", hard,
-              " bytes (max message size); compress in smaller token blocks "
-              "(stream threshold)"));
-        }
-        pieces.push_back({i, 0, -1, cost, f});
-      }
-    }
-    plan.chunks_ = Pack(std::move(pieces), EffectiveThreshold(o));
-    for (const FrameRef& r : refs) plan.names_.push_back(r.name);
-    return plan;
-  }
-  size_t chunks() const { return std::max<size_t>(chunks_.size(), 1); }
-  pb::DecompressRequest Request(size_t i) const {
-    pb::DecompressRequest req;
-    if (i >= chunks_.size()) return req;
-    for (const Piece& p : chunks_[i]) {
-      pb::CompressedTensor* t = req.add_tensors();
-      t->set_name(names_[p.item]);
-      t->set_frame(p.frame.data(), p.frame.size());
-    }
-    return req;
-  }
-  void Reset() {
-    out_.clear();
-    pending_.clear();
-  }
-  absl::Status Take(size_t i, pb::DecompressResponse& resp) {
-    const size_t expected = i < chunks_.size() ? chunks_[i].size() : 0;
-    if (static_cast<size_t>(resp.tensors_size()) != expected) {
-      return absl::DataLossError(absl::StrCat("Decompress: server returned ", resp.tensors_size(),
-                                              " tensors for ", expected, " frames"));
-    }
-    for (size_t k = 0; k < expected; ++k) {
-      KV_ASSIGN_OR_RETURN(io::NamedTensor t, FromProto(resp.tensors(static_cast<int>(k))));
-      resp.mutable_tensors(static_cast<int>(k))->clear_raw_contents();
-      pending_.push_back(std::move(t));
-      // A tensor is complete once its last frame is back; its blocks become one tensor.
-      if (pending_.size() == frames_per_ref_[out_.size()]) {
-        if (pending_.size() == 1) {
-          out_.push_back(std::move(pending_[0]));
-        } else {
-          KV_ASSIGN_OR_RETURN(io::NamedTensor whole, ConcatTokenBlocks(std::move(pending_)));
-          out_.push_back(std::move(whole));
-        }
-        pending_.clear();
-      }
-    }
-    return absl::OkStatus();
-  }
-  io::KvCache Result() { return std::move(out_); }
-
- private:
-  std::vector<std::vector<Piece>> chunks_;
-  std::vector<std::string> names_;
-  std::vector<size_t> frames_per_ref_;
-  io::KvCache out_;
-  std::vector<io::NamedTensor> pending_;
-};
 
 }  // namespace
 
-void MetaToProto(const std::string& name, const TensorMeta& m, pb::Tensor* out) {
-  out->set_name(name);
-  out->set_layer(m.layer);
-  out->set_kind(KindToProto(m.kind));
-  out->set_datatype(std::string(DTypeName(m.dtype)));
-  for (int64_t d : m.shape) out->add_shape(d);
-  out->set_layout(m.layout == Layout::kTokenMajor ? pb::TENSOR_LAYOUT_TOKEN_MAJOR
-                                                  : pb::TENSOR_LAYOUT_HEAD_MAJOR);
+void MetaToProto(const std::string& name, const TensorMeta& meta, pb::Tensor* out) {
+  proto::MetaToProto(meta, name, out);
 }
 
 void ToProto(const io::NamedTensor& t, pb::Tensor* out) {
-  MetaToProto(t.name, t.tensor.meta, out);
-  out->set_raw_contents(t.tensor.bytes.data(), t.tensor.bytes.size());
+  proto::TensorToProto(t.tensor, t.name, out);
+}
+
+absl::StatusOr<io::NamedTensor> FromProto(const pb::Tensor& t) {
+  // Refuses what the server may not send: an unknown kind, layout or datatype, or bytes that do
+  // not match the shape and datatype.
+  absl::StatusOr<TensorView> view = proto::ViewFromProto(t);
+  if (!view.ok()) {
+    return absl::DataLossError(absl::StrCat("server returned a bad tensor ", Quote(t.name()), ": ",
+                                            view.status().message()));
+  }
+  io::NamedTensor out;
+  out.name = t.name();
+  out.tensor.meta = view->meta();
+  out.tensor.bytes.assign(view->bytes().begin(), view->bytes().end());
+  return out;
+}
+
+absl::StatusOr<TensorReport> ReportFromProto(const pb::TensorReport& r) {
+  absl::StatusOr<kvcomp::TensorReport> core = proto::ReportFromProto(r);
+  if (!core.ok()) {
+    return absl::DataLossError(absl::StrCat("server returned a bad report for ", Quote(r.name()),
+                                            ": ", core.status().message()));
+  }
+  TensorReport out;
+  out.name = r.name();
+  out.layer = core->meta.layer;
+  out.kind = core->meta.kind;
+  out.dtype = core->meta.dtype;
+  out.shape = std::move(core->meta.shape);
+  out.raw_bytes = core->raw_bytes;
+  out.compressed_bytes = core->compressed_bytes;
+  out.ratio = r.ratio();
+  out.codec = std::move(core->spec);
+  out.lossless = core->lossless;
+  out.error = core->error;
+  out.compress_seconds = r.compress_seconds();
+  out.decompress_seconds = r.decompress_seconds();
+  return out;
 }
 
 struct Client::Impl {
@@ -764,36 +216,6 @@ absl::StatusOr<CompressResult> Client::Compress(absl::string_view spec,
   return plan.Result();
 }
 
-namespace {
-
-// Runs `work` on a thread of its own (a streamed async call runs the synchronous one there).
-// `work` and what it owns are destroyed before the ticket goes, so ~Client waits for them.
-void RunDetached(InFlightCalls* calls, std::function<void()> work) {
-  auto ticket = std::make_shared<InFlightCalls::Ticket>(calls);
-  std::thread([ticket, work = std::move(work)]() mutable {
-    work();
-    work = nullptr;
-    ticket.reset();  // last: ~Client may proceed
-  }).detach();
-}
-
-// The answer to a one-chunk async call, read through the same plan as the synchronous path.
-template <typename Plan, typename Resp, typename Done>
-void FinishOneChunk(const grpc::Status& s, const char* method, Plan& plan, Resp& resp, Done& done) {
-  if (!s.ok()) {
-    done(FromGrpc(s, method));
-    return;
-  }
-  plan.Reset();
-  if (absl::Status taken = plan.Take(0, resp); !taken.ok()) {
-    done(taken);
-  } else {
-    done(plan.Result());
-  }
-}
-
-}  // namespace
-
 void Client::CompressAsync(absl::string_view spec, absl::Span<const io::NamedTensor> tensors,
                            CompressCallback done) {
   absl::StatusOr<CompressPlan> plan = CompressPlan::Make(tensors, options_);
@@ -895,7 +317,10 @@ absl::StatusOr<std::vector<CodecAnalysis>> Client::Analyze(
   for (const pb::CodecAnalysis& c : resp.codecs()) {
     CodecAnalysis a;
     a.codec = c.codec();
-    for (const pb::TensorReport& r : c.reports()) a.reports.push_back(ReportFromProto(r));
+    for (const pb::TensorReport& r : c.reports()) {
+      KV_ASSIGN_OR_RETURN(TensorReport report, ReportFromProto(r));
+      a.reports.push_back(std::move(report));
+    }
     a.totals = TotalsFromProto(c.totals());
     out.push_back(std::move(a));
   }
@@ -911,6 +336,20 @@ absl::StatusOr<pb::AnalyzeResponse> Client::Analyze(pb::AnalyzeRequest request,
   SetDeadline(&ctx, options_);
   KV_RETURN_IF_ERROR(FromGrpc(impl_->stub()->Analyze(&ctx, request, &resp), "Analyze"));
   return resp;
+}
+
+absl::StatusOr<std::vector<CatalogueEntry>> Client::ListCodecs() {
+  pb::ListCodecsResponse resp;
+  grpc::Status status = WithRetry(options_, [&](grpc::ClientContext* ctx) {
+    resp.Clear();
+    return impl_->stub()->ListCodecs(ctx, pb::ListCodecsRequest(), &resp);
+  });
+  KV_RETURN_IF_ERROR(FromGrpc(status, "ListCodecs"));
+  std::vector<CatalogueEntry> out;
+  for (const pb::CodecInfo& c : resp.codecs()) {
+    out.push_back(proto::CatalogueEntryFromProto(c));
+  }
+  return out;
 }
 
 absl::Status Client::Health(const std::string& service) {
@@ -960,23 +399,6 @@ absl::Status Client::Health(const std::string& service) {
   return absl::UnavailableError(absl::StrCat("Health: service '", service, "' is ",
                                              state >= 0 && state < 4 ? kNames[state] : "?"));
 }
-
-}  // namespace kvcomp::client
-
-namespace kvcomp::client {
-namespace {
-
-void ToProto(const RegionSlice& slice, pb::SharedMemoryRef* out) {
-  out->set_region(slice.region);
-  out->set_offset(slice.offset);
-  out->set_byte_size(slice.byte_size);
-}
-
-RegionSlice FromProto(const pb::SharedMemoryRef& ref) {
-  return {ref.region(), ref.offset(), ref.byte_size()};
-}
-
-}  // namespace
 
 absl::Status Client::OpenSharedMemory(const std::string& socket_path) {
   KV_ASSIGN_OR_RETURN(impl_->shm, ShmSession::Connect(socket_path));
@@ -1079,7 +501,8 @@ absl::StatusOr<ShmCompressResult> Client::CompressShm(absl::string_view spec,
   }
   ShmCompressResult out;
   for (const pb::CompressedTensor& t : resp.tensors()) {
-    out.tensors.push_back({t.name(), FromProto(t.shm()), ReportFromProto(t.report())});
+    KV_ASSIGN_OR_RETURN(TensorReport report, ReportFromProto(t.report()));
+    out.tensors.push_back({t.name(), FromProto(t.shm()), std::move(report)});
   }
   out.totals = TotalsFromProto(resp.totals());
   return out;
@@ -1109,12 +532,13 @@ absl::StatusOr<std::vector<ShmDecompressed>> Client::DecompressShm(
   for (const pb::Tensor& t : resp.tensors()) {
     ShmDecompressed& d = out.emplace_back();
     d.name = t.name();
-    KV_ASSIGN_OR_RETURN(d.meta.dtype, ParseDType(t.datatype()));
-    d.meta.layer = t.layer();
-    d.meta.kind = KindFromProto(t.kind());
-    d.meta.layout =
-        t.layout() == pb::TENSOR_LAYOUT_TOKEN_MAJOR ? Layout::kTokenMajor : Layout::kHeadMajor;
-    d.meta.shape.assign(t.shape().begin(), t.shape().end());
+    // Refuses an unknown kind, layout or datatype, as FromProto does.
+    absl::StatusOr<TensorMeta> meta = proto::MetaFromProto(t);
+    if (!meta.ok()) {
+      return absl::DataLossError(absl::StrCat("server returned a bad tensor ", Quote(t.name()),
+                                              ": ", meta.status().message()));
+    }
+    d.meta = *std::move(meta);
     d.bytes = FromProto(t.shm());
     if (!d.meta.Validate().ok() || d.bytes.byte_size != d.meta.NumBytes()) {
       return absl::DataLossError(absl::StrCat("Decompress: server placed tensor '", t.name(),

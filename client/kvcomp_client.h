@@ -25,6 +25,7 @@
 // size limit). A Client is thread-safe: calls may run concurrently from many threads.
 #pragma once
 
+#include "kvcomp/catalogue.h"
 #include "kvcomp/v1/kvcomp.pb.h"
 
 #include <cstdint>
@@ -212,6 +213,12 @@ struct RegionInfo {
 class SharedMemoryRegion;
 class ShmSession;
 
+// A tensor and a per-tensor report of a reply, read as every call of this library reads them
+// (kvcomp/v1/convert.h). DATA_LOSS naming the tensor when the server sent what this client
+// cannot represent: an unknown kind, layout or datatype, or bytes unlike shape x datatype.
+absl::StatusOr<io::NamedTensor> FromProto(const v1::Tensor& tensor);
+absl::StatusOr<TensorReport> ReportFromProto(const v1::TensorReport& report);
+
 class Client {
  public:
   // `target` is a gRPC target such as "127.0.0.1:50051" (plaintext unless options.tls is
@@ -251,6 +258,9 @@ class Client {
   // `request`; `tensors` are appended to it. Returns the recommendation with every verdict.
   absl::StatusOr<v1::AnalyzeResponse> Analyze(v1::AnalyzeRequest request,
                                               absl::Span<const io::NamedTensor> tensors);
+
+  // The server's codec catalogue: every stage, preset and policy its specs may name.
+  absl::StatusOr<std::vector<CatalogueEntry>> ListCodecs();
 
   // grpc.health.v1.Health/Check for `service` ("" is the whole server). OK when SERVING;
   // UNAVAILABLE naming the state otherwise.

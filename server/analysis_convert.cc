@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-#include "server/tensor_convert.h"
+#include "kvcomp/v1/convert.h"
 
 namespace kvcomp::server {
 namespace {
@@ -23,7 +23,7 @@ class TensorNames {
     if (analysed == static_cast<size_t>(tensors_.size())) {
       return tensors_[static_cast<int>(index)].name();
     }
-    auto it = by_layer_kind_.find({meta.layer, static_cast<int>(KindToProto(meta.kind))});
+    auto it = by_layer_kind_.find({meta.layer, static_cast<int>(proto::KindToProto(meta.kind))});
     return it == by_layer_kind_.end() ? std::string() : it->second;
   }
 
@@ -37,7 +37,7 @@ void ConfigToProto(const ConfigResult& c, const TensorNames& names, v1::CodecAna
   for (size_t i = 0; i < c.tensors.size(); ++i) {
     const TensorResult& r = c.tensors[i];
     v1::TensorReport* report = out->add_reports();
-    ReportToProto(r.report, names.NameOf(i, c.tensors.size(), r.report.meta), report);
+    proto::ReportToProto(r.report, names.NameOf(i, c.tensors.size(), r.report.meta), report);
     report->set_compress_seconds(r.compress_seconds);
     report->set_decompress_seconds(r.decompress_seconds);
   }
@@ -48,8 +48,8 @@ void ConfigToProto(const ConfigResult& c, const TensorNames& names, v1::CodecAna
   out->set_ratio_k(c.ratio_k());
   out->set_ratio_v(c.ratio_v());
   if (!c.lossless) {
-    ErrorToProto(c.worst_k.AsStats(), out->mutable_worst_k());
-    ErrorToProto(c.worst_v.AsStats(), out->mutable_worst_v());
+    proto::ErrorToProto(c.worst_k.AsStats(), out->mutable_worst_k());
+    proto::ErrorToProto(c.worst_v.AsStats(), out->mutable_worst_v());
   }
   out->set_lossless(c.lossless);
   out->set_passes(c.passes);

@@ -9,13 +9,15 @@
 #include "absl/types/span.h"
 #include "kvcomp/analysis/analyzer.h"
 #include "kvcomp/batch.h"
+#include "kvcomp/catalogue.h"
 #include "kvcomp/codec.h"
 #include "kvcomp/quote.h"
 #include "kvcomp/spec.h"
 #include "kvcomp/status_macros.h"
+#include "kvcomp/v1/convert.h"
 #include "server/analysis_convert.h"
 #include "server/shm_call.h"
-#include "server/tensor_convert.h"
+#include "server/status_convert.h"
 
 namespace kvcomp::server {
 namespace {
@@ -48,7 +50,7 @@ absl::StatusOr<T> Labelled(absl::StatusOr<T> value, absl::string_view label) {
 // (read through `regions`; null where shared memory is not served, as in Analyze).
 absl::StatusOr<TensorView> ViewOf(const v1::Tensor& tensor, const std::string& label,
                                   CallRegions* regions) {
-  if (!tensor.has_shm()) return Labelled(ViewFromProto(tensor), label);
+  if (!tensor.has_shm()) return Labelled(proto::ViewFromProto(tensor), label);
   if (regions == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat(label,
@@ -59,7 +61,7 @@ absl::StatusOr<TensorView> ViewOf(const v1::Tensor& tensor, const std::string& l
     return absl::InvalidArgumentError(
         absl::StrCat(label, ": has both raw_contents and shm; send the bytes one way"));
   }
-  absl::StatusOr<TensorMeta> meta = MetaFromProto(tensor);
+  absl::StatusOr<TensorMeta> meta = proto::MetaFromProto(tensor);
   if (!meta.ok()) return Annotate(meta.status(), label);
   absl::StatusOr<absl::Span<const uint8_t>> bytes = regions->Input(tensor.shm(), label);
   if (!bytes.ok()) return bytes.status();
@@ -166,7 +168,7 @@ absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressR
     CompressedTensor& done = (*out)[static_cast<size_t>(i)];
     v1::CompressedTensor* entry = response->add_tensors();
     entry->set_name(in.name());
-    ReportToProto(done.report, in.name(), entry->mutable_report());
+    proto::ReportToProto(done.report, in.name(), entry->mutable_report());
     entry->mutable_report()->set_compress_seconds(seconds[static_cast<size_t>(i)]);
     entry->set_token_offset(in.token_offset());
     entry->set_total_tokens(in.total_tokens());
@@ -255,7 +257,7 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
           " (the request's earlier tensors decode to ", decoded, " of its ", limit, " bytes)"));
     }
     v1::Tensor* out = response->add_tensors();
-    MetaToProto(meta, in.name(), out);
+    proto::MetaToProto(meta, in.name(), out);
     out->set_token_offset(in.token_offset());
     out->set_total_tokens(in.total_tokens());
     absl::Span<uint8_t> room;
@@ -311,6 +313,14 @@ absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* 
   absl::StatusOr<AnalysisReport> report = AnalyzeCache(*views, analysis);
   if (!report.ok()) return Annotate(report.status(), "analyze");
   AnalysisToProto(*report, request.tensors(), response);
+  return absl::OkStatus();
+}
+
+absl::Status RunListCodecs(const v1::ListCodecsRequest&, v1::ListCodecsResponse* response,
+                           const OpsOptions&) {
+  for (const CatalogueEntry& e : CodecCatalogue()) {
+    proto::CatalogueEntryToProto(e, response->add_codecs());
+  }
   return absl::OkStatus();
 }
 

@@ -83,4 +83,8 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
 absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* response,
                         const OpsOptions& options);
 
+// The codec catalogue (kvcomp/catalogue.h): every stage, preset and policy specs may name.
+absl::Status RunListCodecs(const v1::ListCodecsRequest& request, v1::ListCodecsResponse* response,
+                           const OpsOptions& options);
+
 }  // namespace kvcomp::server

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/raw_reply.h"
-#include "server/tensor_convert.h"
+#include "server/status_convert.h"
 
 namespace kvcomp::server {
 
@@ -282,6 +282,12 @@ grpc::ServerUnaryReactor* KVCompressorService::Analyze(grpc::CallbackServerConte
                                                        const v1::AnalyzeRequest* request,
                                                        v1::AnalyzeResponse* response) {
   return Dispatch("Analyze", context, request, response, &RunAnalyze);
+}
+
+grpc::ServerUnaryReactor* KVCompressorService::ListCodecs(grpc::CallbackServerContext* context,
+                                                          const v1::ListCodecsRequest* request,
+                                                          v1::ListCodecsResponse* response) {
+  return Dispatch("ListCodecs", context, request, response, &RunListCodecs);
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* KVCompressorService::CompressStream(

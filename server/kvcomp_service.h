@@ -33,7 +33,8 @@ using KVCompressorBase = v1::KVCompressor::WithRawCallbackMethod_Compress<
                 v1::KVCompressor::WithCallbackMethod_SystemSharedMemoryRegister<
                     v1::KVCompressor::WithCallbackMethod_SystemSharedMemoryUnregister<
                         v1::KVCompressor::WithCallbackMethod_SystemSharedMemoryStatus<
-                            v1::KVCompressor::Service>>>>>>>>;
+                            v1::KVCompressor::WithCallbackMethod_ListCodecs<
+                                v1::KVCompressor::Service>>>>>>>>>;
 
 class KVCompressorService final : public KVCompressorBase {
  public:
@@ -66,6 +67,9 @@ class KVCompressorService final : public KVCompressorBase {
   grpc::ServerUnaryReactor* Analyze(grpc::CallbackServerContext* context,
                                     const v1::AnalyzeRequest* request,
                                     v1::AnalyzeResponse* response) override;
+  grpc::ServerUnaryReactor* ListCodecs(grpc::CallbackServerContext* context,
+                                       const v1::ListCodecsRequest* request,
+                                       v1::ListCodecsResponse* response) override;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CompressStream(
       grpc::CallbackServerContext* context) override;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DecompressStream(

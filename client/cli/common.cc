@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <map>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -164,23 +163,6 @@ absl::StatusOr<KvcFile> ReadKvcFile(const std::string& path) {
     offset += f.frames[i].size();
   }
   return f;
-}
-
-std::vector<std::vector<size_t>> TensorFrames(const KvcFile& kvc) {
-  std::vector<std::vector<size_t>> tensors;
-  std::map<std::pair<int32_t, Kind>, size_t> by_layer_kind;
-  for (size_t i = 0; i < kvc.headers.size(); ++i) {
-    const TensorMeta& m = kvc.headers[i].header.meta;
-    if (GroupedByLayerKind(m)) {
-      auto [it, added] = by_layer_kind.emplace(std::make_pair(m.layer, m.kind), tensors.size());
-      if (!added) {
-        tensors[it->second].push_back(i);
-        continue;
-      }
-    }
-    tensors.push_back({i});
-  }
-  return tensors;
 }
 
 void PrintReportTable(std::ostream& out, const std::vector<client::TensorReport>& reports) {

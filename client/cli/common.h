@@ -46,6 +46,7 @@ Command AddGenerateCommand(CLI::App& root);
 Command AddAnalyzeCommand(CLI::App& root);
 Command AddBenchCommand(CLI::App& root);
 Command AddLoadCommand(CLI::App& root);
+Command AddCodecsCommand(CLI::App& root);
 
 struct ServerFlags {
   std::string address = "127.0.0.1:50051";
@@ -104,17 +105,5 @@ struct KvcFile {
   std::vector<uint64_t> offsets;
 };
 absl::StatusOr<KvcFile> ReadKvcFile(const std::string& path);
-
-// The tensors of a .kvc file, each as the indices of its frames in token order. A file holds
-// no names, so a tensor sent in token blocks is found by its (layer, kind): every frame of a
-// layered K or V tensor with the same (layer, kind) is a block of it, in file order; any other
-// frame is a whole tensor (docs/FORMAT.md, "Streams and token blocks"). Tensors are in the
-// order of their first frame.
-std::vector<std::vector<size_t>> TensorFrames(const KvcFile& kvc);
-
-// True when tensors with this metadata are grouped by (layer, kind) in a .kvc file.
-inline bool GroupedByLayerKind(const TensorMeta& m) {
-  return m.layer >= 0 && m.kind != Kind::kUnspecified;
-}
 
 }  // namespace kvcomp::cli

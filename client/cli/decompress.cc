@@ -27,7 +27,7 @@ int RunDecompress(const DecompressFlags& f) {
   if (!kvc.ok()) return Fail(kCmd, kExitInput, kvc.status());
   // One tensor per (layer, kind) group of frames (token blocks) or per unlayered frame; names
   // come from layer and kind, as the original files were named.
-  const std::vector<std::vector<size_t>> tensors = TensorFrames(*kvc);
+  const std::vector<std::vector<size_t>> tensors = TensorFrames(kvc->headers);
   std::vector<client::FrameRef> refs;
   std::vector<TensorMeta> metas;
   std::vector<std::vector<uint8_t>> gathered;  // blocks of a tensor not adjacent in the file

@@ -33,7 +33,7 @@ int RunInfo(const InfoFlags& f) {
   auto kvc = ReadKvcFile(f.input);
   if (!kvc.ok()) return Fail(kCmd, kExitInput, kvc.status());
   // Tensors sent in token blocks have several frames (docs/FORMAT.md); `tokens` says which.
-  const std::vector<std::vector<size_t>> tensors = TensorFrames(*kvc);
+  const std::vector<std::vector<size_t>> tensors = TensorFrames(kvc->headers);
   std::vector<size_t> tensor_of(kvc->frames.size());
   std::vector<std::string> tokens(kvc->frames.size(), "whole");
   for (size_t t = 0; t < tensors.size(); ++t) {

@@ -16,10 +16,10 @@ int main(int argc, char** argv) {
       "kvcomp"};
   app.footer(kExitCodesHelp);
   app.require_subcommand(1);
-  std::vector<Command> commands = {AddCompressCommand(app), AddDecompressCommand(app),
-                                   AddAnalyzeCommand(app),  AddInfoCommand(app),
-                                   AddHealthCommand(app),   AddGenerateCommand(app),
-                                   AddBenchCommand(app),    AddLoadCommand(app)};
+  std::vector<Command> commands = {
+      AddCompressCommand(app), AddDecompressCommand(app), AddAnalyzeCommand(app),
+      AddInfoCommand(app),     AddHealthCommand(app),     AddGenerateCommand(app),
+      AddBenchCommand(app),    AddLoadCommand(app),       AddCodecsCommand(app)};
   for (Command& c : commands) c.app->footer(kExitCodesHelp);
   try {
     app.parse(argc, argv);

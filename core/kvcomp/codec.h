@@ -42,7 +42,7 @@ struct CompressedTensor {
   TensorReport report;
 };
 
-// A resolved spec: a pipeline, or (later) a preset or policy that picks one per tensor.
+// A resolved spec: a pipeline, or a preset or policy (presets/) that picks one per tensor.
 // Thread-safe and reusable across calls.
 class Codec {
  public:

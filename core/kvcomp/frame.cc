@@ -1,5 +1,8 @@
 #include "kvcomp/frame.h"
 
+#include <map>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "kvcomp/byte_io.h"
 #include "kvcomp/checksum.h"
@@ -191,6 +194,27 @@ absl::StatusOr<std::vector<absl::Span<const uint8_t>>> SplitFrames(absl::Span<co
     pos += *n;
   }
   return frames;
+}
+
+bool GroupedByLayerKind(const TensorMeta& meta) {
+  return meta.layer >= 0 && meta.kind != Kind::kUnspecified;
+}
+
+std::vector<std::vector<size_t>> TensorFrames(absl::Span<const ParsedFrame> frames) {
+  std::vector<std::vector<size_t>> tensors;
+  std::map<std::pair<int32_t, Kind>, size_t> by_layer_kind;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const TensorMeta& m = frames[i].header.meta;
+    if (GroupedByLayerKind(m)) {
+      auto [it, added] = by_layer_kind.emplace(std::make_pair(m.layer, m.kind), tensors.size());
+      if (!added) {
+        tensors[it->second].push_back(i);
+        continue;
+      }
+    }
+    tensors.push_back({i});
+  }
+  return tensors;
 }
 
 }  // namespace kvcomp

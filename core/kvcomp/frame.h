@@ -56,4 +56,15 @@ absl::StatusOr<uint64_t> PeekFrameLength(absl::Span<const uint8_t> data);
 // Splits concatenated frames (a .kvc file, a stream) into individual frames.
 absl::StatusOr<std::vector<absl::Span<const uint8_t>>> SplitFrames(absl::Span<const uint8_t> data);
 
+// The container rule (docs/FORMAT.md, "Streams and token blocks"): a container holds no names,
+// so the token blocks of a tensor are found by its (layer, kind). True for a layered K or V
+// tensor, whose frames are grouped so; any other frame is a whole tensor of its own.
+bool GroupedByLayerKind(const TensorMeta& meta);
+
+// The tensors of a container whose frames (SplitFrames) are `frames`, each as the indices of
+// its frames in token order: every frame of a layered K or V tensor with the same
+// (layer, kind) is a block of it, in container order; any other frame is a whole tensor.
+// Tensors are in the order of their first frame. Only the headers are read.
+std::vector<std::vector<size_t>> TensorFrames(absl::Span<const ParsedFrame> frames);
+
 }  // namespace kvcomp

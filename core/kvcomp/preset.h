@@ -2,7 +2,8 @@
 // ("lossless", "bounded(cos=0.9999)", "mixed(2,lossless,quant(10))"). They are usable
 // anywhere a spec is; the frame always records the concrete pipeline that was chosen.
 //
-// Adding one is one file in presets/ plus one registration line in presets/preset_list.cc.
+// Adding one is one file in presets/ plus two lines in presets/preset_list.cc (its Register
+// function declared, then called).
 #pragma once
 
 #include <functional>
@@ -16,11 +17,18 @@
 
 namespace kvcomp {
 
+// Whether a preset's output is bit-exact: always, never, or as the specs it is given are.
+enum class PresetExactness : uint8_t { kLossless, kLossy, kAsArguments };
+
 struct PresetInfo {
   absl::string_view name;
   absl::string_view summary;
   // Builds the codec from the node's arguments; nested specs resolve through MakeCodec.
   std::function<absl::StatusOr<std::unique_ptr<Codec>>(const SpecNode& node)> make;
+  // For the codec catalogue (`kvcomp codecs`): how a spec writes it, e.g. "mixed(N,FIRST,REST)".
+  absl::string_view usage;
+  PresetExactness exactness = PresetExactness::kLossy;
+  bool policy = false;  // routes each tensor to one of the specs it is given
 };
 
 class PresetRegistry {

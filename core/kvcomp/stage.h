@@ -1,9 +1,10 @@
 // A stage is one named, parameterised, invertible step of a pipeline: a transform
 // (plane split, delta, quantisation, ...) or an entropy backend (zstd, rANS, ...).
 //
-// Adding a stage is one file plus one registration line in stage_list.cc: the file
-// defines a Stage subclass and a `StageInfo` that gives its persistent ID, name,
-// parameters and factory.
+// Adding a stage is one file plus two lines in stages/stage_list.cc (its Register function
+// declared, then called): the file defines a Stage subclass and a `StageInfo` that gives its
+// persistent ID, name, parameters and factory. The rest of the checklist (FORMAT.md, golden
+// frame, tests, fuzz seeds) is at the end of docs/ARCHITECTURE.md.
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -163,6 +164,43 @@ TEST_F(CliTest, InfoPrintsEveryFrameHeaderWithoutAServer) {
   ProcessResult cut = Kvcomp({"info", tmp / "cut.kvc"});
   EXPECT_EQ(cut.exit_code, 2) << cut.out;
   EXPECT_NE(cut.err.find("cut.kvc"), std::string::npos) << cut.err;
+}
+
+// kvcomp codecs: the catalogue offline, and from a real server's ListCodecs RPC, is the same.
+TEST_F(CliTest, CodecsListsTheSameCatalogueOfflineAndFromAServer) {
+  ProcessResult served = Kvcomp({"codecs", "--json", "--server", server_->address()});
+  ASSERT_EQ(served.exit_code, 0) << served.err;
+  ProcessResult offline = Kvcomp({"codecs", "--json"});
+  ASSERT_EQ(offline.exit_code, 0) << offline.err;
+  EXPECT_EQ(served.out, offline.out);
+  const nlohmann::json all = nlohmann::json::parse(served.out);
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& e : all) by_name[e["name"].get<std::string>()] = e;
+  ASSERT_TRUE(by_name.count("zstd") && by_name.count("lossless-max") && by_name.count("mixed"));
+  const nlohmann::json& zstd = by_name["zstd"];
+  EXPECT_EQ(zstd["kind"], "stage");
+  EXPECT_EQ(zstd["id"], 1);
+  EXPECT_EQ(zstd["exactness"], "lossless");
+  ASSERT_EQ(zstd["params"].size(), 1u);
+  EXPECT_EQ(zstd["params"][0]["name"], "level");
+  EXPECT_EQ(zstd["params"][0]["min"], -7);
+  EXPECT_EQ(zstd["params"][0]["max"], 22);
+  EXPECT_EQ(by_name["quant"]["exactness"], "lossy");
+  EXPECT_EQ(by_name["lossless-max"]["kind"], "preset");
+  EXPECT_EQ(by_name["lossless-max"]["exactness"], "lossless");
+  EXPECT_EQ(by_name["mixed"]["kind"], "policy");
+  EXPECT_EQ(by_name["mixed"]["usage"], "mixed(N,FIRST,REST)");
+
+  ProcessResult text = Kvcomp({"codecs"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  for (const char* want :
+       {"Stages", "Presets", "Policies", "qhuff", "bounded(cos=", "level: int"}) {
+    EXPECT_NE(text.out.find(want), std::string::npos) << want << " missing from\n" << text.out;
+  }
+  const std::string address = server_->address();
+  ASSERT_TRUE(server_->Stop().ok());
+  ProcessResult gone = Kvcomp({"codecs", "--server", address, "--timeout", "2"});
+  EXPECT_EQ(gone.exit_code, 3) << gone.out;
 }
 
 TEST_F(CliTest, ExitCodesAreDistinct) {

@@ -1,5 +1,6 @@
 #include "kvcomp/analysis/analyzer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -51,6 +52,31 @@ TEST(AnalysisTest, RecommendationCompressesToTheSameRatioWithinThresholds) {
     EXPECT_TRUE(b.Pass(e)) << b.Violations(e);
   }
   EXPECT_DOUBLE_EQ(double(raw) / packed, r.ratio);
+}
+
+// With bit-exact thresholds, kvcomp's own lossless presets compete with the seed's zstd rows
+// (kept for reference) and win: the sweep once held zstd alone and recommended zstd(19).
+TEST(AnalysisTest, LosslessThresholdsRecommendAPresetThatBeatsEveryZstdRow) {
+  if (!testing::HaveSharedKv()) GTEST_SKIP() << "../shared/kv is absent";
+  const auto all = testing::LoadSharedKv(DType::kFP16);
+  const auto cache = Views(all, "mmlu_fewshot_q1");
+  AnalysisOptions o;
+  o.sweeps = {"lossless"};
+  o.max_tokens = 64;
+  o.k_bounds.max_abs = 0;
+  o.v_bounds.max_abs = 0;
+  auto report = AnalyzeCache(cache, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  double best_zstd = 0;
+  for (const ConfigResult& c : report->configs) {
+    if (absl::string_view(c.spec).substr(0, 5) == "zstd(")
+      best_zstd = std::max(best_zstd, c.ratio());
+  }
+  ASSERT_GT(best_zstd, 1.0) << "the zstd reference rows are missing";
+  const Recommendation& r = report->recommendation;
+  ASSERT_TRUE(r.found) << r.why;
+  EXPECT_TRUE(r.spec == "lossless" || r.spec == "lossless-max") << r.spec;
+  EXPECT_GT(r.ratio, best_zstd);
 }
 
 TEST(AnalysisTest, NothingPassesReportsTheClosest) {

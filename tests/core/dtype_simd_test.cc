@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/casts.h"
+#include "float_bits.h"
 #include "kvcomp/dtype.h"
 #include "kvcomp/dtype_simd.h"
 
@@ -26,8 +26,8 @@ using dtype_internal::HalfSimdPath;
 using dtype_internal::HalfToFloatScalar;
 using dtype_internal::HalfToFloatSimd;
 
-uint32_t Bits(float f) { return absl::bit_cast<uint32_t>(f); }
-float FromBits(uint32_t u) { return absl::bit_cast<float>(u); }
+using test_bits::Bits;
+using test_bits::FromBits;
 
 bool HaveSimd() { return HalfSimdPath()[0] != '\0'; }
 

@@ -3,24 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
+#include "float_bits.h"
+
 namespace kvcomp {
 namespace {
 
-uint32_t Bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-float FromBits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+using test_bits::Bits;
+using test_bits::FromBits;
 
 TEST(HalfTest, EveryHalfRoundTripsThroughFloat) {
   for (uint32_t h = 0; h <= 0xffff; ++h) {

@@ -153,5 +153,48 @@ TEST(FrameTest, SplitFramesFindsEachFrame) {
   EXPECT_FALSE(SplitFrames(both).ok());
 }
 
+ParsedFrame HeaderOnly(int32_t layer, Kind kind) {
+  ParsedFrame f;
+  f.header.meta.layer = layer;
+  f.header.meta.kind = kind;
+  return f;
+}
+
+TEST(FrameTest, TensorFramesGroupsLayeredKAndVBlocksByLayerAndKind) {
+  // Blocks of layer 0's K and V interleaved, as a stream sends them, then layer 1's K whole.
+  const std::vector<ParsedFrame> frames = {HeaderOnly(0, Kind::kKey), HeaderOnly(0, Kind::kValue),
+                                           HeaderOnly(0, Kind::kKey), HeaderOnly(0, Kind::kValue),
+                                           HeaderOnly(1, Kind::kKey), HeaderOnly(0, Kind::kKey)};
+  EXPECT_EQ(TensorFrames(frames), (std::vector<std::vector<size_t>>{{0, 2, 5}, {1, 3}, {4}}));
+}
+
+TEST(FrameTest, TensorFramesKeepsUnlayeredOrUnkindedFramesWhole) {
+  // Files from before streams may hold several such tensors of one shape: never grouped.
+  const std::vector<ParsedFrame> frames = {
+      HeaderOnly(-1, Kind::kKey), HeaderOnly(-1, Kind::kKey), HeaderOnly(2, Kind::kUnspecified),
+      HeaderOnly(2, Kind::kUnspecified), HeaderOnly(2, Kind::kValue)};
+  EXPECT_FALSE(GroupedByLayerKind(frames[0].header.meta));
+  EXPECT_FALSE(GroupedByLayerKind(frames[2].header.meta));
+  EXPECT_TRUE(GroupedByLayerKind(frames[4].header.meta));
+  EXPECT_EQ(TensorFrames(frames), (std::vector<std::vector<size_t>>{{0}, {1}, {2}, {3}, {4}}));
+  EXPECT_TRUE(TensorFrames({}).empty());
+}
+
+TEST(FrameTest, TensorFramesOfRealFramesFromOneBuffer) {
+  // SplitFrames then ParseFrame, as `kvcomp info` reads a .kvc file: two blocks of one tensor.
+  std::vector<uint8_t> file = SmallFrame();
+  const std::vector<uint8_t> again = SmallFrame();
+  file.insert(file.end(), again.begin(), again.end());
+  auto split = SplitFrames(file);
+  ASSERT_TRUE(split.ok()) << split.status();
+  std::vector<ParsedFrame> headers;
+  for (auto f : *split) {
+    auto parsed = ParseFrame(f);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    headers.push_back(*std::move(parsed));
+  }
+  EXPECT_EQ(TensorFrames(headers), (std::vector<std::vector<size_t>>{{0, 1}}));
+}
+
 }  // namespace
 }  // namespace kvcomp

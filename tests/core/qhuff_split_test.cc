@@ -27,7 +27,7 @@ TEST(QhuffSplitTest, EveryPathGivesThePortableBytesAndUnsliceUndoesIt) {
   std::printf("split path: %s\n", SplitPath());
   for (const size_t n : {0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1000, 4099}) {
     for (int k = 0; k < 16; ++k) {
-      SCOPED_TRACE(testing::Message() << "n=" << n << " k=" << k);
+      SCOPED_TRACE(::testing::Message() << "n=" << n << " k=" << k);
       const std::vector<uint16_t> v = Values(n, k, static_cast<uint32_t>(n * 16 + k));
       const size_t low_bytes = SlicedBytes(n, k);
       std::vector<uint8_t> sym(n), low(low_bytes), want_sym(n), want_low(low_bytes);

@@ -11,8 +11,8 @@
 #include "absl/strings/str_format.h"
 #include "examples.h"
 #include "kvcomp/analysis/analyzer.h"
+#include "kvcomp/v1/convert.h"
 #include "server/kvcomp_ops.h"
-#include "server/tensor_convert.h"
 #include "server_target.h"
 #include "service_target.h"
 
@@ -46,7 +46,7 @@ int Main(int argc, char** argv) {
   };
   auto add_tensors = [&](auto* repeated) {
     for (const Tensor& t : tensors) {
-      server::TensorToProto(t, absl::StrCat("layer1_", KindName(t.meta.kind)), repeated->Add());
+      proto::TensorToProto(t, absl::StrCat("layer1_", KindName(t.meta.kind)), repeated->Add());
     }
   };
   for (const auto& ex : tools::ExampleSpecs(tensors, nullptr)) {
@@ -163,7 +163,7 @@ int Main(int argc, char** argv) {
   for (const auto& ex : tools::ExampleSpecs({*q8}, nullptr)) {
     v1::CompressRequest compress;
     compress.set_codec(ex.spec);
-    server::TensorToProto(*q8, "layer1_k", compress.add_tensors());
+    proto::TensorToProto(*q8, "layer1_k", compress.add_tensors());
     write(fuzz::Rpc::kCompress, compress);
     auto out = (*MakeCodec(ex.spec))->Compress(q8->view());
     v1::DecompressRequest decompress;

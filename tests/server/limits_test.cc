@@ -125,7 +125,7 @@ TEST(LimitsTest, CallsBeyondMaxConcurrentAreResourceExhaustedAndCancelFreesTheSl
   stream->WritesDone();
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
 
-  // Cancelling the long call stops its codec loop; the slot and the one worker free up.
+  // Cancelling the long call stops it at its next tensor; the slot and the one worker free up.
   const auto cancelled_at = std::chrono::steady_clock::now();
   long_context.TryCancel();
   call.join();

@@ -426,6 +426,11 @@ class Client:
                             if region else _from_tensor(t))
         return result
 
+    def list_codecs(self) -> list:
+        """The server's codec catalogue: a CodecInfo per stage, preset and policy its specs may
+        name (kind, name, stage id, summary, exactness, usage, params)."""
+        return list(self._call(self._stub.ListCodecs, pb.ListCodecsRequest()).codecs)
+
     def analyze(self, arrays: Mapping[str, np.ndarray], codecs: Iterable[str] = (),
                 sweeps: Iterable[str] = (), k_cos=None, v_cos=None, k_mae=None, v_mae=None,
                 k_max_abs=None, v_max_abs=None, budget_bytes: Optional[int] = None,

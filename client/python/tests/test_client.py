@@ -131,6 +131,19 @@ class ClientTest(ServerTestCase):
             kvcomp.split_frames(b"".join(out.frames.values())[:-1])
 
     @unittest.skipUnless(os.path.isdir(SHARED_KV), "../shared/kv is absent")
+    def test_list_codecs_names_every_kind_with_its_schema(self):
+        codecs = {c.name: c for c in self.client.list_codecs()}
+        self.assertEqual(codecs["zstd"].kind, "stage")
+        self.assertEqual(codecs["zstd"].id, 1)
+        self.assertEqual([p.name for p in codecs["zstd"].params], ["level"])
+        self.assertEqual(codecs["lossless"].exactness, "lossless")
+        self.assertEqual(codecs["mixed"].kind, "policy")
+        # Every listed stage usage is a spec the server compresses with.
+        x = np.linspace(-1, 1, 2 * 16 * 8, dtype=np.float16).reshape(2, 16, 8)
+        for c in codecs.values():
+            if c.kind == "stage" and c.name not in ("protect", "qsplit"):
+                self.client.compress({"layer0_k": x}, c.usage)
+
     def test_analyze_recommends_a_spec_compress_accepts(self):
         arrays = shared_npz("technical_prose", "fp16")
         resp = self.client.analyze(arrays, sweeps=["lossless", "bounded"], k_cos=0.9999,

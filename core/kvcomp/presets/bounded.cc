@@ -21,6 +21,7 @@
 #include "kvcomp/presets/duplicate_rows.h"
 #include "kvcomp/quote.h"
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/stages/uquant_16bit.h"
 #include "kvcomp/status_macros.h"
@@ -29,7 +30,6 @@
 namespace kvcomp {
 namespace {
 
-constexpr uint8_t kUniformQuantId = 32;  // docs/FORMAT.md
 constexpr double kMaxCode = 32767;
 // The step search (SearchStep) stops within 0.3% of the coarsest step that passes on the sample,
 // which moves the ratio by under 0.05%; it takes at most kSearchSteps simulations.
@@ -249,7 +249,7 @@ class BoundedCodec final : public Codec {
     // The search stays inside uquant's step range, which the stage enforces; a tensor whose
     // codes overflow even at the largest step goes to the fallback (found by fuzz_roundtrip,
     // tests/fuzz/regressions/roundtrip/bounded-step-*).
-    const ParamDef& step_range = StageRegistry::Get().FindById(kUniformQuantId)->params[0];
+    const ParamDef& step_range = StageRegistry::Get().FindById(stage_id::kUquant)->params[0];
     if (std::isnan(max_abs) || tensor.meta().NumElements() == 0 ||
         max_abs / kMaxCode > step_range.max) {
       return std::nullopt;
@@ -364,7 +364,7 @@ class BoundedCodec final : public Codec {
   static absl::StatusOr<Pipeline> LossyPipeline(double step, const SpecPipeline& coder) {
     std::vector<std::unique_ptr<Stage>> stages;
     KV_ASSIGN_OR_RETURN(stages.emplace_back(),
-                        StageRegistry::Get().Create(kUniformQuantId, ParamValues{step}));
+                        StageRegistry::Get().Create(stage_id::kUquant, ParamValues{step}));
     for (const SpecNode& node : coder) {
       KV_ASSIGN_OR_RETURN(stages.emplace_back(), StageRegistry::Get().Create(node));
     }
@@ -420,8 +420,14 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeBounded(const SpecNode& node) {
 }  // namespace
 
 void RegisterBoundedPreset(PresetRegistry& r) {
-  r.Register(
-      {"bounded", "the smallest lossy frame whose measured error meets every bound", MakeBounded});
+  r.Register(PresetInfo{
+      .name = "bounded",
+      .summary = "the smallest lossy frame whose measured error meets every bound",
+      .make = MakeBounded,
+      .usage = "bounded(cos=C,mae=M,rel_mae=R,max_abs=A,rel_rmse=E,snr_db=S,coder=SPEC,"
+               "fallback=SPEC): any bounds, at least one",
+      .exactness = PresetExactness::kLossy,
+  });
 }
 
 }  // namespace kvcomp

@@ -110,6 +110,8 @@ void RegisterLosslessPresets(PresetRegistry& r) {
         KV_RETURN_IF_ERROR(NoArgs(node));
         return MakeLosslessCodec();
       },
+      .usage = "lossless",
+      .exactness = PresetExactness::kLossless,
   });
   r.Register(PresetInfo{
       .name = "lossless-max",
@@ -122,6 +124,8 @@ void RegisterLosslessPresets(PresetRegistry& r) {
         KV_ASSIGN_OR_RETURN(std::unique_ptr<Codec> fast, MakeLosslessCodec());
         return std::make_unique<LosslessMaxCodec>(std::move(coders), std::move(fast));
       },
+      .usage = "lossless-max",
+      .exactness = PresetExactness::kLossless,
   });
 }
 

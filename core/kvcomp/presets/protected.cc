@@ -99,10 +99,13 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeProtected(const SpecNode& node) {
 }  // namespace
 
 void RegisterProtectedPreset(PresetRegistry& r) {
-  r.Register({"protected",
-              "first sink and last recent tokens exact, a spec for the rest: "
-              "protected(sink=4,recent=64,SPEC)",
-              MakeProtected});
+  r.Register(PresetInfo{
+      .name = "protected",
+      .summary = "the first `sink` and last `recent` tokens exact, a spec for the rest",
+      .make = MakeProtected,
+      .usage = "protected(sink=4,recent=64,SPEC)",
+      .exactness = PresetExactness::kAsArguments,
+  });
 }
 
 }  // namespace kvcomp

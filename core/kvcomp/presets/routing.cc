@@ -118,9 +118,24 @@ absl::StatusOr<std::unique_ptr<Codec>> MakeLayers(const SpecNode& node) {
 }  // namespace
 
 void RegisterRoutingPresets(PresetRegistry& r) {
-  r.Register({"mixed", "first N layers with one spec, the rest with another", MakeMixed});
-  r.Register({"kv", "one spec for K, another for V", MakeKv});
-  r.Register({"layers", "a per-layer schedule: layers(0-1=SPEC, default=SPEC)", MakeLayers});
+  r.Register(PresetInfo{.name = "mixed",
+                        .summary = "first N layers with one spec, the rest with another",
+                        .make = MakeMixed,
+                        .usage = "mixed(N,FIRST,REST)",
+                        .exactness = PresetExactness::kAsArguments,
+                        .policy = true});
+  r.Register(PresetInfo{.name = "kv",
+                        .summary = "one spec for K, another for V",
+                        .make = MakeKv,
+                        .usage = "kv(k=SPEC,v=SPEC)",
+                        .exactness = PresetExactness::kAsArguments,
+                        .policy = true});
+  r.Register(PresetInfo{.name = "layers",
+                        .summary = "a per-layer schedule; `default` covers the layers not named",
+                        .make = MakeLayers,
+                        .usage = "layers(0-1=SPEC,5=SPEC,default=SPEC)",
+                        .exactness = PresetExactness::kAsArguments,
+                        .policy = true});
 }
 
 }  // namespace kvcomp

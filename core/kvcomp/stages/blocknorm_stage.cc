@@ -1,7 +1,7 @@
-// blocknorm(block, topk, bits): the seed's partial de-normalisation. Each block of `block`
-// consecutive values keeps its ceil(topk x block) largest magnitudes exactly (index + raw
-// value); the rest are divided by the block's remaining max |x| and quantised to signed
-// `bits`-bit codes. Scales, indices and outlier values are all stored and counted.
+// blocknorm(block, topk, bits): the seed's partial de-normalisation. Each block keeps its
+// largest magnitudes exactly and quantises the rest against the block's remaining max |x|, so
+// that a few outliers do not coarsen every other value's step. Scales, indices and outlier
+// values are all stored and counted. Layout: docs/FORMAT.md#blocknorm-id-34.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/float_io.h"
 
 namespace kvcomp {
@@ -141,7 +142,7 @@ class BlockNormStage final : public Stage {
 
 void RegisterBlockNormStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 34,
+      .id = stage_id::kBlocknorm,
       .name = "blocknorm",
       .summary = "per-block max-abs normalisation, top-k outliers kept exact (lossy)",
       .lossless = false,

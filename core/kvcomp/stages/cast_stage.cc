@@ -1,10 +1,9 @@
 // cast(to): FP32 -> FP16 or BF16, round to nearest even, as an explicit stage.
 // Lossy with respect to FP32 (the report carries the measured error); exact, a plain copy,
-// when the input already has the target type. NaNs stay NaN (payload truncated, quiet bit
-// set), infinities and signed zeros are kept, FP16 subnormals are produced exactly.
-// Decoding widens back to FP32, which is exact. Opaque streams pass through.
+// when the input already has the target type. Layout: docs/FORMAT.md#cast-id-26.
 #include "kvcomp/dtype.h"
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -86,7 +85,7 @@ class CastStage final : public Stage {
 
 void RegisterCastStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 26,
+      .id = stage_id::kCast,
       .name = "cast",
       .summary = "FP32 -> FP16/BF16, round to nearest even (lossy for FP32 input; exact copy "
                  "when the input already has the target type)",

@@ -11,16 +11,14 @@
 //   2  channel, and the exponent of the previous token in the same channel
 //   3  channel, and the exponent of the previous column in the same token (RoPE partner)
 //   4  previous token's and previous column's exponents, no channel
-// A small mixer per bit position combines them; its output drives the coder.
-//
-// Per typed stream (opaque output): varint n (elements coded; zero tail implicit), varint
-// length of the arithmetic-coded section, that section, then the low bytes raw
-// (n * (size - 1) bytes, element order, little-endian order within each element).
+// A small mixer per bit position combines them; its output drives the coder. This model is
+// part of the format: the code below is its definition. Layout: docs/FORMAT.md#cm-id-25.
 #include <algorithm>
 #include <cmath>
 #include <memory>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -292,7 +290,7 @@ class CmStage final : public Stage {
 
 void RegisterCmStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 25,
+      .id = stage_id::kCm,
       .name = "cm",
       .summary = "adaptive binary arithmetic coding of each element's top byte, mixing channel, "
                  "previous-token and previous-column contexts; other bytes raw",

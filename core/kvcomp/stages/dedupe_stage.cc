@@ -2,17 +2,14 @@
 // every head (all planes of the geometry); in layer 0 of a real cache V depends only on the
 // token id, so every repeated token repeats its row.
 //
-// Per typed input stream it emits:
-//   0. the distinct rows, token-major ({1, rows, planes*cols}, so a value keeps its context
-//      channel plane*cols+col), in first-seen order, followed by zero rows for the duplicates
-//      (entropy stages trim a zero tail for a few bytes);
-//   1. an opaque row map: varint duplicate count d; if d > 0, a bitmap of `rows` bits (1 =
-//      duplicate), then for each duplicate, LSB-first, the index of its distinct row in
-//      ceil(log2(distinct rows so far)) bits.
-// Opaque inputs pass through.
+// The distinct rows go out token-major, so a value keeps its context channel plane*cols+col,
+// and are followed by zero rows for the duplicates: the entropy stages trim a zero tail for a
+// few bytes, and the stream keeps a size the decoder can derive. Layout:
+// docs/FORMAT.md#dedupe-id-22.
 #include <xxhash.h>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -195,7 +192,7 @@ class DedupeStage final : public Stage {
 
 void RegisterDedupeStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 22,
+      .id = stage_id::kDedupe,
       .name = "dedupe",
       .summary = "store exact duplicate token rows once, as references",
       .lossless = true,

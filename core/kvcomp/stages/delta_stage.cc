@@ -1,8 +1,9 @@
 // delta and xor: each element minus (delta, wrapping integer arithmetic on the raw words) or
 // XOR (xor) the element of the previous token in the same channel; the first token is kept.
-// Works on every typed stream (any element size) and keeps its shape; opaque streams pass.
 // "gear+delta" is the seed's gear+delta when placed after gear.
+// Layout: docs/FORMAT.md#delta-id-19-and-xor-id-20.
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -95,7 +96,7 @@ class TokenDeltaStage final : public Stage {
 
 void RegisterDeltaStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 19,
+      .id = stage_id::kDelta,
       .name = "delta",
       .summary = "each element minus the previous token's, same channel (wrapping integers)",
       .lossless = true,
@@ -103,7 +104,7 @@ void RegisterDeltaStage(StageRegistry& r) {
       .make = MakeStage<TokenDeltaStage<false>>,
   });
   r.Register(StageInfo{
-      .id = 20,
+      .id = stage_id::kXor,
       .name = "xor",
       .summary = "each element XOR the previous token's, same channel",
       .lossless = true,

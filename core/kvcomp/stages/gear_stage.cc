@@ -1,9 +1,8 @@
-// gear: splits IEEE words into (sign+exponent) and mantissa streams, the seed's "gear split".
-//   FP16/U16 -> u8 sign+exp (6 bits)  + u16 mantissa (10 bits)
-//   BF16     -> u16 sign+exp (9 bits) + u8 mantissa (7 bits)
-//   FP32/U32 -> u16 sign+exp (9 bits) + u32 mantissa (23 bits)
-// U8 and opaque streams pass through. Decoding rejects fields wider than their bit width.
+// gear: splits IEEE words into (sign+exponent) and mantissa streams, the seed's "gear split":
+// the skewed sign+exponent field and the near-random mantissa are coded apart.
+// Layout: docs/FORMAT.md#gear-id-18.
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -142,7 +141,7 @@ class GearStage final : public Stage {
 
 void RegisterGearStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 18,
+      .id = stage_id::kGear,
       .name = "gear",
       .summary = "split IEEE words into sign+exponent and mantissa streams",
       .lossless = true,

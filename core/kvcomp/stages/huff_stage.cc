@@ -2,12 +2,10 @@
 // significant byte first), straight from and into the interleaved words, so `huff` on FP16 is
 // `planes+huff` without the extra passes. Each plane is stored raw, as a constant, or as a
 // length-limited (11-bit) Huffman code in 4 interleaved segments, whichever is smallest
-// (huffman_plane.h).
-//
-// Per typed stream (opaque output): varint n, elements coded (the zero tail after them is
-// implicit: dedupe pads), then its n elements' byte planes in huffman_plane.h's format.
+// (huffman_plane.h). Layout: docs/FORMAT.md#huff-id-23.
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/byte_planes.h"
 #include "kvcomp/stages/huffman_plane.h"
 
@@ -45,7 +43,7 @@ class HuffStage final : public Stage {
 
 void RegisterHuffStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 23,
+      .id = stage_id::kHuff,
       .name = "huff",
       .summary = "canonical Huffman per byte plane (raw/constant fallback), 4 interleaved streams",
       .lossless = true,

@@ -1,11 +1,8 @@
 // One byte plane (n bytes at a stride) coded as the huff format stores each plane: raw, a
 // constant, or a length-limited canonical Huffman code in 4 interleaved segments, whichever is
 // smallest. huff codes every byte plane of a stream with it, qhuff its plane of quotients.
-//
-// Plane format: u8 mode, 0 raw: n bytes | 1 constant: 1 byte | 2 Huffman: 32-byte bitmap of used
-// symbols, then one 4-bit length per used symbol (ascending symbol order, low nibble first), 4
-// varint segment byte sizes, the 4 segments. Segment k holds elements [k*q, min(n, (k+1)*q)),
-// q = ceil(n/4), as an LSB-first bit stream of bit-reversed canonical codes.
+// The 4 segments are independent bit streams, so a decoder can work on several at once.
+// Layout: docs/FORMAT.md#huffman-plane.
 #pragma once
 
 #include <cstddef>

@@ -1,8 +1,9 @@
 // planes: splits every multi-byte typed stream into byte planes, most significant byte first.
 // FP16 [H,T,D] becomes hi8 (sign, exponent, 2 mantissa bits) and lo8 (the rest of the
 // mantissa) with the same geometry: the exponent byte is skewed and compressible, the low byte
-// is close to random, so coders treat them apart. U8 and opaque streams pass through.
+// is close to random, so coders treat them apart. Layout: docs/FORMAT.md#planes-id-17.
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -99,7 +100,7 @@ class PlanesStage final : public Stage {
 
 void RegisterPlanesStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 17,
+      .id = stage_id::kPlanes,
       .name = "planes",
       .summary = "byte planes of every multi-byte stream, most significant byte first",
       .lossless = true,

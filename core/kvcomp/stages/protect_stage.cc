@@ -1,19 +1,12 @@
 // protect(sink, recent): keeps the first `sink` tokens (attention sinks) and the last `recent`
 // tokens of every plane exactly, and hands only the tokens between them to the next stages,
 // so that `protect(sink=4,recent=64)+quant(bits=8)+zstd(3)` is lossy in the middle only.
-//
-// Per float input stream (FP16/BF16/FP32) of geometry {planes, rows, cols} it emits:
-//   0. the protected rows, raw, as unsigned integers of the same width (U16 or U32, so that
-//      lossy stages leave them alone and entropy coders still code them), geometry
-//      {planes, s + w, cols}: per plane, rows [0, s) then rows [rows - w, rows), where
-//      s = min(sink, rows) and w = min(recent, rows - s);
-//   1. the middle rows [s, rows - w), a stream of the input's float type, geometry
-//      {planes, rows - s - w, cols} (0 rows when everything is protected).
-// Other streams pass through. Lossless itself; the lossy stages code the one float stream and
-// pass the others on.
+// The protected rows go out as unsigned integers of the same width, so that lossy stages
+// leave them alone and entropy coders still code them. Layout: docs/FORMAT.md#protect-id-29.
 #include <algorithm>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/stages/stage_util.h"
 
@@ -119,7 +112,7 @@ class ProtectStage final : public Stage {
 
 void RegisterProtectStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 29,
+      .id = stage_id::kProtect,
       .name = "protect",
       .summary = "first `sink` and last `recent` tokens kept exactly; the middle goes on",
       .lossless = true,

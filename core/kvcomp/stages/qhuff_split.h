@@ -1,5 +1,5 @@
 // qhuff's split of its values into Huffman symbols, bit-sliced low bits and escapes, and the
-// inverse (the layout is in qhuff_stage.cc's format comment). Apart from the stage because each
+// inverse (the layout: docs/FORMAT.md#qhuff-id-30). Apart from the stage because each
 // direction has a portable path and an AVX-512BW one, chosen at run time; both give the same
 // bytes. Internal to qhuff.
 #pragma once

@@ -12,29 +12,14 @@
 //    two to a lookup. Values with u >= 63 are escaped.
 // On ../shared/kv FP16 at bounded(cos=0.9999,rel_mae=0.01) this beats planes+zstd(1) in ratio
 // (docs/CODEC_NOTES.md) at several times its speed.
-//
-// Per typed stream of 1- or 2-byte elements (wider typed streams are stored raw; opaque ones
-// pass), with W = 8 x element size:
-//   varint n          elements coded; the elements after them are zero
-//   if n > 0: u8 mode 0 raw: n elements, little-endian | 2 coded:
-//     u8 flags        bit 0: a prediction bitmap follows (other bits are 0)
-//     [bitmap]        planes x cols bits, LSB first, zero-padded to a byte: bit p x cols + c set
-//                     means column c of plane p is predicted
-//     u8 k            0 .. W - 1
-//     symbols         a huffman_plane.h plane of the n symbols u_i = min(v_i >> k, 63)
-//     low bits        ceil(n / 16) blocks of k u16 words, little-endian: bit j of word b of
-//                     block g is bit b of v_(16 g + j) (zero past n)
-//     escapes         W / 8 bytes little-endian per symbol 63, in element order: v_i itself
-//   v_i = u_i << k | low bits (u_i < 63, and u_i << k < 2^W), or the next escape. Element
-//   i = (p x rows + t) x cols + c is then x_i = v_i, except in a predicted column with t >= 1:
-//   x_i = zz(unzz(v_i) + unzz(x_(i - cols))) in W-bit arithmetic, where
-//   zz(s) = (s << 1) ^ (s >> (W - 1)) and unzz is its inverse.
+// Layout: docs/FORMAT.md#qhuff-id-30.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <memory>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/huffman_codes.h"
 #include "kvcomp/stages/huffman_plane.h"
 #include "kvcomp/stages/qhuff_split.h"
@@ -530,7 +515,7 @@ class QhuffStage final : public Stage {
 
 void RegisterQhuffStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 30,
+      .id = stage_id::kQhuff,
       .name = "qhuff",
       .summary = "Huffman for quantised codes: per-channel token prediction, quotient codes with "
                  "raw low bits, 4 interleaved streams",

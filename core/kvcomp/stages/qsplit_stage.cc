@@ -4,15 +4,11 @@
 // statistics every 34 bytes; apart, the scales are a small FP16 stream (huff codes its two
 // byte planes) and the quants a U8 stream with one column per value position, so a coder
 // with channel contexts (rans, qhuff's prediction) sees each position's own distribution.
-//
-// Per block stream {planes, rows, cols} (cols counts blocks), it emits:
-//   0. the scales, F16 {planes, rows, cols}, bit-exact;
-//   1. the quants, U8 {planes, rows, 32 x cols}, in value order, each as zz(q) = (q << 1) ^
-//      (q >> 7) (8-bit arithmetic shift): Q8_0's q is the int8, Q4_0's is nibble - 8 (so
-//      0..15). Small magnitudes become small codes, which qhuff's k-bit split and cm's
-//      top-bit contexts rely on; for Huffman it is a relabelling.
-// Other streams pass through. Decoding rejects a Q4_0 code above 15 (DATA_LOSS).
+// The quants are zigzagged: small magnitudes become small codes, which qhuff's k-bit split and
+// cm's top-bit contexts rely on; for Huffman it is a relabelling.
+// Layout: docs/FORMAT.md#qsplit-id-31.
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -140,7 +136,7 @@ class QsplitStage final : public Stage {
 
 void RegisterQsplitStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 31,
+      .id = stage_id::kQsplit,
       .name = "qsplit",
       .summary = "Q8_0/Q4_0 blocks split into their FP16 scales and their quants (zigzag bytes, "
                  "one column per value position), for the entropy coders after it",

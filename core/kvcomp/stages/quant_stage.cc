@@ -2,12 +2,14 @@
 // pair per group. Groups follow KIVI: per channel suits K (outlier channels get their own
 // range), per token suits V. `clip` < 1 first clips each group to its central quantile range
 // (the seed's clip + quant). Per-group (min, scale) are stored as float32 and counted.
+// Layout: docs/FORMAT.md#quant-id-33.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/float_io.h"
 
 namespace kvcomp {
@@ -187,7 +189,7 @@ class QuantStage final : public Stage {
 
 void RegisterQuantStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 33,
+      .id = stage_id::kQuant,
       .name = "quant",
       .summary = "affine quantisation to N bits per channel, token, block or tensor (lossy)",
       .lossless = false,

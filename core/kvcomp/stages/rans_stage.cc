@@ -4,41 +4,20 @@
 // per plane), byte-wise renormalisation, 8 interleaved states (element i uses state i mod 8),
 // encoded backwards. Every table is stored in the stream, so its cost is in the ratio.
 //
-// Contexts (chosen per plane at encode time by the smallest total size, tables included):
-//  - channel groups: K = 2^v tables (v = 0..6), element (plane p, row r, col c) uses table
-//    floor((p * cols + c) * K / (planes * cols)); for the most significant byte (gear's u8
-//    sign+exponent stream is all of it).
-//  - top byte: K = 2^v tables (v = 0..6), element i uses table top_i >> (8 - v), top_i being
-//    the element's most significant byte (already decoded); for the other planes, e.g. the
-//    FP16 low mantissa byte conditioned on sign+exponent (v = 6).
+// Contexts, chosen per plane at encode time by the smallest total size, tables included:
+//  - channel groups (neighbouring channels share a table), for the most significant byte
+//    (gear's u8 sign+exponent stream is all of it);
+//  - top byte (the element's most significant byte, already decoded, picks the table), for the
+//    other planes, e.g. the FP16 low mantissa byte conditioned on sign+exponent.
 // Tables are sent as 5-bit log-scale codes (half-bit steps) and normalised identically by
 // both sides, which costs less than explicit frequencies on small tensors.
-//
-// Per typed stream (opaque output):
-//   varint n            elements coded; the zero tail after them is implicit (dedupe pads)
-//   per plane (MSB first, only if n > 0): u8 mode
-//     0 raw: n bytes | 1 constant: 1 byte | 2 rANS:
-//     u8 context: bits 0..2 v (K = 2^v tables, v <= 6), bits 3..4 kind (0 channel groups,
-//       1 top byte; kind 1 is invalid on the most significant plane), other bits zero
-//     u8 sb, 8..12
-//     K tables, bit-packed LSB first, then padded to a byte: per table 1 bit present; if
-//       present 8 bits lo, 8 bits (hi - lo) (hi <= 255), then hi - lo + 1 codes of 5 bits
-//       for symbols lo..hi (0 = absent, at least one non-zero). Code c has weight
-//       w(c) = round(2^((c + 1) / 2)); frequencies f_s = max(1, floor(w_s * 2^sb / W)),
-//       W = sum of weights, then the sum is made 2^sb: the surplus or deficit d comes off
-//       (goes to) the first symbol of largest code if it keeps f >= 1, else 1 is taken off
-//       every symbol with f > 1 in ascending order, repeatedly, until d = 0. cum_s is the
-//       running sum of f in ascending symbol order.
-//     varint L, then L bytes: the 8 final encoder states (u32 each, state 0 first), then the
-//       renormalisation bytes in decode order. Decoding element i with state x = x_(i mod 8):
-//       slot = x & (2^sb - 1), s with cum_s <= slot < cum_s + f_s, x = f_s * (x >> sb) +
-//       slot - cum_s, then while x < 2^23: x = (x << 8) | next byte. The states start in
-//       [2^23, 2^31) and must end at exactly 2^23 with all L bytes used.
+// Layout: docs/FORMAT.md#rans-id-27.
 #include <algorithm>
 #include <array>
 #include <cmath>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/byte_planes.h"
 
 namespace kvcomp {
@@ -596,10 +575,11 @@ class RansStage final : public Stage {
 
 void RegisterRansStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 27,
+      .id = stage_id::kRans,
       .name = "rans",
-      .summary = "static rANS per byte plane (4 states, 12-bit), tables per channel group for "
-                 "the top byte and per top-byte bucket for the others; raw/constant fallback",
+      .summary = "static rANS per byte plane (8 interleaved states, 8- to 12-bit frequencies), "
+                 "tables per channel group for the top byte and per top-byte bucket for the "
+                 "others; raw/constant fallback",
       .lossless = true,
       .params = {},
       .make = MakeStage<RansStage>,

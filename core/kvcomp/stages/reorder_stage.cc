@@ -18,18 +18,13 @@
 // bits); columns are sorted by it, ties by index. Elements are moved as raw words, so every
 // bit pattern (NaN payloads included) survives.
 //
-// Per typed input stream it emits:
-//   0. the permuted stream, same type and geometry: output column j of every row of every
-//      plane is input column perm[j];
-//   1. the permutation, a typed stream (so any backend, zstd included, can code it) of `cols`
-//      indices, geometry {1, 1, cols}, U8 when cols <= 256, U16 when cols <= 65536, else U32
-//      (little-endian); empty (geometry {1, 0, cols}) when the stream has no elements.
-//      Decoding refuses anything but a true permutation (DATA_LOSS).
-// Opaque inputs pass through.
+// The permutation is a typed stream, so any backend, zstd included, can code it.
+// Layout: docs/FORMAT.md#reorder-id-28.
 #include <algorithm>
 #include <numeric>
 
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
@@ -211,7 +206,7 @@ class ReorderStage final : public Stage {
 
 void RegisterReorderStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 28,
+      .id = stage_id::kReorder,
       .name = "reorder",
       .summary =
           "sort channels by mean magnitude (one permutation for all planes), + the permutation",

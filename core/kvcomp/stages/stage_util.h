@@ -87,9 +87,10 @@ inline size_t TrimmedSize(absl::Span<const uint8_t> b) {
   return n;
 }
 
-// The entropy coders' layout of a stream (huff, rans, cm, qhuff): opaque streams pass; a typed
-// stream becomes varint n, its elements up to the last non-zero byte (the zero tail is
-// implicit: dedupe pads), then what `code(s, n, &buf)` appends for those n elements.
+// The entropy coders' layout of a stream (huff, rans, cm, qhuff; docs/FORMAT.md, "Coded
+// streams"): opaque streams pass; a typed stream becomes varint n, its elements up to the last
+// non-zero byte (the zero tail is implicit: dedupe pads), then what `code(s, n, &buf)` appends
+// for those n elements.
 template <typename Code>
 void EncodeTrimmed(const Streams& in, Streams* out, Code code) {
   for (const Stream& s : in) {

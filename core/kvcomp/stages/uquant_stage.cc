@@ -3,12 +3,14 @@
 // the tensor's dtype. One global step is what minimises total squared error for a given
 // entropy (equal distortion in every channel), so with a context-modelling entropy coder
 // behind it this is the error-bounded workhorse that `bounded(...)` tunes.
+// Layout: docs/FORMAT.md#uquant-id-32.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 #include "kvcomp/stages/float_io.h"
 #include "kvcomp/stages/stage_util.h"
 #include "kvcomp/stages/uquant_16bit.h"
@@ -178,7 +180,7 @@ class UniformQuantStage final : public Stage {
 
 void RegisterUniformQuantStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 32,
+      .id = stage_id::kUquant,
       .name = "uquant",
       .summary = "uniform quantisation to multiples of one absolute step (lossy)",
       .lossless = false,

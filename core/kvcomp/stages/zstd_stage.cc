@@ -1,9 +1,10 @@
 // zstd(level): the generic baseline backend. Compresses each input stream into its own zstd
-// frame, so "gear+zstd(19)" is "each plane with zstd -19".
+// frame, so "gear+zstd(19)" is "each plane with zstd -19". Layout: docs/FORMAT.md#zstd-id-1.
 #include <zstd.h>
 
 #include "absl/strings/str_cat.h"
 #include "kvcomp/registry.h"
+#include "kvcomp/stage_ids.h"
 
 namespace kvcomp {
 namespace {
@@ -86,7 +87,7 @@ class ZstdStage final : public Stage {
 
 void RegisterZstdStage(StageRegistry& r) {
   r.Register(StageInfo{
-      .id = 1,
+      .id = stage_id::kZstd,
       .name = "zstd",
       .summary = "zstd on each stream; level -7 (fastest) to 22 (smallest)",
       .lossless = true,
