@@ -1,37 +1,13 @@
 #include "chunking.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "kvcomp/frame.h"
 #include "kvcomp/status_macros.h"
+#include "kvcomp/token_blocks.h"
 
 namespace kvcomp::client {
-namespace {
-
-// Copies tokens [offset, offset + count) of every plane between a whole tensor of geometry
-// `g` and a block; `to_block` picks the direction.
-void CopyTokens(const Geometry& g, size_t element_bytes, int64_t offset, int64_t count,
-                const uint8_t* whole, uint8_t* block, bool to_block) {
-  const size_t row = g.cols * element_bytes;
-  const size_t n = static_cast<size_t>(count) * row;
-  for (uint64_t p = 0; p < g.planes; ++p) {
-    uint8_t* w = const_cast<uint8_t*>(whole) + (p * g.rows + static_cast<uint64_t>(offset)) * row;
-    uint8_t* b = block + p * n;
-    if (n == 0) continue;
-    if (to_block) {
-      std::memcpy(b, w, n);
-    } else {
-      std::memcpy(w, b, n);
-    }
-  }
-}
-
-}  // namespace
 
 int64_t HeaderRoom(int64_t message_bytes) {
   return std::min<int64_t>(message_bytes / 16, int64_t{64} << 10);
@@ -39,7 +15,7 @@ int64_t HeaderRoom(int64_t message_bytes) {
 
 int64_t EffectiveThreshold(const ClientOptions& o) {
   if (o.stream_threshold_bytes > 0) return o.stream_threshold_bytes;
-  const int64_t m = std::min<int64_t>(o.max_message_bytes, kServerDefaultMaxMessage);
+  const int64_t m = std::min<int64_t>(o.max_message_bytes, kDefaultChunkBytes);
   return m - HeaderRoom(m);
 }
 
@@ -98,16 +74,14 @@ absl::StatusOr<std::vector<Piece>> CutTensors(absl::Span<const io::NamedTensor> 
 
 void TokenBlockToProto(const io::NamedTensor& t, int64_t offset, int64_t count, v1::Tensor* out) {
   const TensorMeta& m = t.tensor.meta;
-  const Geometry g = GeometryOf(m);
-  io::NamedTensor meta_only{t.name, Tensor{m, {}}};
-  meta_only.tensor.meta.shape[TokenAxis(m)] = count;
+  io::NamedTensor meta_only{t.name, Tensor{TokenBlockMeta(m, static_cast<uint64_t>(count)), {}}};
   ToProto(meta_only, out);
   out->set_token_offset(static_cast<uint64_t>(offset));
-  out->set_total_tokens(g.rows);
+  out->set_total_tokens(GeometryOf(m).rows);
   std::string* raw = out->mutable_raw_contents();
-  raw->resize(g.planes * static_cast<uint64_t>(count) * g.cols * DTypeSize(m.dtype));
-  CopyTokens(g, DTypeSize(m.dtype), offset, count, t.tensor.bytes.data(),
-             reinterpret_cast<uint8_t*>(raw->data()), /*to_block=*/true);
+  raw->resize(TokenBytes(m) * static_cast<uint64_t>(count));
+  GatherTokens(m, t.tensor.bytes.data(), static_cast<uint64_t>(offset),
+               static_cast<uint64_t>(count), reinterpret_cast<uint8_t*>(raw->data()));
 }
 
 absl::StatusOr<io::NamedTensor> ConcatTokenBlocks(std::vector<io::NamedTensor> blocks) {
@@ -128,13 +102,11 @@ absl::StatusOr<io::NamedTensor> ConcatTokenBlocks(std::vector<io::NamedTensor> b
   }
   m.shape[axis] = tokens;
   KV_RETURN_IF_ERROR(m.Validate());
-  const Geometry g = GeometryOf(m);
   out.tensor.bytes.resize(m.NumBytes());
-  int64_t offset = 0;
+  uint64_t offset = 0;
   for (io::NamedTensor& b : blocks) {
-    const int64_t count = b.tensor.meta.shape[axis];
-    CopyTokens(g, DTypeSize(m.dtype), offset, count, out.tensor.bytes.data(), b.tensor.bytes.data(),
-               /*to_block=*/false);
+    const uint64_t count = static_cast<uint64_t>(b.tensor.meta.shape[axis]);
+    ScatterTokens(m, out.tensor.bytes.data(), offset, count, b.tensor.bytes.data());
     offset += count;
     b.tensor.bytes = {};
   }
@@ -142,41 +114,28 @@ absl::StatusOr<io::NamedTensor> ConcatTokenBlocks(std::vector<io::NamedTensor> b
 }
 
 TensorReport MergeBlockReports(const std::vector<TensorReport>& blocks, const TensorMeta& whole) {
+  std::vector<kvcomp::TensorReport> core;
+  for (const TensorReport& b : blocks) {
+    kvcomp::TensorReport& c = core.emplace_back();
+    c.raw_bytes = b.raw_bytes;
+    c.compressed_bytes = b.compressed_bytes;
+    c.spec = b.codec;
+    c.lossless = b.lossless;
+    c.error = b.error;
+  }
+  const kvcomp::TensorReport merged = kvcomp::MergeBlockReports(core, whole);
   TensorReport out = blocks[0];
   out.shape = whole.shape;
-  out.raw_bytes = out.compressed_bytes = 0;
+  out.raw_bytes = merged.raw_bytes;
+  out.compressed_bytes = merged.compressed_bytes;
+  out.ratio = merged.ratio();
+  out.codec = merged.spec;
+  out.lossless = merged.lossless;
+  out.error = merged.error;
   out.compress_seconds = out.decompress_seconds = 0;
-  std::vector<std::string> codecs;
-  double mae = 0, squares = 0;
   for (const TensorReport& b : blocks) {
-    out.raw_bytes += b.raw_bytes;
-    out.compressed_bytes += b.compressed_bytes;
     out.compress_seconds += b.compress_seconds;
     out.decompress_seconds += b.decompress_seconds;
-    out.lossless = out.lossless && b.lossless;
-    if (std::find(codecs.begin(), codecs.end(), b.codec) == codecs.end()) codecs.push_back(b.codec);
-  }
-  out.codec = absl::StrJoin(codecs, ", ");
-  out.ratio = out.compressed_bytes ? static_cast<double>(out.raw_bytes) / out.compressed_bytes : 0;
-  out.error.reset();
-  if (!out.lossless) {
-    ErrorStats e;
-    e.cosine = 1;
-    e.snr_db = std::numeric_limits<double>::infinity();
-    for (const TensorReport& b : blocks) {
-      const double w = out.raw_bytes ? static_cast<double>(b.raw_bytes) / out.raw_bytes : 0;
-      if (!b.error) continue;
-      mae += w * b.error->mae;
-      squares += w * b.error->rmse * b.error->rmse;
-      e.max_abs = std::max(e.max_abs, b.error->max_abs);
-      e.rel_mae = std::max(e.rel_mae, b.error->rel_mae);
-      e.rel_rmse = std::max(e.rel_rmse, b.error->rel_rmse);
-      e.cosine = std::min(e.cosine, b.error->cosine);
-      e.snr_db = std::min(e.snr_db, b.error->snr_db);
-    }
-    e.mae = mae;
-    e.rmse = std::sqrt(squares);
-    out.error = e;
   }
   return out;
 }

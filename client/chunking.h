@@ -25,15 +25,19 @@
 
 namespace kvcomp::client {
 
-inline constexpr int64_t kServerDefaultMaxMessage = int64_t{64} << 20;  // kvcomp-server's
+// The default chunk: a server holds about two chunks of a stream at once (server/raw_reply.h),
+// so 32 MiB keeps any cache streamed with the defaults under ~90 MiB of server memory (256 MiB
+// streamed: 86 MiB peak; with chunks at the server's 64 MiB message limit, 147). Well within
+// kvcomp-server's default message limit (64 MiB).
+inline constexpr int64_t kDefaultChunkBytes = int64_t{32} << 20;
 // A tensor's metadata in a message (name, shape, datatype, report), counted generously.
 inline constexpr uint64_t kPerTensorOverhead = 512;
 
 // Room kept in a message for headers: 1/16 of it, at most 64 KiB.
 int64_t HeaderRoom(int64_t message_bytes);
 
-// The stream threshold: options.stream_threshold_bytes, or derived from max_message_bytes
-// (see ClientOptions::stream_threshold_bytes).
+// The stream threshold: options.stream_threshold_bytes, or derived from max_message_bytes,
+// capped at kDefaultChunkBytes (see ClientOptions::stream_threshold_bytes).
 int64_t EffectiveThreshold(const ClientOptions& o);
 
 // The most one tensor (or block) may cost in a message of max_message_bytes.
@@ -67,7 +71,8 @@ void TokenBlockToProto(const io::NamedTensor& t, int64_t offset, int64_t count, 
 // INVALID_ARGUMENT when they are not blocks of one tensor.
 absl::StatusOr<io::NamedTensor> ConcatTokenBlocks(std::vector<io::NamedTensor> blocks);
 
-// The reports of a tensor's token blocks as one report (see CompressedTensor::report).
+// The reports of a tensor's token blocks as one report (see CompressedTensor::report): core's
+// merge (kvcomp/token_blocks.h), with the seconds summed.
 TensorReport MergeBlockReports(const std::vector<TensorReport>& blocks, const TensorMeta& whole);
 
 // Compress as chunks of pieces: builds each chunk's request and assembles the answers. A call

@@ -17,6 +17,7 @@
 #include "kvcomp/v1/convert.h"
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
 #include "retry.h"
+#include "shm_region.h"
 
 namespace kvcomp::client {
 namespace {
@@ -27,7 +28,22 @@ Totals TotalsFromProto(const pb::Totals& t) {
   return Totals{t.raw_bytes(), t.compressed_bytes(), t.ratio()};
 }
 
+// A region's byte range on the wire (kvcomp.v1.SharedMemoryRef), both ways.
+void ToProto(const RegionSlice& slice, pb::SharedMemoryRef* out) {
+  out->set_region(slice.region);
+  out->set_offset(slice.offset);
+  out->set_byte_size(slice.byte_size);
+}
+
+RegionSlice FromProto(const pb::SharedMemoryRef& ref) {
+  return {ref.region(), ref.offset(), ref.byte_size()};
+}
+
 }  // namespace
+
+void MetaToProto(const std::string& name, const TensorMeta& meta, pb::Tensor* out) {
+  proto::MetaToProto(meta, name, out);
+}
 
 void ToProto(const io::NamedTensor& t, pb::Tensor* out) {
   proto::TensorToProto(t.tensor, t.name, out);
@@ -77,6 +93,7 @@ struct Client::Impl {
   std::unique_ptr<grpc::GenericStub> generic;                  // health checks, on channel 0
   std::atomic<size_t> next{0};
   InFlightCalls async_calls;
+  std::unique_ptr<ShmSession> shm;  // OpenSharedMemory
   // The stub of the next call's channel, round robin.
   pb::KVCompressor::Stub* stub() { return stubs[next.fetch_add(1) % stubs.size()].get(); }
 };
@@ -381,6 +398,154 @@ absl::Status Client::Health(const std::string& service) {
   if (state == 1) return absl::OkStatus();
   return absl::UnavailableError(absl::StrCat("Health: service '", service, "' is ",
                                              state >= 0 && state < 4 ? kNames[state] : "?"));
+}
+
+absl::Status Client::OpenSharedMemory(const std::string& socket_path) {
+  KV_ASSIGN_OR_RETURN(impl_->shm, ShmSession::Connect(socket_path));
+  return absl::OkStatus();
+}
+
+void Client::CloseSharedMemory() { impl_->shm.reset(); }
+
+namespace {
+
+// Runs one unary shared-memory call with the session's token, as WithRetry does any call.
+template <typename Fn>
+absl::Status ShmCall(const ClientOptions& options, const ShmSession* session,
+                     absl::string_view method, Fn call) {
+  if (session == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(method, ": no shared-memory session (Client::OpenSharedMemory)"));
+  }
+  return FromGrpc(WithRetry(options,
+                            [&](grpc::ClientContext* ctx) {
+                              ctx->AddMetadata("kvcomp-shm-session", session->token());
+                              return call(ctx);
+                            }),
+                  method);
+}
+
+}  // namespace
+
+absl::Status Client::RegisterRegion(const SharedMemoryRegion& region, uint64_t offset,
+                                    uint64_t byte_size) {
+  if (impl_->shm == nullptr) {
+    return absl::FailedPreconditionError(
+        "RegisterRegion: no shared-memory session (Client::OpenSharedMemory)");
+  }
+  KV_ASSIGN_OR_RETURN(const std::string key, impl_->shm->PassFd(region.fd()));
+  pb::SystemSharedMemoryRegisterRequest req;
+  req.set_name(region.name());
+  req.set_key(key);
+  req.set_offset(offset);
+  req.set_byte_size(byte_size > 0 || offset >= region.bytes().size()
+                        ? byte_size
+                        : region.bytes().size() - offset);
+  pb::SystemSharedMemoryRegisterResponse resp;
+  pb::KVCompressor::Stub* stub = impl_->stub();
+  return ShmCall(
+      options_, impl_->shm.get(), "SystemSharedMemoryRegister",
+      [&](grpc::ClientContext* ctx) { return stub->SystemSharedMemoryRegister(ctx, req, &resp); });
+}
+
+absl::Status Client::UnregisterRegion(const std::string& name) {
+  pb::SystemSharedMemoryUnregisterRequest req;
+  req.set_name(name);
+  pb::SystemSharedMemoryUnregisterResponse resp;
+  pb::KVCompressor::Stub* stub = impl_->stub();
+  return ShmCall(options_, impl_->shm.get(), "SystemSharedMemoryUnregister",
+                 [&](grpc::ClientContext* ctx) {
+                   return stub->SystemSharedMemoryUnregister(ctx, req, &resp);
+                 });
+}
+
+absl::StatusOr<std::vector<RegionInfo>> Client::RegionStatus(const std::string& name) {
+  pb::SystemSharedMemoryStatusRequest req;
+  req.set_name(name);
+  pb::SystemSharedMemoryStatusResponse resp;
+  pb::KVCompressor::Stub* stub = impl_->stub();
+  KV_RETURN_IF_ERROR(ShmCall(
+      options_, impl_->shm.get(), "SystemSharedMemoryStatus",
+      [&](grpc::ClientContext* ctx) { return stub->SystemSharedMemoryStatus(ctx, req, &resp); }));
+  std::vector<RegionInfo> out;
+  for (const auto& [n, r] : resp.regions()) {
+    out.push_back({r.name(), r.key(), r.offset(), r.byte_size(), r.writable()});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const RegionInfo& a, const RegionInfo& b) { return a.name < b.name; });
+  return out;
+}
+
+absl::StatusOr<ShmCompressResult> Client::CompressShm(absl::string_view spec,
+                                                      absl::Span<const ShmTensor> tensors,
+                                                      const RegionSlice& output,
+                                                      uint64_t block_tokens) {
+  pb::CompressRequest req;
+  req.set_codec(std::string(spec));
+  req.set_block_tokens(block_tokens);
+  ToProto(output, req.mutable_output());
+  for (const ShmTensor& t : tensors) {
+    pb::Tensor* in = req.add_tensors();
+    MetaToProto(t.name, t.meta, in);
+    ToProto(t.bytes, in->mutable_shm());
+  }
+  pb::CompressResponse resp;
+  pb::KVCompressor::Stub* stub = impl_->stub();
+  KV_RETURN_IF_ERROR(ShmCall(options_, impl_->shm.get(), "Compress", [&](grpc::ClientContext* ctx) {
+    resp.Clear();
+    return stub->Compress(ctx, req, &resp);
+  }));
+  if (resp.tensors_size() != req.tensors_size()) {
+    return absl::DataLossError(absl::StrCat("Compress: server returned ", resp.tensors_size(),
+                                            " tensors for ", req.tensors_size()));
+  }
+  ShmCompressResult out;
+  for (const pb::CompressedTensor& t : resp.tensors()) {
+    KV_ASSIGN_OR_RETURN(TensorReport report, ReportFromProto(t.report()));
+    out.tensors.push_back({t.name(), FromProto(t.shm()), std::move(report)});
+  }
+  out.totals = TotalsFromProto(resp.totals());
+  return out;
+}
+
+absl::StatusOr<std::vector<ShmDecompressed>> Client::DecompressShm(
+    absl::Span<const ShmFrame> frames, const RegionSlice& output) {
+  pb::DecompressRequest req;
+  ToProto(output, req.mutable_output());
+  for (const ShmFrame& f : frames) {
+    pb::CompressedTensor* in = req.add_tensors();
+    in->set_name(f.name);
+    ToProto(f.frame, in->mutable_shm());
+  }
+  pb::DecompressResponse resp;
+  pb::KVCompressor::Stub* stub = impl_->stub();
+  KV_RETURN_IF_ERROR(
+      ShmCall(options_, impl_->shm.get(), "Decompress", [&](grpc::ClientContext* ctx) {
+        resp.Clear();
+        return stub->Decompress(ctx, req, &resp);
+      }));
+  if (resp.tensors_size() != req.tensors_size()) {
+    return absl::DataLossError(absl::StrCat("Decompress: server returned ", resp.tensors_size(),
+                                            " tensors for ", req.tensors_size()));
+  }
+  std::vector<ShmDecompressed> out;
+  for (const pb::Tensor& t : resp.tensors()) {
+    ShmDecompressed& d = out.emplace_back();
+    d.name = t.name();
+    // Refuses an unknown kind, layout or datatype, as FromProto does.
+    absl::StatusOr<TensorMeta> meta = proto::MetaFromProto(t);
+    if (!meta.ok()) {
+      return absl::DataLossError(absl::StrCat("server returned a bad tensor ", Quote(t.name()),
+                                              ": ", meta.status().message()));
+    }
+    d.meta = *std::move(meta);
+    d.bytes = FromProto(t.shm());
+    if (!d.meta.Validate().ok() || d.bytes.byte_size != d.meta.NumBytes()) {
+      return absl::DataLossError(absl::StrCat("Decompress: server placed tensor '", t.name(),
+                                              "' in ", d.bytes.byte_size, " bytes"));
+    }
+  }
+  return out;
 }
 
 }  // namespace kvcomp::client

@@ -79,8 +79,9 @@ struct ClientOptions {
   int max_message_bytes = 512 << 20;
   // Compress and Decompress requests whose tensors (raw bytes, or frames and the raw bytes they
   // decode to) exceed this go as a stream of chunks each within it. 0: derived from
-  // max_message_bytes, capped at the server's default limit (64 MiB), less 1/16 (at most
-  // 64 KiB) for message headers. At most max_message_bytes.
+  // max_message_bytes, capped at 32 MiB (a server holds about two chunks of a stream, so this
+  // bounds its memory for any cache), less 1/16 (at most 64 KiB) for message headers. At most
+  // max_message_bytes.
   int64_t stream_threshold_bytes = 0;
   // How long Connect waits for the channel to become ready; zero connects lazily (the first
   // call then fails with UNAVAILABLE if nothing listens).
@@ -159,6 +160,58 @@ struct FrameRef {
 // The wire form of a tensor (name, layer, kind, datatype, shape, layout, raw bytes), as every
 // call of this library sends it; for callers that build requests themselves (kvcomp load).
 void ToProto(const io::NamedTensor& tensor, v1::Tensor* out);
+// Every field of the wire form but the bytes.
+void MetaToProto(const std::string& name, const TensorMeta& meta, v1::Tensor* out);
+
+// ---- Shared memory (same host; shm_region.h) ----
+
+// A byte range of a region registered with the server.
+struct RegionSlice {
+  std::string region;
+  uint64_t offset = 0;
+  uint64_t byte_size = 0;
+};
+
+// A tensor whose bytes are in a region (byte_size = meta.NumBytes()).
+struct ShmTensor {
+  std::string name;
+  TensorMeta meta;
+  RegionSlice bytes;
+};
+
+// A compressed tensor whose frame (or token blocks' frames) is in a region.
+struct ShmFrame {
+  std::string name;
+  RegionSlice frame;
+};
+
+struct ShmCompressed {
+  std::string name;
+  RegionSlice frame;  // where the server wrote it
+  TensorReport report;
+};
+struct ShmCompressResult {
+  std::vector<ShmCompressed> tensors;  // in request order
+  Totals totals;
+};
+
+struct ShmDecompressed {
+  std::string name;
+  TensorMeta meta;
+  RegionSlice bytes;  // where the server wrote it
+};
+
+// A region as the server has it registered.
+struct RegionInfo {
+  std::string name;
+  std::string key;
+  uint64_t offset = 0;
+  uint64_t byte_size = 0;
+  bool writable = false;
+};
+
+class SharedMemoryRegion;
+class ShmSession;
 
 // A tensor and a per-tensor report of a reply, read as every call of this library reads them
 // (kvcomp/v1/convert.h). DATA_LOSS naming the tensor when the server sent what this client
@@ -175,6 +228,8 @@ class Client {
   // Waits for the async calls still running to finish; never destroy a Client from its own
   // callback.
   ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
 
   // Compresses every tensor with `spec` (e.g. "zstd(3)").
   absl::StatusOr<CompressResult> Compress(absl::string_view spec,
@@ -210,6 +265,32 @@ class Client {
   // grpc.health.v1.Health/Check for `service` ("" is the whole server). OK when SERVING;
   // UNAVAILABLE naming the state otherwise.
   absl::Status Health(const std::string& service = "");
+
+  // Shared memory. OpenSharedMemory connects to the server's shared-memory socket
+  // (kvcomp-server --shm-socket); the session lasts as long as this Client (or until
+  // CloseSharedMemory), and the server releases the regions registered through it when it ends.
+  absl::Status OpenSharedMemory(const std::string& socket_path);
+  void CloseSharedMemory();
+  // Passes `region`'s memfd to the server and registers bytes [offset, offset + byte_size) of it
+  // (byte_size 0: to the end) under region.name().
+  absl::Status RegisterRegion(const SharedMemoryRegion& region, uint64_t offset = 0,
+                              uint64_t byte_size = 0);
+  // Unregisters the region `name` (empty: every region of this client).
+  absl::Status UnregisterRegion(const std::string& name);
+  absl::StatusOr<std::vector<RegionInfo>> RegionStatus(const std::string& name = "");
+
+  // Compress of tensors in regions, the frames written into `output` (a range of a region,
+  // which may not overlap the inputs): one unary call, whatever the size, since only names and
+  // offsets travel. `block_tokens` > 0 cuts tensors of more tokens into token blocks of that
+  // many, each its own frame, so that the server spreads one big tensor over its workers.
+  // A frame that does not fit: RESOURCE_EXHAUSTED naming the tensor and the room it needed.
+  absl::StatusOr<ShmCompressResult> CompressShm(absl::string_view spec,
+                                                absl::Span<const ShmTensor> tensors,
+                                                const RegionSlice& output,
+                                                uint64_t block_tokens = 0);
+  // Decompress of frames in regions into `output`.
+  absl::StatusOr<std::vector<ShmDecompressed>> DecompressShm(absl::Span<const ShmFrame> frames,
+                                                             const RegionSlice& output);
 
   const std::string& target() const { return target_; }
   const ClientOptions& options() const { return options_; }

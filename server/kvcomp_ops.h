@@ -11,8 +11,10 @@
 #include "absl/strings/string_view.h"
 #include "kvcomp/codec.h"
 #include "kvcomp/dtype.h"
+#include "kvcomp/parallel.h"
 #include "kvcomp/pipeline.h"
 #include "kvcomp/v1/kvcomp.pb.h"
+#include "server/shm_call.h"
 
 namespace kvcomp::server {
 
@@ -36,6 +38,16 @@ struct OpsOptions {
   // `past_deadline` says the call's deadline has passed, else CANCELLED (the client gave up).
   std::function<bool()> cancelled;
   std::function<bool()> past_deadline;
+  // Threads one Compress or Decompress may use, its own included, and where the others run (the
+  // server's worker pool): the tensors of a call, and the token blocks of a big tensor, are
+  // spread over them (kvcomp/batch.h). The frames never depend on it.
+  Parallelism parallelism;
+  // Streams (server/raw_reply.h): give a big chunk's received bytes back to the system once it
+  // is parsed, so that a stream holds about two chunks, not three.
+  bool trim_after_parse = false;
+  // Shared memory: the caller's regions (server/shm_call.h). Without sessions, tensors and frames
+  // that name a region are refused (FAILED_PRECONDITION).
+  ShmAccess shm;
 };
 
 // The codec family of a spec: the name of its first stage or preset ("zstd" for "zstd(3)",
@@ -43,7 +55,9 @@ struct OpsOptions {
 std::string CodecFamily(absl::string_view spec);
 
 // Compresses every tensor with `request.codec()`; fills one report per tensor and the totals.
-// Token offsets are echoed onto the frames (a streamed chunk is one call).
+// Token offsets are echoed onto the frames (a streamed chunk is one call). With
+// `request.block_tokens()`, a tensor of more tokens goes as token blocks of that many, its
+// entry's frame their frames back to back and its report their merged one.
 absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressResponse* response,
                          const OpsOptions& options);
 // RunCompress with each tensor's frame left out of its entry and appended to `frames`, in
@@ -52,8 +66,8 @@ absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressR
                                std::vector<std::vector<uint8_t>>* frames,
                                const OpsOptions& options);
 
-// Decodes every frame; tensors come back with the metadata written in the frame and the
-// request's names.
+// Decodes every entry (one frame, or one tensor's token blocks' frames back to back); tensors
+// come back with the metadata written in the frames and the request's names.
 absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressResponse* response,
                            const OpsOptions& options);
 // RunDecompress decoding each tensor into a new entry of `payloads` instead of its raw_contents

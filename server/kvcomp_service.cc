@@ -17,6 +17,13 @@ namespace {
 const grpc::Status kTooManyCalls(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "server is at its concurrent call limit (--max-concurrent-calls)");
 const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
+constexpr char kShmSessionKey[] = "kvcomp-shm-session";
+
+std::string ShmToken(grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find(kShmSessionKey);
+  return it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
 
 uint64_t ReplyBytes(const grpc::ByteBuffer& reply) { return reply.Length(); }
 uint64_t ReplyBytes(const google::protobuf::Message& reply) { return reply.ByteSizeLong(); }
@@ -30,11 +37,12 @@ uint64_t ReplyBytes(const google::protobuf::Message& reply) { return reply.ByteS
 // Lifetime: gRPC holds one reference until OnDone, the watchdog one while OnIdle runs; the
 // last Unref deletes. `mu_` is recursive because gRPC may run a reaction inline in the thread
 // that started an operation.
-template <typename Request, typename Response>
-class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
+// Chunks are raw bytes, parsed and answered by the raw runners (server/raw_reply.h), so that a
+// chunk's received bytes, its parsed form and its answer are never all held at once.
+class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                             public IdleWatchdog::Watched {
  public:
-  using Run = absl::Status (*)(const Request&, Response*, const OpsOptions&);
+  using Run = absl::Status (*)(grpc::ByteBuffer*, grpc::ByteBuffer*, const OpsOptions&);
 
   StreamReactor(KVCompressorService* service, grpc::CallbackServerContext* context,
                 const char* method, Run run)
@@ -44,8 +52,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
       this->Finish(kTooManyCalls);
       return;
     }
-    holds_slot_ = true;
     std::lock_guard<std::recursive_mutex> lock(mu_);
+    holds_slot_ = true;
     StartReadLocked();
   }
 
@@ -96,7 +104,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
       done_ = true;
     }
     service_->watchdog()->Disarm(this);
-    if (holds_slot_) service_->ReleaseCall();
+    {
+      std::lock_guard<std::recursive_mutex> lock(mu_);
+      ReleaseSlotLocked();
+    }
     Unref();
   }
 
@@ -110,8 +121,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
 
   void RunChunk() {
     response_.Clear();
-    absl::Status status = run_(request_, &response_, service_->OpsFor(context_));
-    request_.Clear();  // free the chunk before its answer goes out
+    OpsOptions ops = service_->OpsFor(context_);
+    ops.trim_after_parse = true;
+    absl::Status status = run_(&request_, &response_, ops);
+    request_.Clear();  // the chunk is freed before its answer goes out (run_ already did)
     if (!status.ok()) {
       spdlog::debug("{} chunk {} from {} failed: {}", method_, chunks_, context_->peer(),
                     status.ToString());
@@ -135,9 +148,19 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
     this->StartRead(&request_);
   }
 
+  // The slot is given back before the client can see the status: gRPC runs OnDone only later,
+  // so a client that got its status and called again could otherwise still find the server at
+  // its --max-concurrent-calls.
   void FinishLocked(const grpc::Status& status) {
     finished_ = true;
+    ReleaseSlotLocked();
     this->Finish(status);
+  }
+
+  void ReleaseSlotLocked() {
+    if (!holds_slot_) return;
+    holds_slot_ = false;
+    service_->ReleaseCall();
   }
 
   std::string IdleMessage(absl::string_view what) const {
@@ -150,16 +173,16 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   grpc::CallbackServerContext* context_;
   const char* method_;
   Run run_;
-  bool holds_slot_ = false;
   std::atomic<int> refs_{1};
   std::recursive_mutex mu_;  // guards what follows
+  bool holds_slot_ = false;
   Waiting waiting_ = Waiting::kNothing;
   bool finished_ = false;  // Finish has been called
   bool done_ = false;      // OnDone has run
   bool idle_write_ = false;
   uint64_t chunks_ = 0;
-  Request request_;
-  Response response_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
 };
 
 }  // namespace
@@ -194,6 +217,12 @@ OpsOptions KVCompressorService::OpsFor(grpc::CallbackServerContext* context) con
   ops.observer = options_.observer;
   ops.cancelled = [context] { return context->IsCancelled(); };
   ops.past_deadline = [context] { return context->deadline() <= std::chrono::system_clock::now(); };
+  ops.parallelism = {static_cast<int>(pool_->size()), pool_};
+  ops.shm.sessions = options_.shm;
+  if (options_.shm != nullptr) {
+    ops.shm.session = ShmToken(context);
+    ops.shm.local = IsLocalPeer(context->peer());
+  }
   return ops;
 }
 
@@ -240,13 +269,13 @@ grpc::ServerUnaryReactor* KVCompressorService::Dispatch(
 grpc::ServerUnaryReactor* KVCompressorService::Compress(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request,
                                                         grpc::ByteBuffer* response) {
-  return Dispatch("Compress", context, request, response, &RunCompressRaw);
+  return Dispatch("Compress", context, request, response, &RunCompressRawUnary);
 }
 
 grpc::ServerUnaryReactor* KVCompressorService::Decompress(grpc::CallbackServerContext* context,
                                                           const grpc::ByteBuffer* request,
                                                           grpc::ByteBuffer* response) {
-  return Dispatch("Decompress", context, request, response, &RunDecompressRaw);
+  return Dispatch("Decompress", context, request, response, &RunDecompressRawUnary);
 }
 
 grpc::ServerUnaryReactor* KVCompressorService::Analyze(grpc::CallbackServerContext* context,
@@ -261,16 +290,76 @@ grpc::ServerUnaryReactor* KVCompressorService::ListCodecs(grpc::CallbackServerCo
   return Dispatch("ListCodecs", context, request, response, &RunListCodecs);
 }
 
-grpc::ServerBidiReactor<v1::CompressRequest, v1::CompressResponse>*
-KVCompressorService::CompressStream(grpc::CallbackServerContext* context) {
-  return new StreamReactor<v1::CompressRequest, v1::CompressResponse>(
-      this, context, "CompressStream", &RunCompress);
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* KVCompressorService::CompressStream(
+    grpc::CallbackServerContext* context) {
+  return new StreamReactor(this, context, "CompressStream", &RunCompressRaw);
 }
 
-grpc::ServerBidiReactor<v1::DecompressRequest, v1::DecompressResponse>*
-KVCompressorService::DecompressStream(grpc::CallbackServerContext* context) {
-  return new StreamReactor<v1::DecompressRequest, v1::DecompressResponse>(
-      this, context, "DecompressStream", &RunDecompress);
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* KVCompressorService::DecompressStream(
+    grpc::CallbackServerContext* context) {
+  return new StreamReactor(this, context, "DecompressStream", &RunDecompressRaw);
+}
+
+absl::StatusOr<std::string> KVCompressorService::ShmSessionOf(
+    grpc::CallbackServerContext* context) const {
+  if (options_.shm == nullptr) {
+    return absl::FailedPreconditionError(
+        "this server serves no shared memory (start it with --shm-socket PATH)");
+  }
+  if (!IsLocalPeer(context->peer())) {
+    return absl::PermissionDeniedError(
+        "shared-memory regions are served only to clients on a unix: socket or loopback");
+  }
+  return ShmToken(context);
+}
+
+grpc::ServerUnaryReactor* KVCompressorService::SystemSharedMemoryRegister(
+    grpc::CallbackServerContext* context, const v1::SystemSharedMemoryRegisterRequest* request,
+    v1::SystemSharedMemoryRegisterResponse*) {
+  absl::StatusOr<std::string> session = ShmSessionOf(context);
+  absl::Status status = session.status();
+  if (session.ok()) {
+    status = options_.shm->Register(*session, request->name(), request->key(), request->offset(),
+                                    request->byte_size());
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KVCompressorService::SystemSharedMemoryUnregister(
+    grpc::CallbackServerContext* context, const v1::SystemSharedMemoryUnregisterRequest* request,
+    v1::SystemSharedMemoryUnregisterResponse*) {
+  absl::StatusOr<std::string> session = ShmSessionOf(context);
+  absl::Status status = session.status();
+  if (session.ok()) status = options_.shm->Unregister(*session, request->name());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KVCompressorService::SystemSharedMemoryStatus(
+    grpc::CallbackServerContext* context, const v1::SystemSharedMemoryStatusRequest* request,
+    v1::SystemSharedMemoryStatusResponse* response) {
+  absl::StatusOr<std::string> session = ShmSessionOf(context);
+  absl::Status status = session.status();
+  if (session.ok()) {
+    auto regions = options_.shm->Status(*session, request->name());
+    status = regions.status();
+    if (regions.ok()) {
+      for (const auto& region : *regions) {
+        auto& entry = (*response->mutable_regions())[region->name()];
+        entry.set_name(region->name());
+        entry.set_key(region->key());
+        entry.set_offset(region->offset());
+        entry.set_byte_size(region->size());
+        entry.set_writable(region->writable());
+      }
+    }
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
 }
 
 }  // namespace kvcomp::server

@@ -17,15 +17,26 @@
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
 #include "server/idle_watchdog.h"
 #include "server/kvcomp_ops.h"
+#include "server/shm_sessions.h"
 #include "server/worker_pool.h"
 
 namespace kvcomp::server {
 
-// Compress and Decompress are raw methods: their replies' bulk goes out without being copied
-// (server/raw_reply.h).
-class KVCompressorService final
-    : public v1::KVCompressor::WithRawCallbackMethod_Compress<
-          v1::KVCompressor::WithRawCallbackMethod_Decompress<v1::KVCompressor::CallbackService>> {
+// Compress, Decompress and their streams are raw methods: their replies' bulk goes out without
+// being copied, and a stream's chunk is released once parsed (server/raw_reply.h). The others
+// are ordinary callback methods. (Spelled out: a raw stream method cannot wrap
+// CallbackService, whose typed stream method has the same parameters.)
+using KVCompressorBase = v1::KVCompressor::WithRawCallbackMethod_Compress<
+    v1::KVCompressor::WithRawCallbackMethod_Decompress<v1::KVCompressor::WithCallbackMethod_Analyze<
+        v1::KVCompressor::WithRawCallbackMethod_CompressStream<
+            v1::KVCompressor::WithRawCallbackMethod_DecompressStream<
+                v1::KVCompressor::WithCallbackMethod_SystemSharedMemoryRegister<
+                    v1::KVCompressor::WithCallbackMethod_SystemSharedMemoryUnregister<
+                        v1::KVCompressor::WithCallbackMethod_SystemSharedMemoryStatus<
+                            v1::KVCompressor::WithCallbackMethod_ListCodecs<
+                                v1::KVCompressor::Service>>>>>>>>>;
+
+class KVCompressorService final : public KVCompressorBase {
  public:
   struct Options {
     // What one frame may decode to; the send limit is a natural choice.
@@ -39,6 +50,9 @@ class KVCompressorService final
     // answer, is ended; zero: never.
     std::chrono::milliseconds stream_idle_timeout{0};
     CodecObserver* observer = nullptr;  // optional; must outlive the service
+    // Shared-memory sessions (--shm-socket); null: the server serves no shared memory. Must
+    // outlive the service.
+    ShmSessions* shm = nullptr;
   };
 
   // `pool` must outlive the service and keep running until the server has shut down.
@@ -56,12 +70,23 @@ class KVCompressorService final
   grpc::ServerUnaryReactor* ListCodecs(grpc::CallbackServerContext* context,
                                        const v1::ListCodecsRequest* request,
                                        v1::ListCodecsResponse* response) override;
-  grpc::ServerBidiReactor<v1::CompressRequest, v1::CompressResponse>* CompressStream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CompressStream(
       grpc::CallbackServerContext* context) override;
-  grpc::ServerBidiReactor<v1::DecompressRequest, v1::DecompressResponse>* DecompressStream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DecompressStream(
       grpc::CallbackServerContext* context) override;
+  // Triton's system shared-memory RPCs, for the caller's own session (its
+  // `kvcomp-shm-session` metadata); answered at once, on gRPC's thread (no codec work).
+  grpc::ServerUnaryReactor* SystemSharedMemoryRegister(
+      grpc::CallbackServerContext* context, const v1::SystemSharedMemoryRegisterRequest* request,
+      v1::SystemSharedMemoryRegisterResponse* response) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryUnregister(
+      grpc::CallbackServerContext* context, const v1::SystemSharedMemoryUnregisterRequest* request,
+      v1::SystemSharedMemoryUnregisterResponse* response) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryStatus(
+      grpc::CallbackServerContext* context, const v1::SystemSharedMemoryStatusRequest* request,
+      v1::SystemSharedMemoryStatusResponse* response) override;
 
-  // Ops options for a call on `context`: limits, observer, cancellation.
+  // Ops options for a call on `context`: limits, observer, cancellation, threads, shared memory.
   OpsOptions OpsFor(grpc::CallbackServerContext* context) const;
   // Takes a call slot; false when max_concurrent_calls are already running.
   bool AcquireCall();
@@ -76,6 +101,10 @@ class KVCompressorService final
                            const char* method, uint64_t reply_bytes) const;
 
  private:
+  // The shared-memory session `context` names, once checked that this server serves shared
+  // memory to this caller; the error otherwise.
+  absl::StatusOr<std::string> ShmSessionOf(grpc::CallbackServerContext* context) const;
+
   template <typename Request, typename Response>
   grpc::ServerUnaryReactor* Dispatch(const char* method, grpc::CallbackServerContext* context,
                                      const Request* request, Response* response,

@@ -1,5 +1,8 @@
 #include "server/raw_reply.h"
 
+#include <malloc.h>
+
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -73,41 +76,67 @@ grpc::ByteBuffer SerializeWithPayloads(google::protobuf::Message* reply, int ent
 
 namespace {
 
-// Parses `request` as a Request, runs `run` and sends its payloads as field `bytes_field` of
-// the reply's entries (field 1 of both replies).
+// Below this, a chunk's pages are not worth a trim.
+constexpr size_t kTrimAboveBytes = size_t{4} << 20;
+
+// Parses `request` as a Request (and releases it), runs `run` and sends its payloads as field
+// `bytes_field` of the reply's entries (field 1 of both replies).
 template <typename Request, typename Reply>
-absl::Status RunRaw(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+absl::Status RunRaw(grpc::ByteBuffer* request, grpc::ByteBuffer* response,
                     const OpsOptions& options, int bytes_field,
                     absl::Status (*run)(const Request&, Reply*, std::vector<std::vector<uint8_t>>*,
                                         const OpsOptions&)) {
-  grpc::ByteBuffer bytes(request);  // shares the slices: the reader needs a mutable buffer
-  grpc::ProtoBufferReader reader(&bytes);
-  Request parsed;
-  if (!reader.status().ok() || !parsed.ParseFromZeroCopyStream(&reader)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the request is not a valid ", Request::descriptor()->full_name()));
-  }
   Reply reply;
   std::vector<std::vector<uint8_t>> payloads;
-  KV_RETURN_IF_ERROR(run(parsed, &reply, &payloads, options));
+  {
+    auto parsed = std::make_unique<Request>();
+    {
+      grpc::ProtoBufferReader reader(request);
+      if (!reader.status().ok() || !parsed->ParseFromZeroCopyStream(&reader)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the request is not a valid ", Request::descriptor()->full_name()));
+      }
+    }
+    const size_t received = request->Length();
+    request->Clear();
+    // The received bytes are free now, but glibc keeps the heap pages gRPC read them into, and
+    // the chunk's parsed copy and outputs are about to be allocated: three chunks' worth of
+    // RSS where two are live (113-136 MiB against 86 MiB for a 256 MiB cache in 32 MiB chunks).
+    // Handing the pages back costs the next chunk their page faults: about 5% more server CPU
+    // (4.02 against 3.79 s, medians of 3 alternated runs).
+    if (options.trim_after_parse && received >= kTrimAboveBytes) malloc_trim(0);
+    KV_RETURN_IF_ERROR(run(*parsed, &reply, &payloads, options));
+  }  // the request's bytes are freed before the reply is put together
   *response = SerializeWithPayloads(&reply, /*entries_field=*/1, bytes_field, std::move(payloads));
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::Status RunCompressRaw(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+absl::Status RunCompressRaw(grpc::ByteBuffer* request, grpc::ByteBuffer* response,
                             const OpsOptions& options) {
   static_assert(v1::CompressResponse::kTensorsFieldNumber == 1);
   return RunRaw(request, response, options, v1::CompressedTensor::kFrameFieldNumber,
                 &RunCompressFrames);
 }
 
-absl::Status RunDecompressRaw(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+absl::Status RunDecompressRaw(grpc::ByteBuffer* request, grpc::ByteBuffer* response,
                               const OpsOptions& options) {
   static_assert(v1::DecompressResponse::kTensorsFieldNumber == 1);
   return RunRaw(request, response, options, v1::Tensor::kRawContentsFieldNumber,
                 &RunDecompressPayloads);
+}
+
+absl::Status RunCompressRawUnary(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+                                 const OpsOptions& options) {
+  grpc::ByteBuffer shared(request);  // shares the slices: the reader needs a mutable buffer
+  return RunCompressRaw(&shared, response, options);
+}
+
+absl::Status RunDecompressRawUnary(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+                                   const OpsOptions& options) {
+  grpc::ByteBuffer shared(request);
+  return RunDecompressRaw(&shared, response, options);
 }
 
 }  // namespace kvcomp::server

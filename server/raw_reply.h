@@ -28,9 +28,19 @@ grpc::ByteBuffer SerializeWithPayloads(google::protobuf::Message* reply, int ent
 // Compress and Decompress on gRPC's raw bytes: each parses its request (INVALID_ARGUMENT naming
 // the message when the bytes are not one), runs RunCompressFrames or RunDecompressPayloads and
 // sends the frames or the decoded tensors with SerializeWithPayloads.
-absl::Status RunCompressRaw(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+//
+// What a call holds at once, for a stream's chunk (issue 27: "at most about two chunks"): the
+// received bytes are released as soon as they are parsed (`request` is consumed), the parsed
+// request as soon as its outputs exist, and the outputs go out without a copy. So the most is
+// two chunks' worth: received and parsed, for a moment, or parsed and its outputs.
+absl::Status RunCompressRaw(grpc::ByteBuffer* request, grpc::ByteBuffer* response,
                             const OpsOptions& options);
-absl::Status RunDecompressRaw(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+absl::Status RunDecompressRaw(grpc::ByteBuffer* request, grpc::ByteBuffer* response,
                               const OpsOptions& options);
+// The same for a unary call's request, which gRPC holds for the call's length anyway.
+absl::Status RunCompressRawUnary(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+                                 const OpsOptions& options);
+absl::Status RunDecompressRawUnary(const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+                                   const OpsOptions& options);
 
 }  // namespace kvcomp::server

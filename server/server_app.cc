@@ -29,6 +29,8 @@
 #include "server/kvcomp_service.h"
 #include "server/port_in_use.h"
 #include "server/ready_file.h"
+#include "server/shm_sessions.h"
+#include "server/shm_socket.h"
 #include "server/worker_pool.h"
 
 namespace kvcomp::server {
@@ -136,6 +138,17 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   }
   const std::string metrics_address = WithPort(config.metrics, metrics_ports.front());
 
+  // Shared memory, when asked for: the sessions outlive the service and every call; the socket
+  // (which ends sessions) goes first.
+  std::unique_ptr<ShmSessions> shm_sessions;
+  if (!config.shm_socket.empty()) {
+    ShmLimits limits;
+    limits.max_clients = config.shm_max_clients;
+    limits.max_regions_per_client = config.shm_max_regions_per_client;
+    limits.max_bytes_per_client = config.shm_max_bytes_per_client;
+    shm_sessions = std::make_unique<ShmSessions>(limits);
+  }
+
   WorkerPool pool(config.workers);
   KVCompressorService::Options service_options;
   service_options.max_decoded_bytes = config.max_decompressed_bytes;
@@ -145,6 +158,7 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   service_options.stream_idle_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(config.stream_idle_timeout_seconds * 1000));
   service_options.observer = &codec_metrics;
+  service_options.shm = shm_sessions.get();
   KVCompressorService service(&pool, service_options);
 
   if (absl::Status free = CheckPortNotInUse(config.listen); !free.ok()) {
@@ -192,6 +206,20 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
     pool.Shutdown();
     return 1;
   }
+  std::unique_ptr<ShmSocketServer> shm_socket;
+  if (shm_sessions != nullptr) {
+    absl::StatusOr<std::unique_ptr<ShmSocketServer>> started = ShmSocketServer::Start(
+        config.shm_socket, static_cast<unsigned>(std::stoul(config.shm_socket_mode, nullptr, 8)),
+        shm_sessions.get());
+    if (!started.ok()) {
+      spdlog::error("shared memory: {}", started.status().ToString());
+      server->Shutdown();
+      server->Wait();
+      pool.Shutdown();
+      return 1;
+    }
+    shm_socket = *std::move(started);
+  }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
@@ -200,7 +228,9 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
   if (!config.ready_file.empty()) {
     absl::Status written = WriteFileAtomically(
         config.ready_file,
-        absl::StrCat("grpc=", grpc_address, "\nmetrics=", metrics_address, "\n"));
+        absl::StrCat(
+            "grpc=", grpc_address, "\nmetrics=", metrics_address, "\n",
+            config.shm_socket.empty() ? "" : absl::StrCat("shm=", config.shm_socket, "\n")));
     if (!written.ok()) {
       spdlog::error("ready file: {}", written.ToString());
       server->Shutdown();
@@ -209,12 +239,13 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
       return 1;
     }
   }
-  spdlog::info("serving {} on {} ({}) with {} workers; metrics on http://{}/metrics", kServiceName,
-               grpc_address,
+  spdlog::info("serving {} on {} ({}) with {} workers; metrics on http://{}/metrics{}",
+               kServiceName, grpc_address,
                config.tls_cert.empty()          ? "plaintext"
                : config.tls_require_client_cert ? "mutual TLS"
                                                 : "TLS",
-               pool.size(), metrics_address);
+               pool.size(), metrics_address,
+               config.shm_socket.empty() ? "" : "; shared memory on " + config.shm_socket);
 
   // Freed memory goes back to the system every few seconds: calls of many MiB leave free
   // pages spread over glibc's per-thread arenas, which it keeps (the CI soak saw RSS stay
@@ -250,6 +281,7 @@ int RunServer(const ServerConfig& config, const sigset_t& signals) {
     }
   }
   pool.Shutdown();
+  shm_socket.reset();  // ends every session: the socket file goes
   // The metrics endpoint serves until the process ends: CivetWeb's stop polls in 2 s steps.
   // (Kept reachable from a static, so LeakSanitizer does not count it as leaked.)
   static prometheus::Exposer* const serving_until_exit = exposer.release();

@@ -106,6 +106,23 @@ std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_co
   Flag(app, "--max-connection-age-grace-ms", config.max_connection_age_grace_ms,
        "After max age, how long calls may still finish; 0: unlimited")
       ->check(CLI::Range(0, INT_MAX));
+  Flag(app, "--shm-socket", config.shm_socket,
+       "Serve shared-memory tensors (Triton's system shared-memory RPCs): the Unix socket path "
+       "clients pass sealed memfds over; each connection is one client's session, and its "
+       "regions go when it closes. Region references are served to unix: and loopback clients "
+       "only. Empty: none served");
+  Flag(app, "--shm-socket-mode", config.shm_socket_mode,
+       "Permissions of the --shm-socket file, octal (who may connect)");
+  Flag(app, "--shm-max-clients", config.shm_max_clients,
+       "Shared-memory sessions (socket connections) served at once")
+      ->check(CLI::Range(1, 1 << 16));
+  Flag(app, "--shm-max-regions-per-client", config.shm_max_regions_per_client,
+       "Regions one shared-memory client may have registered at once")
+      ->check(CLI::Range(1, 1 << 16));
+  Flag(app, "--shm-max-bytes-per-client", config.shm_max_bytes_per_client,
+       "Bytes of regions one shared-memory client may have registered at once (server address "
+       "space; the memory is the client's)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 46));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -133,6 +150,12 @@ std::optional<ServerConfig> ParseServerFlags(int argc, char** argv, int* exit_co
   if (config.tls_require_client_cert && config.tls_ca.empty()) {
     return fail("--tls-require-client-cert needs --tls-ca");
   }
+  if (config.shm_socket_mode.empty() ||
+      config.shm_socket_mode.find_first_not_of("01234567") != std::string::npos ||
+      std::stoul(config.shm_socket_mode, nullptr, 8) > 0777) {
+    return fail("--shm-socket-mode is octal permissions, e.g. 0600 or 0660, not " +
+                config.shm_socket_mode);
+  }
   if (!tls && !config.allow_plaintext && !IsLocal(config.listen)) {
     return fail(
         "plaintext is served on loopback or a Unix socket only: give --tls-cert/--tls-key (or "
@@ -150,13 +173,16 @@ std::string DescribeConfig(const ServerConfig& c) {
       "stream_idle_timeout_seconds={} workers={} ready_file={} "
       "shutdown_grace_seconds={} log_level={} tls_cert={} tls_key={} tls_ca={} "
       "tls_require_client_cert={} allow_plaintext={} keepalive_time_ms={} keepalive_timeout_ms={} "
-      "max_connection_age_ms={} max_connection_age_grace_ms={}",
+      "max_connection_age_ms={} max_connection_age_grace_ms={} shm_socket={} shm_socket_mode={} "
+      "shm_max_clients={} shm_max_regions_per_client={} shm_max_bytes_per_client={}",
       or_none(c.config_file), c.listen, c.metrics, c.max_message_bytes, c.max_tensor_elements,
       c.max_decompressed_bytes, c.max_concurrent_calls, c.max_calls_per_connection,
       c.stream_idle_timeout_seconds, c.workers, or_none(c.ready_file), c.shutdown_grace_seconds,
       c.log_level, or_none(c.tls_cert), or_none(c.tls_key), or_none(c.tls_ca),
       c.tls_require_client_cert, c.allow_plaintext, c.keepalive_time_ms, c.keepalive_timeout_ms,
-      c.max_connection_age_ms, c.max_connection_age_grace_ms);
+      c.max_connection_age_ms, c.max_connection_age_grace_ms, or_none(c.shm_socket),
+      c.shm_socket_mode, c.shm_max_clients, c.shm_max_regions_per_client,
+      c.shm_max_bytes_per_client);
 }
 
 }  // namespace kvcomp::server

@@ -36,6 +36,12 @@ struct ServerConfig {
   int max_connection_age_ms = 0;        // 0: unlimited
   int max_connection_age_grace_ms = 0;  // 0: unlimited
   std::string config_file;              // the file read, if any
+  // Shared memory (issue 27): the Unix socket clients pass memfds over; empty: none served.
+  std::string shm_socket;
+  std::string shm_socket_mode = "0600";  // octal
+  int shm_max_clients = 64;
+  int shm_max_regions_per_client = 64;
+  uint64_t shm_max_bytes_per_client = uint64_t{64} << 30;
 };
 
 // Parses argv (and the environment and config file). Returns the config, or nullopt with

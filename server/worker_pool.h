@@ -1,4 +1,6 @@
-// A fixed pool of threads that runs the codec work, so gRPC's polling threads never do.
+// A fixed pool of threads that runs the codec work, so gRPC's polling threads never do. It is
+// also the Executor a call's work is spread over (kvcomp/parallel.h): a call runs on one worker,
+// and the others help with its tensors when they are free.
 #pragma once
 
 #include <condition_variable>
@@ -9,20 +11,22 @@
 #include <thread>
 #include <vector>
 
+#include "kvcomp/parallel.h"
+
 namespace kvcomp::server {
 
-class WorkerPool {
+class WorkerPool final : public Executor {
  public:
   // Starts `threads` workers (at least one).
   explicit WorkerPool(size_t threads);
   // Runs every task already queued, then joins the workers.
-  ~WorkerPool();
+  ~WorkerPool() override;
 
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // Queues `task`; false (and `task` is not run) once Shutdown has begun.
-  bool Submit(std::function<void()> task);
+  bool Submit(std::function<void()> task) override;
 
   // Stops accepting tasks, drains the queue and joins the workers. Idempotent.
   void Shutdown();

@@ -38,7 +38,8 @@ void AddServerFlags(CLI::App* app, ServerFlags* flags) {
   app->add_option("--stream-threshold-mib", flags->stream_threshold_mib,
                   "compress/decompress requests above this many MiB stream "
                   "(CompressStream/DecompressStream) in chunks within it, big tensors cut into "
-                  "token blocks; 0: min(--max-message-mib, 64) less 1/16")
+                  "token blocks; 0: min(--max-message-mib, 32) less 1/16 (the server holds about "
+                  "two chunks of a stream)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 2047.0));
   app->add_option("--attempts", flags->attempts,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -21,7 +22,9 @@
 #include "absl/strings/str_format.h"
 #include "cli/common.h"
 #include "cli/workload.h"
+#include "kvcomp/status_macros.h"
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
+#include "shm_region.h"
 
 namespace kvcomp::cli {
 namespace {
@@ -44,6 +47,9 @@ struct LoadFlags {
   double timeout_seconds = 30;
   uint64_t seed = 1;
   bool json = false;
+  // The server's shared-memory socket: tensors go as region references, frames come back into
+  // a region (one window per call in flight), so no tensor byte crosses gRPC.
+  std::string shm;
 };
 
 const char* CodeName(int code) {
@@ -87,10 +93,12 @@ struct Results {
 // kept as bytes: the load generator shares the machine with the server it measures, so it does
 // no per-call protobuf work on the 1 MiB messages.
 struct Workload {
-  std::vector<grpc::ByteBuffer> good;  // Compress, one tensor each
-  grpc::ByteBuffer bad;                // Compress under a codec spec the server must reject
-  grpc::ByteBuffer bad_frame;          // --bad-frames: Decompress of a frame with a flipped byte
+  // Compress, one tensor each; with --shm, one set per output window (slot): good[slot * n + k].
+  std::vector<grpc::ByteBuffer> good;
+  grpc::ByteBuffer bad;        // Compress under a codec spec the server must reject
+  grpc::ByteBuffer bad_frame;  // --bad-frames: Decompress of a frame with a flipped byte
   std::vector<uint64_t> raw;
+  std::string shm_token;  // --shm: the session every call names
 };
 
 template <typename Message>
@@ -135,7 +143,7 @@ class Sender {
     grpc::GenericStub* stub;
     const char* bad_code = nullptr;
   };
-  Pick Next(int64_t i) {
+  Pick Next(int64_t i, int slot) {
     bool bad = false, frame = false;
     {
       std::lock_guard<std::mutex> lock(rng_mu_);
@@ -146,12 +154,15 @@ class Sender {
     grpc::GenericStub* stub = stubs_[static_cast<size_t>(i) % stubs_.size()].get();
     if (frame) return {&decompress_, &w_.bad_frame, 0, stub, "DATA_LOSS"};
     if (bad) return {&compress_, &w_.bad, 0, stub, "INVALID_ARGUMENT"};
-    const size_t k = static_cast<size_t>(i) % w_.good.size();
-    return {&compress_, &w_.good[k], w_.raw[k], stub};
+    const size_t k = static_cast<size_t>(i) % w_.raw.size();
+    // Without --shm every caller sends the same bytes; with it, each writes its own window.
+    const size_t set = w_.shm_token.empty() ? 0 : static_cast<size_t>(slot);
+    return {&compress_, &w_.good[set * w_.raw.size() + k], w_.raw[k], stub};
   }
   // One call on a completion queue: its pick, when it was due, and what Finish fills in.
   struct Call {
     Pick pick;
+    int slot = 0;  // --shm: the output window it writes
     Clock::time_point due;
     grpc::ClientContext ctx;
     grpc::ByteBuffer resp;
@@ -163,6 +174,7 @@ class Sender {
   // context freed on such a thread raced the channels' end (an ASan double free).
   void Start(Call* c, grpc::CompletionQueue* cq) const {
     c->ctx.set_deadline(Deadline());
+    if (!w_.shm_token.empty()) c->ctx.AddMetadata("kvcomp-shm-session", w_.shm_token);
     c->reader = c->pick.stub->PrepareUnaryCall(&c->ctx, *c->pick.method, *c->pick.req, cq);
     c->reader->StartCall();
     c->reader->Finish(&c->resp, &c->status, c);
@@ -198,13 +210,13 @@ void RunClosed(const LoadFlags& f, Sender& sender, Clock::time_point end, Result
                std::atomic<int64_t>* issued) {
   std::vector<std::thread> threads;
   for (int t = 0; t < f.concurrency; ++t) {
-    threads.emplace_back([&] {
+    threads.emplace_back([&, t] {
       grpc::CompletionQueue cq;
       while (Clock::now() < end) {
         const int64_t i = issued->fetch_add(1);
         if (f.requests > 0 && i >= f.requests) break;
         Sender::Call c;
-        c.pick = sender.Next(i);
+        c.pick = sender.Next(i, t);
         c.due = Clock::now();
         sender.Start(&c, &cq);
         void* tag = nullptr;
@@ -229,6 +241,8 @@ void RunOpen(const LoadFlags& f, Sender& sender, Clock::time_point start, Clock:
   std::mutex mu;
   std::condition_variable cv;
   int in_flight = 0;
+  std::vector<int> free_slots;  // --shm windows no call in flight writes
+  for (int s = f.concurrency - 1; s >= 0; --s) free_slots.push_back(s);
   grpc::CompletionQueue cq;
   std::thread finisher([&] {
     void* tag = nullptr;
@@ -236,9 +250,11 @@ void RunOpen(const LoadFlags& f, Sender& sender, Clock::time_point start, Clock:
     while (cq.Next(&tag, &ok)) {
       std::unique_ptr<Sender::Call> call(static_cast<Sender::Call*>(tag));
       RecordCall(*call, res);
+      const int slot = call->slot;
       call.reset();
       std::lock_guard<std::mutex> lock(mu);
       --in_flight;
+      free_slots.push_back(slot);
       cv.notify_all();
     }
   });
@@ -248,21 +264,104 @@ void RunOpen(const LoadFlags& f, Sender& sender, Clock::time_point start, Clock:
         std::chrono::duration<double>(sender.NextGap()));
     if (next >= end) break;
     std::this_thread::sleep_until(next);
+    int slot = 0;
     {
       std::unique_lock<std::mutex> lock(mu);
       // Queue behind the concurrency cap; the wait counts in the latency (from `next`).
       if (!cv.wait_until(lock, end, [&] { return in_flight < f.concurrency; })) break;
       ++in_flight;
+      slot = free_slots.back();
+      free_slots.pop_back();
     }
     issued->fetch_add(1);
     auto call = std::make_unique<Sender::Call>();
-    call->pick = sender.Next(i);
+    call->slot = slot;
+    call->pick = sender.Next(i, slot);
     call->due = next;
     sender.Start(call.release(), &cq);
   }
   cq.Shutdown();  // the finisher drains every call still in flight, then ends
   finisher.join();
 }
+
+// --shm: the workload's tensors in one region, and one output window per call that may be in
+// flight (each caller's own), both registered for the session the load's calls name.
+struct ShmWorkload {
+  std::unique_ptr<client::ShmSession> session;
+  std::unique_ptr<client::SharedMemoryRegion> in, out;
+  pb::CompressRequest first;  // the first tensor's request, for --bad-frames
+
+  static uint64_t Aligned(uint64_t n) { return (n + 63) / 64 * 64; }
+
+  absl::Status Make(const LoadFlags& f, const io::KvCache& cache, Workload* w) {
+    KV_ASSIGN_OR_RETURN(session, client::ShmSession::Connect(f.shm));
+    w->shm_token = session->token();
+    uint64_t in_bytes = 0, window = 0;
+    for (const io::NamedTensor& t : cache) {
+      in_bytes += Aligned(t.tensor.bytes.size());
+      // A frame is at most a little over its tensor (raw fallback, headers, tables).
+      window = std::max(window, Aligned(t.tensor.bytes.size() + t.tensor.bytes.size() / 8 + 65536));
+    }
+    KV_ASSIGN_OR_RETURN(
+        in, client::SharedMemoryRegion::Create("load-in", std::max<uint64_t>(in_bytes, 64)));
+    KV_ASSIGN_OR_RETURN(out, client::SharedMemoryRegion::Create(
+                                 "load-out", window * static_cast<uint64_t>(f.concurrency)));
+    std::vector<uint64_t> offsets;
+    uint64_t at = 0;
+    for (const io::NamedTensor& t : cache) {
+      offsets.push_back(at);
+      if (!t.tensor.bytes.empty()) {
+        std::memcpy(in->bytes().data() + at, t.tensor.bytes.data(), t.tensor.bytes.size());
+      }
+      at += Aligned(t.tensor.bytes.size());
+      w->raw.push_back(t.tensor.bytes.size());
+    }
+    for (const auto* region : {in.get(), out.get()}) {
+      KV_RETURN_IF_ERROR(Register(f, *region, w->shm_token));
+    }
+    for (int slot = 0; slot < f.concurrency; ++slot) {
+      for (size_t k = 0; k < cache.size(); ++k) {
+        pb::CompressRequest req;
+        req.set_codec(f.codec);
+        pb::Tensor* t = req.add_tensors();
+        client::MetaToProto(cache[k].name, cache[k].tensor.meta, t);
+        t->mutable_shm()->set_region(in->name());
+        t->mutable_shm()->set_offset(offsets[k]);
+        t->mutable_shm()->set_byte_size(cache[k].tensor.bytes.size());
+        req.mutable_output()->set_region(out->name());
+        req.mutable_output()->set_offset(window * static_cast<uint64_t>(slot));
+        req.mutable_output()->set_byte_size(window);
+        KV_ASSIGN_OR_RETURN(grpc::ByteBuffer bytes, Serialized(req));
+        w->good.push_back(std::move(bytes));
+        if (slot == 0 && k == 0) first = req;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Register(const LoadFlags& f, const client::SharedMemoryRegion& region,
+                        const std::string& token) {
+    KV_ASSIGN_OR_RETURN(const std::string key, session->PassFd(region.fd()));
+    pb::SystemSharedMemoryRegisterRequest req;
+    req.set_name(region.name());
+    req.set_key(key);
+    req.set_byte_size(region.bytes().size());
+    pb::SystemSharedMemoryRegisterResponse resp;
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("kvcomp-shm-session", token);
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::microseconds(static_cast<int64_t>(f.timeout_seconds * 1e6)));
+    auto stub = pb::KVCompressor::NewStub(
+        grpc::CreateChannel(f.server, grpc::InsecureChannelCredentials()));
+    const grpc::Status s = stub->SystemSharedMemoryRegister(&ctx, req, &resp);
+    if (!s.ok()) {
+      return absl::Status(
+          static_cast<absl::StatusCode>(s.error_code()),
+          absl::StrCat("registering region ", region.name(), ": ", s.error_message()));
+    }
+    return absl::OkStatus();
+  }
+};
 
 int RunLoad(const LoadFlags& f) {
   constexpr absl::string_view kCmd = "load";
@@ -271,15 +370,22 @@ int RunLoad(const LoadFlags& f) {
   if (!cache.ok()) return Fail(kCmd, kExitInput, cache.status());
   Workload w;
   pb::CompressRequest first;
-  for (const io::NamedTensor& t : *cache) {
-    pb::CompressRequest req;
-    req.set_codec(f.codec);
-    client::ToProto(t, req.add_tensors());
-    auto bytes = Serialized(req);
-    if (!bytes.ok()) return Fail(kCmd, kExitInput, bytes.status());
-    w.raw.push_back(t.tensor.bytes.size());
-    w.good.push_back(*std::move(bytes));
-    if (w.good.size() == 1) first = std::move(req);
+  ShmWorkload shm;
+  if (!f.shm.empty()) {
+    absl::Status s = shm.Make(f, *cache, &w);
+    if (!s.ok()) return Fail(kCmd, kExitServer, s);
+    first = shm.first;
+  } else {
+    for (const io::NamedTensor& t : *cache) {
+      pb::CompressRequest req;
+      req.set_codec(f.codec);
+      client::ToProto(t, req.add_tensors());
+      auto bytes = Serialized(req);
+      if (!bytes.ok()) return Fail(kCmd, kExitInput, bytes.status());
+      w.raw.push_back(t.tensor.bytes.size());
+      w.good.push_back(*std::move(bytes));
+      if (w.good.size() == 1) first = std::move(req);
+    }
   }
   // Deliberately bad: the first tensor under a spec that cannot parse (INVALID_ARGUMENT).
   pb::CompressRequest bad = first;
@@ -293,7 +399,12 @@ int RunLoad(const LoadFlags& f) {
     grpc::ClientContext ctx;
     ctx.set_deadline(sender.Deadline());
     pb::CompressResponse resp;
-    grpc::Status s = pb::KVCompressor::NewStub(sender.channel0())->Compress(&ctx, first, &resp);
+    // The frame inline, whatever --shm says: it is corrupted and sent back as bytes.
+    pb::CompressRequest inline_first = first;
+    inline_first.clear_output();
+    if (!f.shm.empty()) ctx.AddMetadata("kvcomp-shm-session", w.shm_token);
+    grpc::Status s =
+        pb::KVCompressor::NewStub(sender.channel0())->Compress(&ctx, inline_first, &resp);
     if (!s.ok() || resp.tensors_size() == 0) {
       return Fail(kCmd, kExitServer,
                   absl::UnavailableError(
@@ -363,6 +474,7 @@ int RunLoad(const LoadFlags& f) {
     j["target_rps"] = f.rps;
     j["concurrency"] = f.concurrency;
     j["connections"] = f.connections;
+    j["shm"] = !f.shm.empty();
     j["requests"] = n;
     j["errors"] = errors;
     j["duration_seconds"] = wall;
@@ -463,6 +575,10 @@ Command AddLoadCommand(CLI::App& root) {
       ->check(CLI::PositiveNumber);
   app->add_option("--seed", f->seed, "seed of the arrival times and bad-request picks")
       ->capture_default_str();
+  app->add_option("--shm", f->shm,
+                  "the server's shared-memory socket (kvcomp-server --shm-socket): tensors go "
+                  "as references to a region and frames come back into one, so no tensor byte "
+                  "crosses gRPC");
   app->add_flag("--json", f->json, "print the report as JSON");
   return {app, [f] { return RunLoad(*f); }};
 }

@@ -87,8 +87,9 @@ std::vector<std::vector<uint64_t>> Costs(const std::vector<std::vector<Piece>>& 
 }
 
 TEST(ChunkingTest, TheThresholdDerivesFromTheMessageLimit) {
-  ClientOptions o;  // 512 MiB messages: the server's default limit, less 64 KiB of headers
-  EXPECT_EQ(EffectiveThreshold(o), (int64_t{64} << 20) - (64 << 10));
+  ClientOptions o;  // 512 MiB messages: the default chunk (32 MiB), less 64 KiB of headers
+  EXPECT_EQ(EffectiveThreshold(o), kDefaultChunkBytes - (64 << 10));
+  EXPECT_EQ(kDefaultChunkBytes, int64_t{32} << 20);
   EXPECT_EQ(HardLimit(o), (uint64_t{512} << 20) - (64 << 10));
   o.max_message_bytes = 160000;  // 1/16 kept for headers
   EXPECT_EQ(EffectiveThreshold(o), 150000);

@@ -114,6 +114,30 @@ TEST_F(LoadTest, OpenLoopHonoursTheRequestCountAndTheRate) {
   EXPECT_LT(j["duration_seconds"].get<double>(), 10);
 }
 
+// --shm: the same load with tensors named in a region and frames written into one; the counts
+// still match the server's, closed and open loop, bad requests included.
+TEST(LoadShmTest, TensorsByReferenceMatchServerCounters) {
+  const std::string socket = ServerProcess::TempSocketPath("load-shm");
+  auto server = ServerProcess::Start({"--shm-socket", socket});
+  ASSERT_TRUE(server.ok()) << server.status();
+  for (const char* rps : {"0", "50"}) {
+    nlohmann::json j =
+        LoadAndCheck(**server, {"--shm", socket, "--rps", rps, "--requests", "60", "--duration",
+                                "20", "--concurrency", "4", "--bad-fraction", "0.1", "--codec",
+                                "lossless", "--data", "llama:layers=2,heads=4,dim=64,tokens=64"});
+    ASSERT_FALSE(j.is_discarded());
+    EXPECT_TRUE(j["shm"].get<bool>());
+    EXPECT_EQ(j["requests"], 60);
+    EXPECT_GT(j["status"]["OK"].get<int64_t>(), 40);
+    EXPECT_EQ(j["ok_raw_bytes"].get<int64_t>(), j["status"]["OK"].get<int64_t>() * 32768);
+  }
+  // A socket nobody serves: exit 3, saying so.
+  ProcessResult r = Kvcomp(
+      {"load", "--server", (*server)->address(), "--shm", socket + ".none", "--requests", "1"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("shared-memory socket"), std::string::npos) << r.err;
+}
+
 TEST_F(LoadTest, TextReportAndFailures) {
   ProcessResult r = Kvcomp({"load", "--server", server_->address(), "--requests", "20", "--data",
                             "llama:layers=1,heads=2,dim=64,tokens=32"});

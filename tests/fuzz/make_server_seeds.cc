@@ -147,6 +147,13 @@ int Main(int argc, char** argv) {
                  static_cast<std::streamsize>(bytes.size()));
     }
   }
+  // Shared memory (server_target.h): tensors named by region, offset and size in region "a",
+  // which holds the input's own bytes; output windows in "b"; and each bound broken once.
+  for (const std::vector<uint8_t>& seed : fuzz::ShmSeeds()) {
+    std::ofstream(dir / absl::StrFormat("seed-%04d", n++), std::ios::binary)
+        .write(reinterpret_cast<const char*>(seed.data()),
+               static_cast<std::streamsize>(seed.size()));
+  }
   // A llama.cpp Q8_0 cache's tensor, with every spec that takes quantised blocks.
   auto q8 = tools::LoadKvSlice(argv[1], "story_prose", 1, Kind::kKey, DType::kQ8_0, 8);
   if (!q8.ok()) {

@@ -85,5 +85,27 @@ TEST(FuzzRegressionLayoutTest, EveryFolderNamesATarget) {
   }
 }
 
+#ifdef KVCOMP_FUZZ_SERVER
+// fuzz_server's shared-memory seeds, replayed in every build: those that name regions within
+// bounds are served (their frames and tensors checked against the regions' bytes and windows),
+// and each broken bound is refused with a client error, never a crash or INTERNAL.
+TEST(FuzzServerShmTest, RegionSeedsAreServedOrRefusedAsClientErrors) {
+  SetFailureHandler(Throw);
+  const uint64_t served_before = ShmCallsServed();
+  const std::vector<std::vector<uint8_t>> seeds = ShmSeeds();
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    try {
+      FuzzServerRequest(seeds[i]);
+    } catch (const CheckFailure& e) {
+      ADD_FAILURE() << "shm seed " << i << ": " << e.what();
+    }
+  }
+  SetFailureHandler(nullptr);
+  // 4 codecs into a window, token blocks, frames in the reply, output beside the inputs, and
+  // tensors decoded into a window.
+  EXPECT_EQ(ShmCallsServed() - served_before, 8u);
+}
+#endif
+
 }  // namespace
 }  // namespace kvcomp::fuzz

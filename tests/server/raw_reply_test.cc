@@ -73,7 +73,7 @@ TEST(RawReplyTest, GarbageRequestIsInvalidArgumentNamingTheMessage) {
   const std::string garbage("\x12\x05\x0a\x01", 4);  // tensors: 5 bytes promised, 2 present
   grpc::Slice slice(garbage);
   grpc::ByteBuffer request(&slice, 1), response;
-  const absl::Status s = RunCompressRaw(request, &response, OpsOptions{});
+  const absl::Status s = RunCompressRawUnary(request, &response, OpsOptions{});
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   EXPECT_THAT(s.message(), HasSubstr("kvcomp.v1.CompressRequest"));
 }

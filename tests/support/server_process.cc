@@ -107,6 +107,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
       while (std::getline(in, line)) {
         if (absl::StartsWith(line, "grpc=")) process->address_ = line.substr(5);
         if (absl::StartsWith(line, "metrics=")) process->metrics_ = line.substr(8);
+        if (absl::StartsWith(line, "shm=")) process->shm_ = line.substr(4);
       }
       if (process->address_.empty() || process->metrics_.empty()) {
         return absl::InternalError(absl::StrCat("ready file ", ready_file, " lacks an address"));
@@ -140,6 +141,30 @@ ServerProcess::~ServerProcess() {
   if (!reaped_) (void)Stop();
   std::error_code ignored;
   std::filesystem::remove_all(dir_, ignored);
+}
+
+std::string ServerProcess::TempSocketPath(const std::string& name) {
+  // Short: a Unix socket path has room for 107 bytes.
+  const std::string dir = "/tmp/kvcomp-shm-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  return dir + "/" + name;
+}
+
+int OpenFdCount(pid_t pid) {
+  std::error_code error;
+  int n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", error);
+       !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    ++n;
+  }
+  return error ? -1 : n;
+}
+
+int MappingCount(pid_t pid, const std::string& needle) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  int n = 0;
+  for (std::string line; std::getline(maps, line);) n += line.find(needle) != std::string::npos;
+  return n;
 }
 
 int64_t ProcStatusKiB(pid_t pid, const std::string& field) {

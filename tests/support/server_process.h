@@ -30,6 +30,9 @@ class ServerProcess {
 
   const std::string& address() const { return address_; }          // "127.0.0.1:PORT"
   const std::string& metrics_address() const { return metrics_; }  // "127.0.0.1:PORT"
+  const std::string& shm_socket() const { return shm_; }           // with --shm-socket, else empty
+  // A fresh path for --shm-socket, in this process's temporary folder for servers.
+  static std::string TempSocketPath(const std::string& name);
   pid_t pid() const { return pid_; }
 
   // Sends SIGTERM and waits up to `timeout_seconds`; then SIGKILL. Returns the wait status
@@ -44,7 +47,13 @@ class ServerProcess {
   std::string dir_;  // temp dir holding the ready file
   std::string address_;
   std::string metrics_;
+  std::string shm_;
 };
+
+// Entries of /proc/PID/fd (open fds), or -1.
+int OpenFdCount(pid_t pid);
+// Lines of /proc/PID/maps that contain `needle` (e.g. "memfd:kvcomp" for client regions).
+int MappingCount(pid_t pid, const std::string& needle);
 
 // A memory field of /proc/PID/status ("VmRSS", "VmHWM") in KiB, or -1.
 int64_t ProcStatusKiB(pid_t pid, const std::string& field);

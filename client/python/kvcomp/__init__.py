@@ -15,6 +15,7 @@ llama.cpp sequence-state files: load_llama_state / save_llama_state, and save_kv
 llama_state=...) / read_kvc to keep a state's other bytes in the .kvc (kvcomp.llama_state).
 """
 
+from kvcomp.shm import SharedMemory  # noqa: F401
 from kvcomp.client import (  # noqa: F401
     Client,
     CompressResult,
@@ -36,5 +37,5 @@ from kvcomp.llama_state import (  # noqa: F401
 )
 
 __all__ = ["Client", "CompressResult", "KvcFile", "KVCompError", "LlamaState", "Q4_0_BLOCK",
-           "Q8_0_BLOCK", "StateFormatError", "load_kvc", "load_llama_state", "parse_llama_state",
-           "read_kvc", "save_kvc", "save_llama_state", "split_frames"]
+           "Q8_0_BLOCK", "SharedMemory", "StateFormatError", "load_kvc", "load_llama_state",
+           "parse_llama_state", "read_kvc", "save_kvc", "save_llama_state", "split_frames"]

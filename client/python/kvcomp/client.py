@@ -10,6 +10,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Union
 import grpc
 import numpy as np
 
+from kvcomp import shm as _shm
 from kvcomp.llama_state import Q4_0_BLOCK, Q8_0_BLOCK, LlamaState, decode_side_record
 from kvcomp.engine import apply_engine_verdict
 from kvcomp.llama_state import encode_side_record, read_varint, write_atomic
@@ -24,7 +25,9 @@ _DTYPES = {np.dtype("<f4"): "FP32", np.dtype("<f2"): "FP16", Q8_0_BLOCK: "Q8_0",
            Q4_0_BLOCK: "Q4_0"}
 # frame dtype id -> element size (docs/FORMAT.md); Q8_0 and Q4_0 elements are blocks
 _FRAME_ELEMENT_BYTES = {1: 4, 2: 2, 3: 2, 4: 34, 5: 18}
-_SERVER_DEFAULT_MAX_MESSAGE = 64 << 20  # kvcomp-server's default --max-message-bytes
+# The default chunk: a server holds about two chunks of a stream, so 32 MiB chunks keep it
+# under ~90 MiB for any cache (the C++ client's default too).
+_DEFAULT_CHUNK = 32 << 20
 _PER_TENSOR_OVERHEAD = 512  # a tensor's metadata in a message, counted generously
 _NUMPY = {"FP32": np.dtype("<f4"), "FP16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
           "Q8_0": Q8_0_BLOCK, "Q4_0": Q4_0_BLOCK}
@@ -56,26 +59,36 @@ def _place(name: str):
     return int(m.group(1)), pb.TENSOR_KIND_K if m.group(2) == "k" else pb.TENSOR_KIND_V
 
 
-def _to_tensor(name: str, array: np.ndarray, bf16: bool, token_major: bool) -> pb.Tensor:
+def _to_tensor(name: str, array: np.ndarray, bf16: bool, token_major: bool,
+               shm_ref: Optional[pb.SharedMemoryRef] = None) -> pb.Tensor:
+    """The wire tensor: its bytes copied in, or, with shm_ref, named in a region (no copy)."""
     array = np.asarray(array)
     if bf16:
         if array.dtype not in (np.dtype("<u2"), np.dtype(">u2"), np.dtype("<i2")):
             raise ValueError(f"{name}: BF16 tensors travel as uint16 views, got {array.dtype}")
         datatype = "BF16"
-        array = array.astype("<u2", copy=False)
+        wire = np.dtype("<u2")
     elif array.dtype in (Q8_0_BLOCK, Q4_0_BLOCK):  # llama.cpp's quantised blocks
         datatype = _DTYPES[array.dtype]
+        wire = array.dtype
     else:
         datatype = _DTYPES.get(array.dtype.newbyteorder("<"))
         if datatype is None:
             raise ValueError(f"{name}: dtype {array.dtype} is not float32 or float16 "
                              "(pass BF16 as a uint16 view with bf16=True)")
-        array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+        wire = array.dtype.newbyteorder("<")
     layer, kind = _place(name)
-    return pb.Tensor(
+    t = pb.Tensor(
         name=name, layer=layer, kind=kind, datatype=datatype, shape=list(array.shape),
-        layout=pb.TENSOR_LAYOUT_TOKEN_MAJOR if token_major else pb.TENSOR_LAYOUT_HEAD_MAJOR,
-        raw_contents=np.ascontiguousarray(array).tobytes())
+        layout=pb.TENSOR_LAYOUT_TOKEN_MAJOR if token_major else pb.TENSOR_LAYOUT_HEAD_MAJOR)
+    if shm_ref is not None:
+        if array.dtype.byteorder == ">" or array.dtype.itemsize != wire.itemsize:
+            raise ValueError(f"{name}: an array in shared memory must already be little-endian "
+                             f"{wire} (it is {array.dtype})")
+        t.shm.CopyFrom(shm_ref)
+    else:
+        t.raw_contents = np.ascontiguousarray(array.astype(wire, copy=False)).tobytes()
+    return t
 
 
 def _from_tensor(t: pb.Tensor) -> np.ndarray:
@@ -159,13 +172,14 @@ class Client:
     """A connection to one kvcomp server. Calls raise KVCompError on failure.
 
     compress and decompress make one unary call while the request fits under
-    ``stream_threshold_bytes`` (default: min(max_message_bytes, 64 MiB, the server's default
-    limit) less 1/16, at most 64 KiB); above it they stream (CompressStream/DecompressStream)
+    ``stream_threshold_bytes`` (default: min(max_message_bytes, 32 MiB) less 1/16, at most
+    64 KiB); above it they stream (CompressStream/DecompressStream)
     in chunks within it, a bigger tensor cut along its token axis into token blocks. A stream
     is one call: ``timeout`` covers all of it."""
 
     def __init__(self, target: str, timeout: Optional[float] = 60.0,
-                 max_message_bytes: int = 1 << 30, stream_threshold_bytes: int = 0):
+                 max_message_bytes: int = 1 << 30, stream_threshold_bytes: int = 0,
+                 shm_socket: Optional[str] = None):
         options = [("grpc.max_receive_message_length", max_message_bytes),
                    ("grpc.max_send_message_length", max_message_bytes)]
         self._target = target
@@ -175,12 +189,70 @@ class Client:
         if not 0 <= stream_threshold_bytes <= max_message_bytes:
             raise ValueError("stream_threshold_bytes must be in [0, max_message_bytes]")
         room = lambda m: min(m // 16, 64 << 10)
-        limited = min(max_message_bytes, _SERVER_DEFAULT_MAX_MESSAGE)
+        limited = min(max_message_bytes, _DEFAULT_CHUNK)
         self.stream_threshold_bytes = stream_threshold_bytes or limited - room(limited)
         self._hard_limit = max_message_bytes - room(max_message_bytes)
+        self._shm_socket = shm_socket
+        self._shm_session = None
+        self._regions = {}
 
     def close(self):
+        for region in list(self._regions.values()):
+            region.close()
+        if self._shm_session is not None:
+            self._shm_session.close()
         self._channel.close()
+
+    # ---- shared memory (same host; kvcomp/shm.py) ----
+
+    def shared_memory(self, name: str, size: int) -> "_shm.SharedMemory":
+        """A region of ``size`` bytes shared with the server, registered under ``name``. numpy
+        arrays made in it (``.ndarray``, ``.put``) are compressed by reference, with no copy;
+        pass it as ``out=`` to have frames or tensors written into it. Needs ``shm_socket``."""
+        if self._shm_socket is None:
+            raise ValueError("shared memory needs Client(..., shm_socket=PATH), the server's "
+                             "--shm-socket")
+        if name in self._regions:
+            raise ValueError(f"a region named {name!r} is open already")
+        if self._shm_session is None:
+            self._shm_session = _shm.Session(self._shm_socket)
+        region = _shm.SharedMemory(self, name, size)
+        self._regions[name] = region
+        return region
+
+    def regions(self) -> Dict[str, pb.SystemSharedMemoryStatusResponse.RegionStatus]:
+        """This client's regions as the server has them registered."""
+        return dict(self._call(self._stub.SystemSharedMemoryStatus,
+                               pb.SystemSharedMemoryStatusRequest()).regions)
+
+    def _register(self, name: str, fd: int, size: int):
+        key = self._shm_session.pass_fd(fd)
+        self._call(self._stub.SystemSharedMemoryRegister,
+                   pb.SystemSharedMemoryRegisterRequest(name=name, key=key, byte_size=size))
+
+    def _unregister(self, name: str):
+        self._regions.pop(name, None)
+        self._call(self._stub.SystemSharedMemoryUnregister,
+                   pb.SystemSharedMemoryUnregisterRequest(name=name))
+
+    def _locate(self, buffer) -> Optional[pb.SharedMemoryRef]:
+        """The region range a buffer lives in, if it lives in one of this client's regions."""
+        for region in self._regions.values():
+            where = region.locate(buffer)
+            if where is not None:
+                return pb.SharedMemoryRef(region=region.name, offset=where[0], byte_size=where[1])
+        return None
+
+    @staticmethod
+    def _output_to(out, request):
+        """Sets request.output from ``out=`` (a region, or (region, offset, size)): the region
+        the outputs land in, or None."""
+        if out is None:
+            return None
+        region, offset, size = (out, 0, out.size) if isinstance(out, _shm.SharedMemory) else out
+        request.output.CopyFrom(
+            pb.SharedMemoryRef(region=region.name, offset=offset, byte_size=size))
+        return region
 
     def __enter__(self):
         return self
@@ -189,8 +261,9 @@ class Client:
         self.close()
 
     def _call(self, method, request):
+        metadata = ((_shm.SESSION_METADATA, self._shm_session.token),) if self._shm_session else ()
         try:
-            return method(request, timeout=self._timeout)
+            return method(request, timeout=self._timeout, metadata=metadata)
         except grpc.RpcError as e:  # the server's status code and message, unchanged
             raise KVCompError(e.code(), e.details()) from None
 
@@ -206,9 +279,20 @@ class Client:
 
     def compress(self, arrays: Mapping[str, np.ndarray], codec: str = "zstd(3)",
                  bf16: Union[bool, Iterable[str]] = False,
-                 token_major: bool = False) -> CompressResult:
-        """Compresses named arrays; names like layer3_k / layer3_v set layer and kind."""
+                 token_major: bool = False, out=None, block_tokens: int = 0) -> CompressResult:
+        """Compresses named arrays; names like layer3_k / layer3_v set layer and kind.
+
+        Arrays that live in one of this client's shared-memory regions travel by reference (no
+        copy); with ``out`` (a region, or (region, offset, size)) the frames are written there
+        and ``frames`` holds memoryviews of them. Either way it is one unary call.
+        ``block_tokens`` > 0 cuts tensors of more tokens into token blocks of that many, each
+        its own frame, so that one big tensor is spread over the server's workers."""
         bf16_names = set(arrays) if bf16 is True else set(bf16 or ())
+        refs = {name: self._locate(np.asarray(a)) for name, a in arrays.items()} \
+            if self._regions else {}
+        if out is not None or block_tokens or any(refs.values()):
+            return self._compress_one_call(arrays, codec, bf16_names, token_major, refs, out,
+                                           block_tokens)
         threshold, pieces, shapes = self.stream_threshold_bytes, [], {}
         for name, array in arrays.items():
             array = np.asarray(array)
@@ -259,11 +343,31 @@ class Client:
         reports = [b[0] if len(b) == 1 else _merge_reports(b, shapes[n]) for n, b in blocks.items()]
         return CompressResult(frames, reports, totals, dict(zip(blocks, reports)))
 
-    def decompress(self, frames: Union[Mapping[str, bytes], Iterable[bytes]]) -> Dict[str, np.ndarray]:
+    def _compress_one_call(self, arrays, codec, bf16_names, token_major, refs, out, block_tokens):
+        tensors = [_to_tensor(n, a, n in bf16_names, token_major, refs.get(n))
+                   for n, a in arrays.items()]
+        request = pb.CompressRequest(codec=codec, tensors=tensors, block_tokens=block_tokens)
+        region = self._output_to(out, request)
+        resp = self._call(self._stub.Compress, request)
+        frames = {}
+        for name, t in zip(arrays, resp.tensors):
+            frames[name] = region.view(t.shm.offset, t.shm.byte_size) if region else t.frame
+        reports = list(resp.tensors[i].report for i in range(len(resp.tensors)))
+        return CompressResult(frames, reports, resp.totals, dict(zip(arrays, reports)))
+
+    def decompress(self, frames: Union[Mapping[str, bytes], Iterable[bytes]],
+                   out=None) -> Dict[str, np.ndarray]:
         """Decodes tensors back to arrays (BF16 as uint16): each item one frame, or a tensor's
         token blocks' frames back to back. Unnamed ones get their layer{L}_{k,v} name from the
-        frame header."""
+        frame header.
+
+        Frames that live in one of this client's shared-memory regions (e.g. ``frames`` of a
+        compress with ``out=``) travel by reference; with ``out`` (a region, or (region,
+        offset, size)) the tensors are decoded there and come back as arrays viewing it."""
         items = list(frames.items() if isinstance(frames, Mapping) else (("", f) for f in frames))
+        refs = [self._locate(f) for _, f in items] if self._regions else []
+        if out is not None or any(refs):
+            return self._decompress_one_call(items, refs, out)
         pieces = []
         for index, (name, data) in enumerate(items):
             try:
@@ -301,6 +405,26 @@ class Client:
             axis = _token_axis(len(t.shape), t.layout == pb.TENSOR_LAYOUT_TOKEN_MAJOR)
             out[name] = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=axis)
         return out
+
+    def _decompress_one_call(self, items, refs, out):
+        entries = []
+        for (name, data), ref in zip(items, refs or [None] * len(items)):
+            entry = pb.CompressedTensor(name=name)
+            if ref is not None:
+                entry.shm.CopyFrom(ref)
+            else:
+                entry.frame = bytes(data)
+            entries.append(entry)
+        request = pb.DecompressRequest(tensors=entries)
+        region = self._output_to(out, request)
+        resp = self._call(self._stub.Decompress, request)
+        result = {}
+        for t in resp.tensors:
+            name = t.name or (f"layer{t.layer}_{'k' if t.kind == pb.TENSOR_KIND_K else 'v'}"
+                              if t.layer >= 0 else f"tensor{len(result)}")
+            result[name] = (region.ndarray(tuple(t.shape), _NUMPY[t.datatype], t.shm.offset)
+                            if region else _from_tensor(t))
+        return result
 
     def list_codecs(self) -> list:
         """The server's codec catalogue: a CodecInfo per stage, preset and policy its specs may
