@@ -26,7 +26,10 @@ set(ENV{PKG_CONFIG_PATH} "")
 
 find_program(KVCOMP_QEMU_AARCH64 qemu-aarch64-static)
 if(KVCOMP_QEMU_AARCH64)
-  # -L: the ARM64 dynamic loader and libc of the cross toolchain; libraries not found there
-  # (Abseil, zstd, xxhash) resolve from the multiarch directories.
-  set(CMAKE_CROSSCOMPILING_EMULATOR "${KVCOMP_QEMU_AARCH64};-L;/usr/aarch64-linux-gnu")
+  # -L /: the ARM64 loader and libc of Debian's multiarch libc6:arm64 (2.36-9+deb12u14), beside
+  # Abseil, zstd and xxhash in /usr/lib/aarch64-linux-gnu. Not the cross toolchain's own copy
+  # under /usr/aarch64-linux-gnu (2.36-8cross1): under qemu 7.2 every thread a program starts
+  # hangs at 100% CPU with that libc (a two-line std::thread program does), which froze every
+  # threaded test; the same binary runs with the multiarch libc, and statically linked.
+  set(CMAKE_CROSSCOMPILING_EMULATOR "${KVCOMP_QEMU_AARCH64};-L;/")
 endif()

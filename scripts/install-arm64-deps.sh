@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(
-  g++-aarch64-linux-gnu qemu-user-static
+  g++-aarch64-linux-gnu qemu-user-static libc6:arm64
   libabsl-dev:arm64 libzstd-dev:arm64 libxxhash-dev:arm64 libgtest-dev:arm64
 )
 

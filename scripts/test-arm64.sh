@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 arm=${1:?usage: test-arm64.sh ARM64_BUILD X86_BUILD [JOBS]}
 x86=${2:?usage: test-arm64.sh ARM64_BUILD X86_BUILD [JOBS]}
 jobs=${3:-2}
-qemu=(qemu-aarch64-static -L /usr/aarch64-linux-gnu)
+qemu=(qemu-aarch64-static -L /)  # the libc cmake/aarch64-linux-gnu.cmake explains
 start=$SECONDS
 took() { echo "test-arm64: $1 ($((SECONDS - start)) s so far)"; }
 
