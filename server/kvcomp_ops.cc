@@ -137,8 +137,7 @@ std::string CodecFamily(absl::string_view spec) {
 }
 
 absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressResponse* response,
-                               std::vector<std::vector<uint8_t>>* frames,
-                               const OpsOptions& options) {
+                               std::vector<Payload>* frames, const OpsOptions& options) {
   absl::StatusOr<std::unique_ptr<Codec>> codec = ResolveCodec(request.codec());
   if (!codec.ok()) return codec.status();
   CallRegions regions(options.shm);
@@ -184,12 +183,13 @@ absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressR
       if (!room.ok()) return room.status();
       placed.push_back(*room);
     }
-    frames->push_back(std::move(done.frame));
+    frames->emplace_back(std::move(done.frame));
   }
   if (window.has_value()) {
     // Written out on every thread too (a 64 MiB cache has ~50 MiB of frames), and not sent.
     ParallelFor(placed.size(), options.parallelism, [&](size_t i) {
-      if (!placed[i].empty()) std::memcpy(placed[i].data(), (*frames)[i].data(), placed[i].size());
+      if (!placed[i].empty())
+        std::memcpy(placed[i].data(), (*frames)[i].bytes().data(), placed[i].size());
       (*frames)[i] = {};
     });
   }
@@ -199,17 +199,17 @@ absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressR
 
 absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressResponse* response,
                          const OpsOptions& options) {
-  std::vector<std::vector<uint8_t>> frames;
+  std::vector<Payload> frames;
   KV_RETURN_IF_ERROR(RunCompressFrames(request, response, &frames, options));
   for (size_t i = 0; i < frames.size(); ++i) {
-    response->mutable_tensors(static_cast<int>(i))->set_frame(frames[i].data(), frames[i].size());
+    response->mutable_tensors(static_cast<int>(i))
+        ->set_frame(frames[i].bytes().data(), frames[i].size());
   }
   return absl::OkStatus();
 }
 
 absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
-                                   v1::DecompressResponse* response,
-                                   std::vector<std::vector<uint8_t>>* payloads,
+                                   v1::DecompressResponse* response, std::vector<Payload>* payloads,
                                    const OpsOptions& options) {
   CallRegions regions(options.shm);
   std::vector<absl::Span<const uint8_t>> items;
@@ -245,7 +245,7 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
   const uint64_t limit = options.decode_limits.max_decoded_bytes;
   uint64_t decoded = 0;
   // Called in order, once every frame up to tensor i has parsed: its reply entry, and room to
-  // decode it into (the window, the reply's bytes or a payload), with no tensor-sized copy.
+  // decode it into (the window or a payload), with no tensor-sized copy.
   auto into = [&](size_t index, const TensorMeta& meta) -> absl::StatusOr<absl::Span<uint8_t>> {
     const int i = static_cast<int>(index);
     const v1::CompressedTensor& in = request.tensors(i);
@@ -266,16 +266,12 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
           window->Place(meta.NumBytes(), TensorLabel(i, in.name()), out->mutable_shm());
       if (!placed.ok()) return placed.status();
       room = *placed;
-      if (payloads != nullptr) payloads->emplace_back();  // nothing sent for it
-    } else if (payloads != nullptr) {
-      room = absl::MakeSpan(payloads->emplace_back(meta.NumBytes()));
+      payloads->emplace_back();  // nothing sent for it
     } else {
-      std::string* bytes = out->mutable_raw_contents();
-      bytes->resize(meta.NumBytes());
-      room = absl::MakeSpan(reinterpret_cast<uint8_t*>(bytes->data()), bytes->size());
+      room = payloads->emplace_back(Payload::ForOverwrite(meta.NumBytes())).bytes();
     }
     // The entry's bytes in the reply: its metadata, and the tensor's bytes if they go in it.
-    decoded += out->ByteSizeLong() + (payloads != nullptr ? sent : 0);
+    decoded += out->ByteSizeLong() + sent;
     if (decoded > limit) {
       return absl::ResourceExhaustedError(
           absl::StrCat(TensorLabel(i, in.name()), ": the request's tensors decode to more than ",
@@ -294,7 +290,14 @@ absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
 
 absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressResponse* response,
                            const OpsOptions& options) {
-  return RunDecompressPayloads(request, response, nullptr, options);
+  std::vector<Payload> payloads;
+  KV_RETURN_IF_ERROR(RunDecompressPayloads(request, response, &payloads, options));
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    const absl::Span<uint8_t> bytes = payloads[i].bytes();
+    response->mutable_tensors(static_cast<int>(i))
+        ->set_raw_contents(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RunAnalyze(const v1::AnalyzeRequest& request, v1::AnalyzeResponse* response,

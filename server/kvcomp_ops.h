@@ -14,6 +14,7 @@
 #include "kvcomp/parallel.h"
 #include "kvcomp/pipeline.h"
 #include "kvcomp/v1/kvcomp.pb.h"
+#include "server/payload.h"
 #include "server/shm_call.h"
 
 namespace kvcomp::server {
@@ -63,18 +64,16 @@ absl::Status RunCompress(const v1::CompressRequest& request, v1::CompressRespons
 // RunCompress with each tensor's frame left out of its entry and appended to `frames`, in
 // order, so that a caller can send the frames without copying them (server/raw_reply.h).
 absl::Status RunCompressFrames(const v1::CompressRequest& request, v1::CompressResponse* response,
-                               std::vector<std::vector<uint8_t>>* frames,
-                               const OpsOptions& options);
+                               std::vector<Payload>* frames, const OpsOptions& options);
 
 // Decodes every entry (one frame, or one tensor's token blocks' frames back to back); tensors
 // come back with the metadata written in the frames and the request's names.
 absl::Status RunDecompress(const v1::DecompressRequest& request, v1::DecompressResponse* response,
                            const OpsOptions& options);
-// RunDecompress decoding each tensor into a new entry of `payloads` instead of its raw_contents
-// (for server/raw_reply.h, like RunCompressFrames).
+// RunDecompress decoding each tensor into a new entry of `payloads` (never zero-filled first)
+// instead of its raw_contents, for server/raw_reply.h like RunCompressFrames.
 absl::Status RunDecompressPayloads(const v1::DecompressRequest& request,
-                                   v1::DecompressResponse* response,
-                                   std::vector<std::vector<uint8_t>>* payloads,
+                                   v1::DecompressResponse* response, std::vector<Payload>* payloads,
                                    const OpsOptions& options);
 
 // Runs core's AnalyzeCache: every explicit spec and named sweep over every (sampled) tensor,

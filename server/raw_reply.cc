@@ -24,13 +24,12 @@ uint32_t LengthTag(int field) {
   return WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
 }
 
-void DeleteBytes(void* bytes) { delete static_cast<std::vector<uint8_t>*>(bytes); }
+void DeletePayload(void* payload) { delete static_cast<Payload*>(payload); }
 
 }  // namespace
 
 grpc::ByteBuffer SerializeWithPayloads(google::protobuf::Message* reply, int entries_field,
-                                       int bytes_field,
-                                       std::vector<std::vector<uint8_t>> payloads) {
+                                       int bytes_field, std::vector<Payload> payloads) {
   const google::protobuf::FieldDescriptor* entries =
       reply->GetDescriptor()->FindFieldByNumber(entries_field);
   const google::protobuf::Reflection* reflection = reply->GetReflection();
@@ -38,8 +37,7 @@ grpc::ByteBuffer SerializeWithPayloads(google::protobuf::Message* reply, int ent
   std::string head;  // the bytes before the next payload
   for (int i = 0; i < reflection->FieldSize(*reply, entries); ++i) {
     const google::protobuf::Message& entry = reflection->GetRepeatedMessage(*reply, entries, i);
-    std::vector<uint8_t> payload =
-        static_cast<size_t>(i) < payloads.size() ? std::move(payloads[i]) : std::vector<uint8_t>{};
+    Payload payload = static_cast<size_t>(i) < payloads.size() ? std::move(payloads[i]) : Payload{};
     // An empty payload is left out, as protobuf leaves out an empty bytes field.
     const size_t payload_head = payload.empty()
                                     ? 0
@@ -64,8 +62,8 @@ grpc::ByteBuffer SerializeWithPayloads(google::protobuf::Message* reply, int ent
     if (payload.empty()) continue;
     slices.emplace_back(head);  // copies the (small) head
     head.clear();
-    auto* owned = new std::vector<uint8_t>(std::move(payload));
-    slices.emplace_back(owned->data(), owned->size(), &DeleteBytes, owned);
+    auto* owned = new Payload(std::move(payload));
+    slices.emplace_back(owned->bytes().data(), owned->size(), &DeletePayload, owned);
   }
   // Every other field of the reply, after the entries.
   reflection->ClearField(reply, entries);
@@ -84,10 +82,10 @@ constexpr size_t kTrimAboveBytes = size_t{4} << 20;
 template <typename Request, typename Reply>
 absl::Status RunRaw(grpc::ByteBuffer* request, grpc::ByteBuffer* response,
                     const OpsOptions& options, int bytes_field,
-                    absl::Status (*run)(const Request&, Reply*, std::vector<std::vector<uint8_t>>*,
+                    absl::Status (*run)(const Request&, Reply*, std::vector<Payload>*,
                                         const OpsOptions&)) {
   Reply reply;
-  std::vector<std::vector<uint8_t>> payloads;
+  std::vector<Payload> payloads;
   {
     auto parsed = std::make_unique<Request>();
     {

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "kvcomp/v1/kvcomp.pb.h"
 #include "server/kvcomp_ops.h"
+#include "server/payload.h"
 
 namespace kvcomp::server {
 
@@ -23,7 +24,7 @@ namespace kvcomp::server {
 // any order, so the result parses as the reply with the payloads in place. Consumes the reply's
 // entries (they are cleared, so that the rest of it is serialised without a copy).
 grpc::ByteBuffer SerializeWithPayloads(google::protobuf::Message* reply, int entries_field,
-                                       int bytes_field, std::vector<std::vector<uint8_t>> payloads);
+                                       int bytes_field, std::vector<Payload> payloads);
 
 // Compress and Decompress on gRPC's raw bytes: each parses its request (INVALID_ARGUMENT naming
 // the message when the bytes are not one), runs RunCompressFrames or RunDecompressPayloads and

@@ -30,17 +30,17 @@ TEST(RawReplyTest, ParsesAsTheReplyWithItsPayloadsInPlace) {
   v1::CompressResponse reply;
   // Sizes whose length varints take 1, 2 and 3 bytes, and an empty payload.
   const std::vector<size_t> sizes = {5, 300, 0, 200'000};
-  std::vector<std::vector<uint8_t>> payloads;
+  std::vector<Payload> payloads;
   v1::CompressResponse want;
   for (size_t i = 0; i < sizes.size(); ++i) {
     v1::CompressedTensor* entry = reply.add_tensors();
     entry->set_name("t" + std::to_string(i));
     entry->mutable_report()->set_raw_bytes(1000 + i);
     entry->set_token_offset(7 * i);
-    payloads.push_back(Bytes(sizes[i], static_cast<uint8_t>(i)));
+    payloads.emplace_back(Bytes(sizes[i], static_cast<uint8_t>(i)));
     *want.add_tensors() = *entry;
     want.mutable_tensors(static_cast<int>(i))
-        ->set_frame(payloads.back().data(), payloads.back().size());
+        ->set_frame(payloads.back().bytes().data(), payloads.back().size());
   }
   reply.mutable_totals()->set_raw_bytes(4006);
   *want.mutable_totals() = reply.totals();
@@ -57,8 +57,9 @@ TEST(RawReplyTest, ParsesAsTheReplyWithItsPayloadsInPlace) {
 TEST(RawReplyTest, APayloadIsSentFromTheCallersMemory) {
   v1::CompressResponse reply;
   reply.add_tensors()->set_name("k");
-  std::vector<std::vector<uint8_t>> payloads = {Bytes(1 << 20, 3)};
-  const uint8_t* where = payloads[0].data();
+  std::vector<Payload> payloads;
+  payloads.emplace_back(Bytes(1 << 20, 3));
+  const uint8_t* where = payloads[0].bytes().data();
   grpc::ByteBuffer bytes =
       SerializeWithPayloads(&reply, v1::CompressResponse::kTensorsFieldNumber,
                             v1::CompressedTensor::kFrameFieldNumber, std::move(payloads));
