@@ -1,6 +1,6 @@
-#include "bench_data.h"
+#include "bench/bench_data.h"
 
-#include "kvcomp/codec.h"
+#include "core/kvcomp/codec.h"
 
 #include <malloc.h>
 #include <time.h>
@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "kvcomp/synth/llama_synth.h"
+#include "core/kvcomp/synth/llama_synth.h"
 
 namespace kvcomp::bench {
 

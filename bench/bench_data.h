@@ -5,8 +5,8 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
-#include "kvcomp/dtype.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/dtype.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp::bench {
 

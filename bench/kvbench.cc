@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "bench_data.h"
-#include "kvcomp/codec.h"
+#include "bench/bench_data.h"
+#include "core/kvcomp/codec.h"
 
 namespace {
 

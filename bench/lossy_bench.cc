@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "bench_data.h"
-#include "kvcomp/codec.h"
-#include "kvcomp/error_metrics.h"
+#include "bench/bench_data.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/error_metrics.h"
 
 namespace {
 

@@ -3,8 +3,8 @@
 // Bytes/s are raw tensor bytes. Run: build/bench/stage_bench --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
 
-#include "kvcomp/codec.h"
-#include "kvcomp/synth/llama_synth.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/synth/llama_synth.h"
 
 namespace {
 

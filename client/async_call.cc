@@ -1,4 +1,4 @@
-#include "async_call.h"
+#include "client/async_call.h"
 
 #include <utility>
 

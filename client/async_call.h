@@ -11,7 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "retry.h"
+#include "client/retry.h"
 
 namespace kvcomp::client {
 

@@ -1,11 +1,11 @@
-#include "chunking.h"
+#include "client/chunking.h"
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/frame.h"
-#include "kvcomp/status_macros.h"
-#include "kvcomp/token_blocks.h"
+#include "core/kvcomp/frame.h"
+#include "core/kvcomp/internal/status_macros.h"
+#include "core/kvcomp/token_blocks.h"
 
 namespace kvcomp::client {
 

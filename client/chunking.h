@@ -19,9 +19,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "io/kv_tensor.h"
+#include "client/io/kv_tensor.h"
+#include "client/kvcomp_client.h"
 #include "kvcomp/v1/kvcomp.pb.h"
-#include "kvcomp_client.h"
 
 namespace kvcomp::client {
 

@@ -1,4 +1,4 @@
-#include "kvcomp_client.h"
+#include "client/kvcomp_client.h"
 
 #include <algorithm>
 #include <atomic>
@@ -9,15 +9,15 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
-#include "async_call.h"
-#include "chunking.h"
-#include "io/file_util.h"
-#include "kvcomp/quote.h"
-#include "kvcomp/status_macros.h"
-#include "kvcomp/v1/convert.h"
+#include "client/async_call.h"
+#include "client/chunking.h"
+#include "client/io/file_util.h"
+#include "client/retry.h"
+#include "client/shm_region.h"
+#include "core/kvcomp/internal/quote.h"
+#include "core/kvcomp/internal/status_macros.h"
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
-#include "retry.h"
-#include "shm_region.h"
+#include "proto/kvcomp/v1/convert.h"
 
 namespace kvcomp::client {
 namespace {

@@ -25,7 +25,7 @@
 // size limit). A Client is thread-safe: calls may run concurrently from many threads.
 #pragma once
 
-#include "kvcomp/catalogue.h"
+#include "core/kvcomp/catalogue.h"
 #include "kvcomp/v1/kvcomp.pb.h"
 
 #include <cstdint>
@@ -38,8 +38,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "io/kv_tensor.h"
-#include "kvcomp/error_metrics.h"
+#include "client/io/kv_tensor.h"
+#include "core/kvcomp/error_metrics.h"
 
 namespace kvcomp::client {
 

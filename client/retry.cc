@@ -1,4 +1,4 @@
-#include "retry.h"
+#include "client/retry.h"
 
 #include <algorithm>
 #include <chrono>

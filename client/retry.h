@@ -15,8 +15,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "kvcomp/status_macros.h"
-#include "kvcomp_client.h"
+#include "client/kvcomp_client.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::client {
 

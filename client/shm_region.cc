@@ -1,4 +1,4 @@
-#include "shm_region.h"
+#include "client/shm_region.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

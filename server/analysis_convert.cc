@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-#include "kvcomp/v1/convert.h"
+#include "proto/kvcomp/v1/convert.h"
 
 namespace kvcomp::server {
 namespace {

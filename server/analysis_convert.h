@@ -1,7 +1,7 @@
 // Conversions between the Analyze wire messages and core's analysis engine.
 #pragma once
 
-#include "kvcomp/analysis/analyzer.h"
+#include "core/kvcomp/analysis/analyzer.h"
 #include "kvcomp/v1/kvcomp.pb.h"
 
 namespace kvcomp::server {

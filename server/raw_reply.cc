@@ -12,7 +12,7 @@
 #include <grpcpp/support/slice.h>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::server {
 namespace {

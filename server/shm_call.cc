@@ -2,7 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "kvcomp/quote.h"
+#include "core/kvcomp/internal/quote.h"
 
 namespace kvcomp::server {
 namespace {

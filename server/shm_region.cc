@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/quote.h"
+#include "core/kvcomp/internal/quote.h"
 
 namespace kvcomp::server {
 namespace {

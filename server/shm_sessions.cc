@@ -7,8 +7,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "kvcomp/quote.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/internal/quote.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::server {
 namespace {

@@ -1,7 +1,7 @@
 #include "server/status_convert.h"
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/quote.h"
+#include "core/kvcomp/internal/quote.h"
 
 namespace kvcomp::server {
 

@@ -16,7 +16,7 @@ namespace kvcomp::server {
 absl::Status Annotate(const absl::Status& status, absl::string_view context);
 
 // absl::StatusCode values equal gRPC's, so the code maps one to one. Caller strings are quoted
-// bounded where messages are made (kvcomp/quote.h); as a last guard, a message longer than
+// bounded where messages are made (kvcomp/internal/quote.h); as a last guard, a message longer than
 // kMaxStatusMessageBytes is cut, so that it always fits gRPC's default 8 KiB metadata limit.
 inline constexpr size_t kMaxStatusMessageBytes = 2048;
 grpc::Status ToGrpcStatus(const absl::Status& status);

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "kvcomp/parallel.h"
+#include "core/kvcomp/parallel.h"
 
 namespace kvcomp::server {
 

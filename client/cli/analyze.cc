@@ -5,11 +5,11 @@
 #include <iostream>
 #include <optional>
 
-#include "cli/common.h"
-#include "cli/engine_verdict.h"
-#include "io/file_util.h"
-#include "io/kv_io.h"
-#include "report/analyze_report.h"
+#include "client/cli/common.h"
+#include "client/cli/engine_verdict.h"
+#include "client/io/file_util.h"
+#include "client/io/kv_io.h"
+#include "client/report/analyze_report.h"
 
 namespace kvcomp::cli {
 namespace {

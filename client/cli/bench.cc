@@ -11,9 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "cli/common.h"
-#include "cli/workload.h"
-#include "kvcomp/codec.h"
+#include "client/cli/common.h"
+#include "client/cli/workload.h"
+#include "core/kvcomp/codec.h"
 
 namespace kvcomp::cli {
 namespace {

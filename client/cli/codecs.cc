@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "cli/common.h"
-#include "kvcomp/catalogue.h"
+#include "client/cli/common.h"
+#include "core/kvcomp/catalogue.h"
 
 namespace kvcomp::cli {
 namespace {

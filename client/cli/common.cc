@@ -1,4 +1,4 @@
-#include "cli/common.h"
+#include "client/cli/common.h"
 
 #include <pthread.h>
 
@@ -12,7 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "io/file_util.h"
+#include "client/io/file_util.h"
 
 namespace kvcomp::cli {
 

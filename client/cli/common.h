@@ -10,9 +10,9 @@
 #include <CLI/CLI.hpp>
 
 #include "absl/status/statusor.h"
-#include "io/kvc_side.h"
-#include "kvcomp/frame.h"
-#include "kvcomp_client.h"
+#include "client/io/kvc_side.h"
+#include "client/kvcomp_client.h"
+#include "core/kvcomp/frame.h"
 
 namespace kvcomp::cli {
 

@@ -4,11 +4,11 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "cli/common.h"
-#include "cli/workload.h"
-#include "io/file_util.h"
-#include "io/kv_io.h"
-#include "kvcomp/frame.h"
+#include "client/cli/common.h"
+#include "client/cli/workload.h"
+#include "client/io/file_util.h"
+#include "client/io/kv_io.h"
+#include "core/kvcomp/frame.h"
 
 namespace kvcomp::cli {
 namespace {

@@ -1,4 +1,4 @@
-#include "cli/engine_verdict.h"
+#include "client/cli/engine_verdict.h"
 
 #include <spawn.h>
 #include <sys/wait.h>

@@ -3,9 +3,9 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "cli/common.h"
-#include "io/kv_io.h"
-#include "kvcomp/synth/llama_synth.h"
+#include "client/cli/common.h"
+#include "client/io/kv_io.h"
+#include "core/kvcomp/synth/llama_synth.h"
 
 namespace kvcomp::cli {
 namespace {

@@ -1,7 +1,7 @@
 // kvcomp health --server HOST:PORT: the grpc.health.v1 check, for scripts.
 #include <iostream>
 
-#include "cli/common.h"
+#include "client/cli/common.h"
 
 namespace kvcomp::cli {
 namespace {

@@ -4,12 +4,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "cli/common.h"
-#include "io/file_util.h"
-#include "io/kv_tensor.h"
-#include "io/llama_state.h"
-#include "kvcomp/frame.h"
-#include "kvcomp/registry.h"
+#include "client/cli/common.h"
+#include "client/io/file_util.h"
+#include "client/io/kv_tensor.h"
+#include "client/io/llama_state.h"
+#include "core/kvcomp/frame.h"
+#include "core/kvcomp/registry.h"
 
 namespace kvcomp::cli {
 namespace {

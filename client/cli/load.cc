@@ -20,11 +20,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "cli/common.h"
-#include "cli/workload.h"
-#include "kvcomp/status_macros.h"
+#include "client/cli/common.h"
+#include "client/cli/workload.h"
+#include "client/shm_region.h"
+#include "core/kvcomp/internal/status_macros.h"
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
-#include "shm_region.h"
 
 namespace kvcomp::cli {
 namespace {

@@ -2,7 +2,7 @@
 // files. One file per subcommand in this folder.
 #include <iostream>
 
-#include "cli/common.h"
+#include "client/cli/common.h"
 
 int main(int argc, char** argv) {
   using namespace kvcomp::cli;

@@ -1,4 +1,4 @@
-#include "cli/workload.h"
+#include "client/cli/workload.h"
 
 #include <unistd.h>
 
@@ -10,9 +10,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "cli/common.h"
-#include "io/kv_io.h"
-#include "kvcomp/synth/llama_synth.h"
+#include "client/cli/common.h"
+#include "client/io/kv_io.h"
+#include "core/kvcomp/synth/llama_synth.h"
 
 namespace kvcomp::cli {
 

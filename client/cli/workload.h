@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "io/kv_tensor.h"
+#include "client/io/kv_tensor.h"
 
 namespace kvcomp::cli {
 

@@ -1,4 +1,4 @@
-#include "io/dump.h"
+#include "client/io/dump.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "io/file_util.h"
-#include "io/sha256.h"
-#include "kvcomp/status_macros.h"
+#include "client/io/file_util.h"
+#include "client/io/sha256.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::io {
 namespace {

@@ -1,4 +1,4 @@
-#include "io/kv_io.h"
+#include "client/io/kv_io.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -7,12 +7,12 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "io/dump.h"
-#include "io/file_util.h"
-#include "io/llama_state.h"
-#include "io/npz.h"
-#include "io/safetensors.h"
-#include "kvcomp/status_macros.h"
+#include "client/io/dump.h"
+#include "client/io/file_util.h"
+#include "client/io/llama_state.h"
+#include "client/io/npz.h"
+#include "client/io/safetensors.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::io {
 namespace {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "io/kv_tensor.h"
-#include "io/kvc_side.h"
+#include "client/io/kv_tensor.h"
+#include "client/io/kvc_side.h"
 
 namespace kvcomp::io {
 

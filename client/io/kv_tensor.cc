@@ -1,4 +1,4 @@
-#include "io/kv_tensor.h"
+#include "client/io/kv_tensor.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"

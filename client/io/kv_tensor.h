@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp::io {
 

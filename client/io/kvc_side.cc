@@ -1,12 +1,12 @@
-#include "io/kvc_side.h"
+#include "client/io/kvc_side.h"
 
 #include <zstd.h>
 
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/byte_io.h"
-#include "kvcomp/checksum.h"
+#include "core/kvcomp/internal/byte_io.h"
+#include "core/kvcomp/checksum.h"
 
 namespace kvcomp::io {
 namespace {

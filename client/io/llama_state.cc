@@ -1,4 +1,4 @@
-#include "io/llama_state.h"
+#include "client/io/llama_state.h"
 
 #include <cstring>
 #include <map>
@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::io {
 namespace {

@@ -36,8 +36,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "io/file_util.h"
-#include "io/kv_tensor.h"
+#include "client/io/file_util.h"
+#include "client/io/kv_tensor.h"
 
 namespace kvcomp::io {
 

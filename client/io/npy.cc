@@ -1,10 +1,10 @@
-#include "io/npy.h"
+#include "client/io/npy.h"
 
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::io {
 namespace {

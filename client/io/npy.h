@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp::io {
 

@@ -1,4 +1,4 @@
-#include "io/npz.h"
+#include "client/io/npz.h"
 
 #include <unistd.h>
 
@@ -7,9 +7,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "io/npy.h"
-#include "io/sidecar.h"
-#include "kvcomp/status_macros.h"
+#include "client/io/npy.h"
+#include "client/io/sidecar.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::io {
 namespace {

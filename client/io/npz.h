@@ -6,9 +6,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "io/file_util.h"
-#include "io/kv_tensor.h"
-#include "io/zip.h"
+#include "client/io/file_util.h"
+#include "client/io/kv_tensor.h"
+#include "client/io/zip.h"
 
 namespace kvcomp::io {
 

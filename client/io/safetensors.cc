@@ -1,4 +1,4 @@
-#include "io/safetensors.h"
+#include "client/io/safetensors.h"
 
 #include <algorithm>
 #include <limits>
@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/dtype.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/dtype.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::io {
 namespace {

@@ -1,4 +1,4 @@
-#include "io/sha256.h"
+#include "client/io/sha256.h"
 
 #include <cstring>
 

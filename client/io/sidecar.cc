@@ -1,4 +1,4 @@
-#include "io/sidecar.h"
+#include "client/io/sidecar.h"
 
 #include <nlohmann/json.hpp>
 

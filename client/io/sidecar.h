@@ -23,7 +23,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "io/kv_tensor.h"
+#include "client/io/kv_tensor.h"
 
 namespace kvcomp::io {
 

@@ -1,4 +1,4 @@
-#include "io/zip.h"
+#include "client/io/zip.h"
 
 #include <zlib.h>
 
@@ -7,8 +7,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/byte_io.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/internal/byte_io.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::io {
 namespace {

@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "io/file_util.h"
+#include "client/io/file_util.h"
 
 namespace kvcomp::io {
 

@@ -3,7 +3,7 @@
 // finishes it sets <body data-rendered="ok">; any script error lands in data-error, which
 // is what the headless-Chromium test checks.
 #include "absl/strings/str_replace.h"
-#include "report/analyze_report.h"
+#include "client/report/analyze_report.h"
 
 namespace kvcomp::report {
 namespace {

@@ -1,6 +1,6 @@
 #include <google/protobuf/util/json_util.h>
 
-#include "report/analyze_report.h"
+#include "client/report/analyze_report.h"
 
 namespace kvcomp::report {
 

@@ -3,7 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "report/analyze_report.h"
+#include "client/report/analyze_report.h"
 
 namespace kvcomp::report {
 namespace {

@@ -1,4 +1,4 @@
-#include "kvcomp/batch.h"
+#include "core/kvcomp/batch.h"
 
 #include <algorithm>
 #include <array>
@@ -9,8 +9,8 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/frame.h"
-#include "kvcomp/token_blocks.h"
+#include "core/kvcomp/frame.h"
+#include "core/kvcomp/token_blocks.h"
 
 namespace kvcomp {
 namespace {

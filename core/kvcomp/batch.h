@@ -17,9 +17,9 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "kvcomp/codec.h"
-#include "kvcomp/parallel.h"
-#include "kvcomp/pipeline.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/parallel.h"
+#include "core/kvcomp/pipeline.h"
 
 namespace kvcomp {
 

@@ -1,11 +1,11 @@
-#include "kvcomp/catalogue.h"
+#include "core/kvcomp/catalogue.h"
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "kvcomp/preset.h"
-#include "kvcomp/registry.h"
+#include "core/kvcomp/preset.h"
+#include "core/kvcomp/registry.h"
 
 namespace kvcomp {
 namespace {

@@ -1,4 +1,4 @@
-#include "kvcomp/checksum.h"
+#include "core/kvcomp/checksum.h"
 
 #include <xxhash.h>
 

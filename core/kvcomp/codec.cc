@@ -1,12 +1,12 @@
-#include "kvcomp/codec.h"
+#include "core/kvcomp/codec.h"
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 
-#include "kvcomp/preset.h"
-#include "kvcomp/quote.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/preset.h"
+#include "core/kvcomp/internal/quote.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 namespace {

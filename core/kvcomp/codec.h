@@ -16,9 +16,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "kvcomp/error_metrics.h"
-#include "kvcomp/pipeline.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/error_metrics.h"
+#include "core/kvcomp/pipeline.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp {
 

@@ -1,13 +1,13 @@
-#include "kvcomp/dtype.h"
-#include "kvcomp/vector_clones.h"
+#include "core/kvcomp/dtype.h"
+#include "core/kvcomp/internal/vector_clones.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "kvcomp/dtype_simd.h"
-#include "kvcomp/quote.h"
+#include "core/kvcomp/internal/dtype_simd.h"
+#include "core/kvcomp/internal/quote.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

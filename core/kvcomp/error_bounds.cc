@@ -1,4 +1,4 @@
-#include "kvcomp/error_bounds.h"
+#include "core/kvcomp/error_bounds.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,8 +6,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "kvcomp/quote.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/internal/quote.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 namespace {

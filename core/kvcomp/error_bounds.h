@@ -6,8 +6,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "kvcomp/error_metrics.h"
-#include "kvcomp/spec.h"
+#include "core/kvcomp/error_metrics.h"
+#include "core/kvcomp/spec.h"
 
 namespace kvcomp {
 

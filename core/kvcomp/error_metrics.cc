@@ -1,10 +1,10 @@
-#include "kvcomp/error_metrics.h"
+#include "core/kvcomp/error_metrics.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "kvcomp/vector_clones.h"
+#include "core/kvcomp/internal/vector_clones.h"
 
 namespace kvcomp {
 

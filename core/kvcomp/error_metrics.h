@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp {
 

@@ -1,12 +1,12 @@
-#include "kvcomp/frame.h"
+#include "core/kvcomp/frame.h"
 
 #include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/byte_io.h"
-#include "kvcomp/checksum.h"
-#include "kvcomp/registry.h"
+#include "core/kvcomp/internal/byte_io.h"
+#include "core/kvcomp/checksum.h"
+#include "core/kvcomp/registry.h"
 
 namespace kvcomp {
 namespace {

@@ -8,8 +8,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "kvcomp/stage.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/stage.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp {
 

@@ -1,4 +1,4 @@
-#include "kvcomp/parallel.h"
+#include "core/kvcomp/parallel.h"
 
 #include <algorithm>
 #include <atomic>

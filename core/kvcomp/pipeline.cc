@@ -1,8 +1,8 @@
-#include "kvcomp/pipeline.h"
+#include "core/kvcomp/pipeline.h"
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/registry.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 namespace {

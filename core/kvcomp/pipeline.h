@@ -9,10 +9,10 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "kvcomp/frame.h"
-#include "kvcomp/spec.h"
-#include "kvcomp/stage.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/frame.h"
+#include "core/kvcomp/spec.h"
+#include "core/kvcomp/stage.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp {
 

@@ -1,11 +1,11 @@
-#include "kvcomp/preset.h"
+#include "core/kvcomp/preset.h"
 
 #include <cstdio>
 #include <cstdlib>
 
-#include "kvcomp/presets/preset_list.h"
-#include "kvcomp/registry.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/presets/preset_list.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 

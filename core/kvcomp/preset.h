@@ -12,8 +12,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "kvcomp/codec.h"
-#include "kvcomp/spec.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/spec.h"
 
 namespace kvcomp {
 

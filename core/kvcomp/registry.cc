@@ -1,4 +1,4 @@
-#include "kvcomp/registry.h"
+#include "core/kvcomp/registry.h"
 
 #include <cmath>
 #include <cstdio>
@@ -7,8 +7,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "kvcomp/quote.h"
-#include "kvcomp/stages/stage_list.h"
+#include "core/kvcomp/internal/quote.h"
+#include "core/kvcomp/stages/stage_list.h"
 
 namespace kvcomp {
 namespace {

@@ -6,8 +6,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "kvcomp/spec.h"
-#include "kvcomp/stage.h"
+#include "core/kvcomp/spec.h"
+#include "core/kvcomp/stage.h"
 
 namespace kvcomp {
 

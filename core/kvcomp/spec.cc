@@ -1,10 +1,10 @@
-#include "kvcomp/spec.h"
+#include "core/kvcomp/spec.h"
 
 #include <cctype>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "kvcomp/quote.h"
+#include "core/kvcomp/internal/quote.h"
 
 namespace kvcomp {
 namespace {

@@ -1,4 +1,4 @@
-#include "kvcomp/stage.h"
+#include "core/kvcomp/stage.h"
 
 #include <algorithm>
 #include <charconv>

@@ -16,8 +16,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "kvcomp/error_metrics.h"
-#include "kvcomp/stream.h"
+#include "core/kvcomp/error_metrics.h"
+#include "core/kvcomp/stream.h"
 
 namespace kvcomp {
 

@@ -1,4 +1,4 @@
-#include "kvcomp/stream.h"
+#include "core/kvcomp/stream.h"
 
 namespace kvcomp {
 

@@ -7,8 +7,8 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "kvcomp/dtype.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/dtype.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp {
 

@@ -1,4 +1,4 @@
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/tensor.h"
 
 #include <limits>
 

@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "kvcomp/dtype.h"
+#include "core/kvcomp/dtype.h"
 
 namespace kvcomp {
 

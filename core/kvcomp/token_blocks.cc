@@ -1,4 +1,4 @@
-#include "kvcomp/token_blocks.h"
+#include "core/kvcomp/token_blocks.h"
 
 #include <algorithm>
 #include <cmath>

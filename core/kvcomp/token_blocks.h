@@ -7,8 +7,8 @@
 #include <cstdint>
 
 #include "absl/types/span.h"
-#include "kvcomp/codec.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp {
 

@@ -1,7 +1,7 @@
 // How the client cuts a cache into requests (chunks under the stream threshold, token blocks)
 // and puts the answers back together, with no server: the requests are answered here by the
 // codec core, as kvcomp-server answers them (client/chunking.h).
-#include "chunking.h"
+#include "client/chunking.h"
 
 #include <gtest/gtest.h>
 
@@ -9,10 +9,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "kvcomp/codec.h"
-#include "kvcomp/frame.h"
-#include "kvcomp/status_macros.h"
-#include "kvcomp/v1/convert.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/frame.h"
+#include "core/kvcomp/internal/status_macros.h"
+#include "proto/kvcomp/v1/convert.h"
 
 namespace kvcomp::client {
 namespace {

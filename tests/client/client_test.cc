@@ -1,5 +1,5 @@
 // The client library against the real kvcomp-server binary on a loopback port.
-#include "kvcomp_client.h"
+#include "client/kvcomp_client.h"
 
 #include <fstream>
 #include <future>
@@ -10,10 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "client/io/dump.h"
+#include "core/kvcomp/frame.h"
 #include "gtest/gtest.h"
-#include "io/dump.h"
-#include "kvcomp/frame.h"
-#include "test_util.h"
+#include "tests/client/test_util.h"
 #include "tests/support/http_get.h"
 #include "tests/support/prom_text.h"
 #include "tests/support/server_process.h"

@@ -1,12 +1,12 @@
 // The wire conversions server and client share (kvcomp/v1/convert.h), and the client's reading
 // of a reply through them: an unknown kind, layout or datatype is refused, never defaulted.
 // No server.
-#include "kvcomp/v1/convert.h"
+#include "proto/kvcomp/v1/convert.h"
 
 #include <gtest/gtest.h>
 
-#include "kvcomp/catalogue.h"
-#include "kvcomp_client.h"
+#include "client/kvcomp_client.h"
+#include "core/kvcomp/catalogue.h"
 
 namespace kvcomp {
 namespace {

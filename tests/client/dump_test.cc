@@ -1,17 +1,17 @@
 // Dump folders: the real ../shared/kv runs, byte-identical write-back, malformed manifests,
 // atomic folder writes. Also SHA-256 and the tensor-name helpers the format relies on.
-#include "io/dump.h"
+#include "client/io/dump.h"
 
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "client/io/file_util.h"
+#include "client/io/kv_io.h"
+#include "client/io/sha256.h"
 #include "gtest/gtest.h"
-#include "io/file_util.h"
-#include "io/kv_io.h"
-#include "io/sha256.h"
-#include "test_util.h"
+#include "tests/client/test_util.h"
 
 namespace kvcomp::io {
 namespace {

@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "client/io/kv_io.h"
+#include "client/io/llama_state.h"
 #include "gtest/gtest.h"
-#include "io/kv_io.h"
-#include "io/llama_state.h"
-#include "test_util.h"
+#include "tests/client/test_util.h"
 #include "tests/support/server_process.h"
 
 namespace kvcomp::cli {

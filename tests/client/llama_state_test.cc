@@ -1,7 +1,7 @@
 // llama.cpp sequence-state files: the real files llama.cpp wrote (tests/data/llama_state), read
 // into tensors and a skeleton and written back byte for byte; and every kind of bad file
 // refused with the field and its byte offset.
-#include "io/llama_state.h"
+#include "client/io/llama_state.h"
 
 #include <cstring>
 #include <fstream>
@@ -10,11 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "client/io/file_util.h"
+#include "client/io/kv_io.h"
+#include "client/io/kvc_side.h"
 #include "gtest/gtest.h"
-#include "io/file_util.h"
-#include "io/kv_io.h"
-#include "io/kvc_side.h"
-#include "test_util.h"
+#include "tests/client/test_util.h"
 
 namespace kvcomp::io {
 namespace {

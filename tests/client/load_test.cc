@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "tests/client/test_util.h"
 #include "tests/support/http_get.h"
 #include "tests/support/prom_text.h"
 #include "tests/support/server_process.h"

@@ -1,14 +1,14 @@
 // .npy reader and writer: files numpy really wrote, every truncation point, bad headers.
-#include "io/npy.h"
+#include "client/io/npy.h"
 
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/io/npz.h"
+#include "client/io/sha256.h"
 #include "gtest/gtest.h"
-#include "io/npz.h"
-#include "io/sha256.h"
-#include "test_util.h"
+#include "tests/client/test_util.h"
 
 namespace kvcomp::io {
 namespace {

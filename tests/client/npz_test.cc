@@ -1,14 +1,14 @@
 // .npz (zip) reader and writer against archives numpy wrote, and corrupted archives.
-#include "io/npz.h"
+#include "client/io/npz.h"
 
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "client/io/dump.h"
+#include "client/io/sha256.h"
+#include "client/io/zip.h"
 #include "gtest/gtest.h"
-#include "io/dump.h"
-#include "io/sha256.h"
-#include "io/zip.h"
-#include "test_util.h"
+#include "tests/client/test_util.h"
 
 namespace kvcomp::io {
 namespace {

@@ -1,6 +1,6 @@
 // The client's retry policy, with no server: which failures are retried, and how long each
 // retry waits (client/retry.h).
-#include "retry.h"
+#include "client/retry.h"
 
 #include <gtest/gtest.h>
 

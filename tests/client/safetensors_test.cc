@@ -4,16 +4,16 @@
 // the format's specification lays them out, including what the reference writer adds
 // (__metadata__, space padding to 8 bytes, tensors stored in a different order than the
 // header lists them).
-#include "io/safetensors.h"
+#include "client/io/safetensors.h"
 
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "client/io/kv_io.h"
 #include "gtest/gtest.h"
-#include "io/kv_io.h"
-#include "test_util.h"
+#include "tests/client/test_util.h"
 
 namespace kvcomp::io {
 namespace {

@@ -8,8 +8,8 @@
 
 #include <gtest/gtest.h>
 
-#include "io/kv_io.h"
-#include "test_util.h"
+#include "client/io/kv_io.h"
+#include "tests/client/test_util.h"
 #include "tests/support/server_process.h"
 
 namespace kvcomp::testing {

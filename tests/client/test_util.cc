@@ -1,4 +1,4 @@
-#include "test_util.h"
+#include "tests/client/test_util.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,8 +15,8 @@
 #include <fstream>
 #include <random>
 
+#include "core/kvcomp/dtype.h"
 #include "gtest/gtest.h"
-#include "kvcomp/dtype.h"
 
 namespace kvcomp::testing {
 

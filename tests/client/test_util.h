@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "io/kv_tensor.h"
+#include "client/io/kv_tensor.h"
 
 namespace kvcomp::testing {
 

@@ -1,12 +1,12 @@
-#include "kvcomp/analysis/analyzer.h"
+#include "core/kvcomp/analysis/analyzer.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include <gtest/gtest.h>
 
-#include "examples.h"
-#include "test_data.h"
+#include "tests/core/test_data.h"
+#include "tests/tools/examples.h"
 
 namespace kvcomp {
 namespace {

@@ -10,10 +10,10 @@
 #include <set>
 #include <thread>
 
-#include "kvcomp/batch.h"
-#include "kvcomp/frame.h"
-#include "kvcomp/synth/llama_synth.h"
-#include "kvcomp/token_blocks.h"
+#include "core/kvcomp/batch.h"
+#include "core/kvcomp/frame.h"
+#include "core/kvcomp/synth/llama_synth.h"
+#include "core/kvcomp/token_blocks.h"
 
 namespace kvcomp {
 namespace {

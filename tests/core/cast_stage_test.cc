@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "lossless_test_util.h"
+#include "tests/core/lossless_test_util.h"
 
 namespace kvcomp {
 namespace {

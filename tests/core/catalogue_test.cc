@@ -1,6 +1,6 @@
 // The codec catalogue lists every registered stage, preset and policy, each usable as written,
 // and the README's spec table mentions every one of them.
-#include "kvcomp/catalogue.h"
+#include "core/kvcomp/catalogue.h"
 
 #include <gtest/gtest.h>
 
@@ -9,9 +9,9 @@
 #include <set>
 #include <string>
 
-#include "kvcomp/codec.h"
-#include "kvcomp/preset.h"
-#include "kvcomp/registry.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/preset.h"
+#include "core/kvcomp/registry.h"
 
 namespace kvcomp {
 namespace {

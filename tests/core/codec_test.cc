@@ -1,8 +1,8 @@
-#include "kvcomp/codec.h"
+#include "core/kvcomp/codec.h"
 
 #include <gtest/gtest.h>
 
-#include "test_data.h"
+#include "tests/core/test_data.h"
 
 namespace kvcomp {
 namespace {

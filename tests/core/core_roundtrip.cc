@@ -28,13 +28,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "examples.h"
-#include "golden_manifest.h"
-#include "kvcomp/codec.h"
-#include "kvcomp/frame.h"
-#include "kvcomp/registry.h"
-#include "sha256.h"
-#include "test_data.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/frame.h"
+#include "core/kvcomp/registry.h"
+#include "tests/core/golden_manifest.h"
+#include "tests/core/sha256.h"
+#include "tests/core/test_data.h"
+#include "tests/tools/examples.h"
 
 namespace kvcomp {
 namespace {

@@ -2,8 +2,8 @@
 // whatever the buffer held before, and checks the buffer before writing to it.
 #include <gtest/gtest.h>
 
-#include "kvcomp/codec.h"
-#include "kvcomp/synth/llama_synth.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/synth/llama_synth.h"
 
 namespace kvcomp {
 namespace {

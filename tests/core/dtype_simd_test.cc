@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "float_bits.h"
-#include "kvcomp/dtype.h"
-#include "kvcomp/dtype_simd.h"
+#include "core/kvcomp/dtype.h"
+#include "core/kvcomp/internal/dtype_simd.h"
+#include "tests/core/float_bits.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

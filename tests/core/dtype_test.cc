@@ -1,4 +1,4 @@
-#include "kvcomp/dtype.h"
+#include "core/kvcomp/dtype.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "float_bits.h"
+#include "tests/core/float_bits.h"
 
 namespace kvcomp {
 namespace {

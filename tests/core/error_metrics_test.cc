@@ -1,4 +1,4 @@
-#include "kvcomp/error_metrics.h"
+#include "core/kvcomp/error_metrics.h"
 
 #include <gtest/gtest.h>
 

@@ -1,11 +1,11 @@
-#include "kvcomp/frame.h"
+#include "core/kvcomp/frame.h"
 
 #include <gtest/gtest.h>
 #include <zstd.h>
 
-#include "kvcomp/codec.h"
-#include "kvcomp/stage_ids.h"
-#include "test_data.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/stage_ids.h"
+#include "tests/core/test_data.h"
 
 namespace kvcomp {
 namespace {

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp::testing {
 

@@ -8,11 +8,11 @@
 #include <iterator>
 #include <set>
 
-#include "golden_manifest.h"
-#include "kvcomp/codec.h"
-#include "kvcomp/preset.h"
-#include "kvcomp/registry.h"
-#include "sha256.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/preset.h"
+#include "core/kvcomp/registry.h"
+#include "tests/core/golden_manifest.h"
+#include "tests/core/sha256.h"
 
 namespace kvcomp {
 namespace {

@@ -2,9 +2,9 @@
 
 #include <random>
 
-#include "kvcomp/stages/huffman_codes.h"
-#include "kvcomp/stages/huffman_plane.h"
-#include "lossless_test_util.h"
+#include "core/kvcomp/stages/huffman_codes.h"
+#include "core/kvcomp/stages/huffman_plane.h"
+#include "tests/core/lossless_test_util.h"
 
 namespace kvcomp {
 namespace {

@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "kvcomp/codec.h"
-#include "kvcomp/dtype.h"
-#include "kvcomp/pipeline.h"
-#include "kvcomp/registry.h"
-#include "test_data.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/dtype.h"
+#include "core/kvcomp/pipeline.h"
+#include "core/kvcomp/registry.h"
+#include "tests/core/test_data.h"
 
 namespace kvcomp::testing {
 

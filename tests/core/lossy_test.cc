@@ -6,12 +6,12 @@
 #include <cstring>
 #include <random>
 
-#include "kvcomp/codec.h"
-#include "kvcomp/error_bounds.h"
-#include "kvcomp/registry.h"
-#include "kvcomp/spec.h"
-#include "kvcomp/stages/uquant_refusal.h"
-#include "test_data.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/error_bounds.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/spec.h"
+#include "core/kvcomp/stages/uquant_refusal.h"
+#include "tests/core/test_data.h"
 
 namespace kvcomp {
 namespace {

@@ -7,9 +7,9 @@
 #include <cstring>
 #include <random>
 
-#include "kvcomp/codec.h"
-#include "kvcomp/error_metrics.h"
-#include "lossless_test_util.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/error_metrics.h"
+#include "tests/core/lossless_test_util.h"
 
 namespace kvcomp {
 namespace {

@@ -1,6 +1,6 @@
 // qhuff's split and its inverse: the path this CPU takes (AVX-512BW where it has it) gives the
 // portable path's bytes, symbols, low bits and escapes alike, and Unslice undoes Split.
-#include "kvcomp/stages/qhuff_split.h"
+#include "core/kvcomp/stages/qhuff_split.h"
 
 #include <gtest/gtest.h>
 

@@ -2,11 +2,11 @@
 
 #include <random>
 
-#include "kvcomp/byte_io.h"
-#include "kvcomp/stages/float_io.h"
-#include "kvcomp/stages/huffman_plane.h"
-#include "kvcomp/synth/llama_synth.h"
-#include "lossless_test_util.h"
+#include "core/kvcomp/internal/byte_io.h"
+#include "core/kvcomp/stages/float_io.h"
+#include "core/kvcomp/stages/huffman_plane.h"
+#include "core/kvcomp/synth/llama_synth.h"
+#include "tests/core/lossless_test_util.h"
 
 namespace kvcomp {
 namespace {

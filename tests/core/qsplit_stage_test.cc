@@ -6,8 +6,8 @@
 #include <cmath>
 #include <map>
 
-#include "examples.h"
-#include "lossless_test_util.h"
+#include "tests/core/lossless_test_util.h"
+#include "tests/tools/examples.h"
 
 namespace kvcomp {
 namespace {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "lossless_test_util.h"
+#include "tests/core/lossless_test_util.h"
 
 namespace kvcomp {
 namespace {

@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include "kvcomp/dtype.h"
+#include "core/kvcomp/dtype.h"
 
 namespace {
 

@@ -1,9 +1,9 @@
-#include "kvcomp/spec.h"
+#include "core/kvcomp/spec.h"
 
 #include <gtest/gtest.h>
 
-#include "kvcomp/pipeline.h"
-#include "kvcomp/registry.h"
+#include "core/kvcomp/pipeline.h"
+#include "core/kvcomp/registry.h"
 
 namespace kvcomp {
 namespace {

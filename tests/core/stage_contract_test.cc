@@ -2,7 +2,7 @@
 // caller (pipelines, presets, tests): a stage that breaks its plan is DATA_LOSS, never a frame.
 #include <gtest/gtest.h>
 
-#include "kvcomp/stage.h"
+#include "core/kvcomp/stage.h"
 
 namespace kvcomp {
 namespace {

@@ -1,6 +1,6 @@
 // docs/FORMAT.md's "Stage IDs" table is the format's promise; the registry (whose stages take
 // their IDs from kvcomp/stage_ids.h) is what the code writes. They must name the same stages.
-#include "kvcomp/stage_ids.h"
+#include "core/kvcomp/stage_ids.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-#include "kvcomp/registry.h"
+#include "core/kvcomp/registry.h"
 
 namespace kvcomp {
 namespace {

@@ -1,4 +1,4 @@
-#include "test_data.h"
+#include "tests/core/test_data.h"
 
 #include <algorithm>
 #include <cstring>

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp::testing {
 

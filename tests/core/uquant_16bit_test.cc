@@ -2,7 +2,7 @@
 // path's definition: the same codes and the same error sums, to the bit, for every tail length,
 // for steps where codes move toward zero at the format's limit, and for the inputs they must
 // decline. And its one-pass decoders, against DecodeChunk and NarrowChunk's arithmetic.
-#include "kvcomp/stages/uquant_16bit.h"
+#include "core/kvcomp/stages/uquant_16bit.h"
 
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@
 #include <random>
 #include <vector>
 
-#include "kvcomp/dtype.h"
-#include "kvcomp/stages/float_io.h"
+#include "core/kvcomp/dtype.h"
+#include "core/kvcomp/stages/float_io.h"
 
 namespace kvcomp {
 namespace {

@@ -1,12 +1,12 @@
-#include "fuzz_input.h"
+#include "tests/fuzz/fuzz_input.h"
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
-#include "kvcomp/pipeline.h"
-#include "kvcomp/registry.h"
+#include "core/kvcomp/pipeline.h"
+#include "core/kvcomp/registry.h"
 
 namespace kvcomp::fuzz {
 namespace {

@@ -11,9 +11,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
-#include "kvcomp/frame.h"
-#include "kvcomp/stream.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/frame.h"
+#include "core/kvcomp/stream.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp::fuzz {
 

@@ -2,10 +2,10 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "targets.h"
+#include "tests/fuzz/targets.h"
 #ifdef KVCOMP_FUZZ_SERVER
-#include "server_target.h"
-#include "service_target.h"
+#include "tests/fuzz/server_target.h"
+#include "tests/fuzz/service_target.h"
 #endif
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -12,10 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "examples.h"
-#include "fuzz_input.h"
-#include "kvcomp/codec.h"
-#include "targets.h"
+#include "core/kvcomp/codec.h"
+#include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/targets.h"
+#include "tests/tools/examples.h"
 
 namespace kvcomp {
 namespace {

@@ -9,12 +9,12 @@
 #include <fstream>
 
 #include "absl/strings/str_format.h"
-#include "examples.h"
-#include "kvcomp/analysis/analyzer.h"
-#include "kvcomp/v1/convert.h"
+#include "core/kvcomp/analysis/analyzer.h"
+#include "proto/kvcomp/v1/convert.h"
 #include "server/kvcomp_ops.h"
-#include "server_target.h"
-#include "service_target.h"
+#include "tests/fuzz/server_target.h"
+#include "tests/fuzz/service_target.h"
+#include "tests/tools/examples.h"
 
 namespace kvcomp {
 namespace {

@@ -9,11 +9,11 @@
 #include <iterator>
 #include <stdexcept>
 
-#include "fuzz_input.h"
-#include "targets.h"
+#include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/targets.h"
 #ifdef KVCOMP_FUZZ_SERVER
-#include "server_target.h"
-#include "service_target.h"
+#include "tests/fuzz/server_target.h"
+#include "tests/fuzz/service_target.h"
 #endif
 
 namespace kvcomp::fuzz {

@@ -1,4 +1,4 @@
-#include "server_target.h"
+#include "tests/fuzz/server_target.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -8,11 +8,11 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "fuzz_input.h"
-#include "kvcomp/dtype.h"
+#include "core/kvcomp/dtype.h"
 #include "server/kvcomp_ops.h"
 #include "server/shm_sessions.h"
-#include "targets.h"
+#include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/targets.h"
 
 namespace kvcomp::fuzz {
 namespace {

@@ -1,4 +1,4 @@
-#include "service_target.h"
+#include "tests/fuzz/service_target.h"
 
 #include <algorithm>
 #include <chrono>
@@ -10,12 +10,12 @@
 #include <grpcpp/grpcpp.h>
 #include <prometheus/registry.h>
 
-#include "fuzz_input.h"
-#include "kvcomp/dtype.h"
+#include "core/kvcomp/dtype.h"
 #include "kvcomp/v1/kvcomp.grpc.pb.h"
 #include "server/grpc_metrics.h"
 #include "server/kvcomp_service.h"
 #include "server/worker_pool.h"
+#include "tests/fuzz/fuzz_input.h"
 
 namespace kvcomp::fuzz {
 namespace {

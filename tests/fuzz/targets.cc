@@ -1,4 +1,4 @@
-#include "targets.h"
+#include "tests/fuzz/targets.h"
 
 #include <cmath>
 #include <cstring>
@@ -7,12 +7,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "fuzz_input.h"
-#include "kvcomp/checksum.h"
-#include "kvcomp/codec.h"
-#include "kvcomp/error_bounds.h"
-#include "kvcomp/preset.h"
-#include "kvcomp/registry.h"
+#include "core/kvcomp/checksum.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/error_bounds.h"
+#include "core/kvcomp/preset.h"
+#include "core/kvcomp/registry.h"
+#include "tests/fuzz/fuzz_input.h"
 
 namespace kvcomp::fuzz {
 namespace {

@@ -21,7 +21,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "kvcomp/frame.h"
+#include "core/kvcomp/frame.h"
 #include "tests/server/server_fixture.h"
 #include "tests/server/stream_helpers.h"
 #include "tests/support/http_get.h"

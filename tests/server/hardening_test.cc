@@ -24,7 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "kvcomp/codec.h"
+#include "core/kvcomp/codec.h"
 #include "tests/server/server_fixture.h"
 #include "tests/support/http_get.h"
 

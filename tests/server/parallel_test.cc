@@ -4,7 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "kvcomp/frame.h"
+#include "core/kvcomp/frame.h"
 #include "tests/server/server_fixture.h"
 
 namespace kvcomp::testing {

@@ -22,10 +22,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "kvcomp/codec.h"
-#include "kvcomp/synth/llama_synth.h"
-#include "kvcomp_client.h"
-#include "shm_region.h"
+#include "client/kvcomp_client.h"
+#include "client/shm_region.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/synth/llama_synth.h"
 #include "tests/server/server_fixture.h"
 
 namespace kvcomp::testing {

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "kvcomp/synth/llama_synth.h"
+#include "core/kvcomp/synth/llama_synth.h"
 #include "tests/server/server_fixture.h"
 #include "tests/server/stream_helpers.h"
 

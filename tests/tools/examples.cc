@@ -1,4 +1,4 @@
-#include "examples.h"
+#include "tests/tools/examples.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,8 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "kvcomp/preset.h"
-#include "kvcomp/registry.h"
+#include "core/kvcomp/preset.h"
+#include "core/kvcomp/registry.h"
 
 namespace kvcomp::tools {
 namespace {

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "kvcomp/codec.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp::tools {
 

@@ -14,12 +14,12 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "examples.h"
-#include "golden_manifest.h"
-#include "kvcomp/codec.h"
-#include "kvcomp/preset.h"
-#include "kvcomp/registry.h"
-#include "sha256.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/preset.h"
+#include "core/kvcomp/registry.h"
+#include "tests/core/golden_manifest.h"
+#include "tests/core/sha256.h"
+#include "tests/tools/examples.h"
 
 namespace kvcomp {
 namespace {

@@ -1,12 +1,12 @@
-#include "kvcomp/analysis/analyzer.h"
+#include "core/kvcomp/analysis/analyzer.h"
 
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/analysis/recommend.h"
-#include "kvcomp/analysis/rope_check.h"
-#include "kvcomp/analysis/sampling.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/analysis/recommend.h"
+#include "core/kvcomp/analysis/rope_check.h"
+#include "core/kvcomp/analysis/sampling.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 namespace {

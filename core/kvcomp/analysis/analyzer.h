@@ -12,8 +12,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "kvcomp/codec.h"
-#include "kvcomp/error_bounds.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/error_bounds.h"
 
 namespace kvcomp {
 

@@ -1,4 +1,4 @@
-#include "kvcomp/analysis/recommend.h"
+#include "core/kvcomp/analysis/recommend.h"
 
 #include <algorithm>
 

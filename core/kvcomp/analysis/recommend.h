@@ -1,7 +1,7 @@
 // Judging configurations against thresholds and a budget, and choosing one. Internal.
 #pragma once
 
-#include "kvcomp/analysis/analyzer.h"
+#include "core/kvcomp/analysis/analyzer.h"
 
 namespace kvcomp {
 

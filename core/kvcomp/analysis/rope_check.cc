@@ -1,11 +1,11 @@
-#include "kvcomp/analysis/rope_check.h"
+#include "core/kvcomp/analysis/rope_check.h"
 
 #include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/quote.h"
-#include "kvcomp/status_macros.h"
+#include "core/kvcomp/internal/quote.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 namespace {

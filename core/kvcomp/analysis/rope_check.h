@@ -2,7 +2,7 @@
 // Internal to analysis/.
 #pragma once
 
-#include "kvcomp/analysis/analyzer.h"
+#include "core/kvcomp/analysis/analyzer.h"
 
 namespace kvcomp {
 

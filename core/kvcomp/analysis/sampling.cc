@@ -1,4 +1,4 @@
-#include "kvcomp/analysis/sampling.h"
+#include "core/kvcomp/analysis/sampling.h"
 
 #include <algorithm>
 #include <cstring>

@@ -2,8 +2,8 @@
 // so any configuration Analyze reports can be passed to Compress as it is.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "kvcomp/analysis/analyzer.h"
-#include "kvcomp/quote.h"
+#include "core/kvcomp/analysis/analyzer.h"
+#include "core/kvcomp/internal/quote.h"
 
 namespace kvcomp {
 namespace {

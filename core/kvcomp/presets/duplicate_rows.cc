@@ -1,4 +1,4 @@
-#include "kvcomp/presets/duplicate_rows.h"
+#include "core/kvcomp/presets/duplicate_rows.h"
 
 #include <algorithm>
 #include <array>

@@ -2,7 +2,7 @@
 // pipeline per tensor put `dedupe` in front only when it pays.
 #pragma once
 
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp {
 

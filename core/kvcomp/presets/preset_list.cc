@@ -1,8 +1,8 @@
 // The one place presets and policies are registered. Adding one: write presets/<name>.cc
 // defining `void Register<Name>Preset(PresetRegistry&)`, declare it below and call it.
-#include "kvcomp/presets/preset_list.h"
+#include "core/kvcomp/presets/preset_list.h"
 
-#include "kvcomp/preset.h"
+#include "core/kvcomp/preset.h"
 
 namespace kvcomp {
 

@@ -8,9 +8,9 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
-#include "kvcomp/stages/float_io.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
+#include "core/kvcomp/stages/float_io.h"
 
 namespace kvcomp {
 namespace {

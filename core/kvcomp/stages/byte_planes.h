@@ -11,7 +11,7 @@
 #include <memory>
 #include <vector>
 
-#include "kvcomp/stages/stage_util.h"
+#include "core/kvcomp/stages/stage_util.h"
 
 namespace kvcomp::stage_util {
 

@@ -1,10 +1,10 @@
 // cast(to): FP32 -> FP16 or BF16, round to nearest even, as an explicit stage.
 // Lossy with respect to FP32 (the report carries the measured error); exact, a plain copy,
 // when the input already has the target type. Layout: docs/FORMAT.md#cast-id-26.
-#include "kvcomp/dtype.h"
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
-#include "kvcomp/stages/stage_util.h"
+#include "core/kvcomp/dtype.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
+#include "core/kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
 namespace {

@@ -2,9 +2,9 @@
 // XOR (xor) the element of the previous token in the same channel; the first token is kept.
 // "gear+delta" is the seed's gear+delta when placed after gear.
 // Layout: docs/FORMAT.md#delta-id-19-and-xor-id-20.
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
-#include "kvcomp/stages/stage_util.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
+#include "core/kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
 namespace {

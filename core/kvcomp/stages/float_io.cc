@@ -1,11 +1,11 @@
-#include "kvcomp/stages/float_io.h"
+#include "core/kvcomp/stages/float_io.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/stages/stage_util.h"
+#include "core/kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
 

@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "kvcomp/stream.h"
+#include "core/kvcomp/stream.h"
 
 namespace kvcomp {
 

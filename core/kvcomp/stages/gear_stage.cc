@@ -1,9 +1,9 @@
 // gear: splits IEEE words into (sign+exponent) and mantissa streams, the seed's "gear split":
 // the skewed sign+exponent field and the near-random mantissa are coded apart.
 // Layout: docs/FORMAT.md#gear-id-18.
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
-#include "kvcomp/stages/stage_util.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
+#include "core/kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
 namespace {

@@ -4,10 +4,10 @@
 // length-limited (11-bit) Huffman code in 4 interleaved segments, whichever is smallest
 // (huffman_plane.h). Layout: docs/FORMAT.md#huff-id-23.
 
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
-#include "kvcomp/stages/byte_planes.h"
-#include "kvcomp/stages/huffman_plane.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
+#include "core/kvcomp/stages/byte_planes.h"
+#include "core/kvcomp/stages/huffman_plane.h"
 
 namespace kvcomp {
 namespace {

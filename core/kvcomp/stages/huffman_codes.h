@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "kvcomp/stages/stage_util.h"
+#include "core/kvcomp/stages/stage_util.h"
 
 namespace kvcomp::huffman {
 

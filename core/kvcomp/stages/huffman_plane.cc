@@ -1,4 +1,4 @@
-#include "kvcomp/stages/huffman_plane.h"
+#include "core/kvcomp/stages/huffman_plane.h"
 
 #include <algorithm>
 #include <array>
@@ -6,10 +6,10 @@
 #include <cmath>
 #include <memory>
 
-#include "kvcomp/stages/byte_planes.h"
-#include "kvcomp/stages/huffman_codes.h"
-#include "kvcomp/status_macros.h"
-#include "kvcomp/vector_clones.h"
+#include "core/kvcomp/internal/vector_clones.h"
+#include "core/kvcomp/stages/byte_planes.h"
+#include "core/kvcomp/stages/huffman_codes.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::huffman {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "kvcomp/byte_io.h"
+#include "core/kvcomp/internal/byte_io.h"
 
 namespace kvcomp::huffman {
 

@@ -2,9 +2,9 @@
 // FP16 [H,T,D] becomes hi8 (sign, exponent, 2 mantissa bits) and lo8 (the rest of the
 // mantissa) with the same geometry: the exponent byte is skewed and compressible, the low byte
 // is close to random, so coders treat them apart. Layout: docs/FORMAT.md#planes-id-17.
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
-#include "kvcomp/stages/stage_util.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
+#include "core/kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
 namespace {

@@ -1,4 +1,4 @@
-#include "kvcomp/stages/qhuff_split.h"
+#include "core/kvcomp/stages/qhuff_split.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kvcomp/stages/stage_util.h"
-#include "kvcomp/vector_clones.h"
+#include "core/kvcomp/internal/vector_clones.h"
+#include "core/kvcomp/stages/stage_util.h"
 
 namespace kvcomp::qhuff {
 namespace {

@@ -18,14 +18,14 @@
 #include <cmath>
 #include <memory>
 
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
-#include "kvcomp/stages/huffman_codes.h"
-#include "kvcomp/stages/huffman_plane.h"
-#include "kvcomp/stages/qhuff_split.h"
-#include "kvcomp/stages/stage_util.h"
-#include "kvcomp/status_macros.h"
-#include "kvcomp/vector_clones.h"
+#include "core/kvcomp/internal/vector_clones.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
+#include "core/kvcomp/stages/huffman_codes.h"
+#include "core/kvcomp/stages/huffman_plane.h"
+#include "core/kvcomp/stages/qhuff_split.h"
+#include "core/kvcomp/stages/stage_util.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 namespace {

@@ -7,9 +7,9 @@
 // The quants are zigzagged: small magnitudes become small codes, which qhuff's k-bit split and
 // cm's top-bit contexts rely on; for Huffman it is a relabelling.
 // Layout: docs/FORMAT.md#qsplit-id-31.
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
-#include "kvcomp/stages/stage_util.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
+#include "core/kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
 namespace {

@@ -16,9 +16,9 @@
 #include <array>
 #include <cmath>
 
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
-#include "kvcomp/stages/byte_planes.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
+#include "core/kvcomp/stages/byte_planes.h"
 
 namespace kvcomp {
 namespace {

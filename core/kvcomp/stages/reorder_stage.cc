@@ -23,9 +23,9 @@
 #include <algorithm>
 #include <numeric>
 
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
-#include "kvcomp/stages/stage_util.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
+#include "core/kvcomp/stages/stage_util.h"
 
 namespace kvcomp {
 namespace {

@@ -1,9 +1,9 @@
 // The one place stages are registered. Adding a codec: write stages/<name>_stage.cc defining
 // `void Register<Name>Stage(StageRegistry&)`, declare it below and call it in the list.
 // Several people edit this list: add your lines, never rewrite the file.
-#include "kvcomp/stages/stage_list.h"
+#include "core/kvcomp/stages/stage_list.h"
 
-#include "kvcomp/registry.h"
+#include "core/kvcomp/registry.h"
 
 namespace kvcomp {
 

@@ -14,8 +14,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
-#include "kvcomp/byte_io.h"
-#include "kvcomp/stream.h"
+#include "core/kvcomp/internal/byte_io.h"
+#include "core/kvcomp/stream.h"
 
 namespace kvcomp::stage_util {
 

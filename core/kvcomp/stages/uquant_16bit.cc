@@ -1,10 +1,10 @@
-#include "kvcomp/stages/uquant_16bit.h"
+#include "core/kvcomp/stages/uquant_16bit.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "kvcomp/dtype_simd.h"
+#include "core/kvcomp/internal/dtype_simd.h"
 
 #if defined(__x86_64__)
 #if defined(__GNUC__) && !defined(__clang__)

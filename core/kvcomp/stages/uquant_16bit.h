@@ -11,8 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kvcomp/dtype.h"
-#include "kvcomp/error_metrics.h"
+#include "core/kvcomp/dtype.h"
+#include "core/kvcomp/error_metrics.h"
 
 namespace kvcomp::uquant_internal {
 

@@ -9,14 +9,14 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
-#include "kvcomp/stages/float_io.h"
-#include "kvcomp/stages/stage_util.h"
-#include "kvcomp/stages/uquant_16bit.h"
-#include "kvcomp/stages/uquant_refusal.h"
-#include "kvcomp/status_macros.h"
-#include "kvcomp/vector_clones.h"
+#include "core/kvcomp/internal/vector_clones.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
+#include "core/kvcomp/stages/float_io.h"
+#include "core/kvcomp/stages/stage_util.h"
+#include "core/kvcomp/stages/uquant_16bit.h"
+#include "core/kvcomp/stages/uquant_refusal.h"
+#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 namespace {

@@ -3,8 +3,8 @@
 #include <zstd.h>
 
 #include "absl/strings/str_cat.h"
-#include "kvcomp/registry.h"
-#include "kvcomp/stage_ids.h"
+#include "core/kvcomp/registry.h"
+#include "core/kvcomp/stage_ids.h"
 
 namespace kvcomp {
 namespace {

@@ -1,11 +1,11 @@
-#include "kvcomp/synth/llama_synth.h"
+#include "core/kvcomp/synth/llama_synth.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
-#include "kvcomp/dtype.h"
+#include "core/kvcomp/dtype.h"
 
 namespace kvcomp::synth {
 namespace {

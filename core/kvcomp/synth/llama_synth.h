@@ -20,7 +20,7 @@
 
 #include <cstdint>
 
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/tensor.h"
 
 namespace kvcomp::synth {
 

@@ -1,4 +1,4 @@
-#include "kvcomp/v1/convert.h"
+#include "proto/kvcomp/v1/convert.h"
 
 #include <string>
 

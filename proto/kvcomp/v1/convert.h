@@ -8,10 +8,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "kvcomp/catalogue.h"
-#include "kvcomp/codec.h"
-#include "kvcomp/error_metrics.h"
-#include "kvcomp/tensor.h"
+#include "core/kvcomp/catalogue.h"
+#include "core/kvcomp/codec.h"
+#include "core/kvcomp/error_metrics.h"
+#include "core/kvcomp/tensor.h"
 #include "kvcomp/v1/kvcomp.pb.h"
 
 namespace kvcomp::proto {

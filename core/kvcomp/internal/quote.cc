@@ -1,4 +1,4 @@
-#include "kvcomp/quote.h"
+#include "core/kvcomp/internal/quote.h"
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
