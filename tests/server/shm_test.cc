@@ -27,6 +27,7 @@
 #include "core/kvcomp/codec.h"
 #include "core/kvcomp/synth/llama_synth.h"
 #include "tests/server/server_fixture.h"
+#include "tests/support/sanitizers.h"
 
 namespace kvcomp::testing {
 namespace {
@@ -558,7 +559,11 @@ TEST_F(ShmTest, AThousandRegisterUnregisterCyclesLeaveRssAndFdsFlat) {
               static_cast<long long>(rss_before), static_cast<long long>(rss_after));
   EXPECT_EQ(after.fds, before.fds);
   EXPECT_EQ(after.regions, before.regions);
-  EXPECT_LT(rss_after - rss_before, 4096) << "KiB of growth over " << kCycles << " cycles";
+  // Under ASan, freed memory waits in its quarantine (256 MiB by default) instead of being
+  // reused, so RSS grows by design there (73 MiB over these cycles); LSan checks for leaks.
+  if (!kAddressSanitizer) {
+    EXPECT_LT(rss_after - rss_before, 4096) << "KiB of growth over " << kCycles << " cycles";
+  }
   ExpectServes();
 }
 

@@ -11,15 +11,10 @@
 #include "core/kvcomp/synth/llama_synth.h"
 #include "tests/server/server_fixture.h"
 #include "tests/server/stream_helpers.h"
+#include "tests/support/sanitizers.h"
 
 namespace kvcomp::testing {
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
 
 // Peak resident set of `pid` in bytes (VmHWM), or -1.
 int64_t PeakRss(pid_t pid) {
@@ -42,11 +37,11 @@ TEST(StreamLargeTest, LlamaCacheOver2GiBStreamsBitExactInBoundedMemory) {
   synth::LlamaShape shape;  // Llama-3-8B: 32 layers, 8 KV heads, head_dim 128, FP16
   // 16640 tokens: 32 x 2 x 8 x 128 x 16640 x 2 bytes = 2.03 GiB. Under ASan (make test-asan)
   // the same code runs on a smaller cache; the full size runs in `make test`.
-  shape.tokens = kSanitized ? 1024 : 16640;
+  shape.tokens = kAddressSanitizer ? 1024 : 16640;
   constexpr int64_t kBlockTokens = 2048;  // a block of one tensor: 4 MiB; a chunk (K+V): 8 MiB
   const int64_t raw_expected =
       int64_t{shape.layers} * 2 * shape.kv_heads * shape.head_dim * shape.tokens * 2;
-  if (!kSanitized) {
+  if (!kAddressSanitizer) {
     ASSERT_GT(raw_expected, int64_t{2} << 30);
   }
 
@@ -118,7 +113,7 @@ TEST(StreamLargeTest, LlamaCacheOver2GiBStreamsBitExactInBoundedMemory) {
       rss_at_start / 1048576.0);
   // Two streams, one 8 MiB chunk each in flight, plus frames, codec scratch and gRPC buffers:
   // a few chunk sizes. A server that buffered the stream would need over 2 GiB.
-  if (!kSanitized) {
+  if (!kAddressSanitizer) {
     EXPECT_LT(peak, int64_t{256} << 20);
   }
 }
