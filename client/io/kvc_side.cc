@@ -5,8 +5,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "core/kvcomp/internal/byte_io.h"
 #include "core/kvcomp/checksum.h"
+#include "core/kvcomp/internal/byte_io.h"
 
 namespace kvcomp::io {
 namespace {

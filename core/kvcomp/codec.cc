@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 
-#include "core/kvcomp/preset.h"
 #include "core/kvcomp/internal/quote.h"
 #include "core/kvcomp/internal/status_macros.h"
+#include "core/kvcomp/preset.h"
 
 namespace kvcomp {
 namespace {

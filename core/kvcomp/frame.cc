@@ -4,8 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/kvcomp/internal/byte_io.h"
 #include "core/kvcomp/checksum.h"
+#include "core/kvcomp/internal/byte_io.h"
 #include "core/kvcomp/registry.h"
 
 namespace kvcomp {

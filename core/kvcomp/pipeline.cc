@@ -1,8 +1,8 @@
 #include "core/kvcomp/pipeline.h"
 
 #include "absl/strings/str_cat.h"
-#include "core/kvcomp/registry.h"
 #include "core/kvcomp/internal/status_macros.h"
+#include "core/kvcomp/registry.h"
 
 namespace kvcomp {
 namespace {

@@ -3,9 +3,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/kvcomp/internal/status_macros.h"
 #include "core/kvcomp/presets/preset_list.h"
 #include "core/kvcomp/registry.h"
-#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 

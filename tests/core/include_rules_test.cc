@@ -26,8 +26,7 @@ struct Include {
 std::vector<Include> ProjectIncludes() {
   const fs::path root = KVCOMP_SOURCE_DIR;
   const std::regex line(R"re(^\s*#\s*include\s+"([^"]+)")re");
-      std::vector<Include>
-          out;
+  std::vector<Include> out;
   for (const char* top : {"core", "server", "client", "proto", "bench", "tests"}) {
     for (const fs::directory_entry& e : fs::recursive_directory_iterator(root / top)) {
       const std::string ext = e.path().extension().string();

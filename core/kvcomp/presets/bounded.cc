@@ -17,16 +17,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kvcomp/error_bounds.h"
+#include "core/kvcomp/internal/quote.h"
+#include "core/kvcomp/internal/status_macros.h"
 #include "core/kvcomp/internal/vector_clones.h"
 #include "core/kvcomp/preset.h"
 #include "core/kvcomp/presets/duplicate_rows.h"
-#include "core/kvcomp/internal/quote.h"
 #include "core/kvcomp/registry.h"
 #include "core/kvcomp/stage_ids.h"
 #include "core/kvcomp/stages/float_io.h"
 #include "core/kvcomp/stages/uquant_16bit.h"
 #include "core/kvcomp/stages/uquant_refusal.h"
-#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 namespace {

@@ -14,10 +14,10 @@
 //
 // The frame records the concrete pipeline, so decoding needs nothing from the preset.
 #include "absl/strings/str_cat.h"
-#include "core/kvcomp/preset.h"
-#include "core/kvcomp/presets/duplicate_rows.h"
 #include "core/kvcomp/internal/quote.h"
 #include "core/kvcomp/internal/status_macros.h"
+#include "core/kvcomp/preset.h"
+#include "core/kvcomp/presets/duplicate_rows.h"
 
 namespace kvcomp {
 namespace {

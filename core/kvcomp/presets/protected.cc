@@ -6,10 +6,10 @@
 //
 // Named `protected` because preset names may not shadow stage names: the stage is `protect`.
 #include "absl/strings/str_cat.h"
-#include "core/kvcomp/preset.h"
 #include "core/kvcomp/internal/quote.h"
-#include "core/kvcomp/registry.h"
 #include "core/kvcomp/internal/status_macros.h"
+#include "core/kvcomp/preset.h"
+#include "core/kvcomp/registry.h"
 
 namespace kvcomp {
 namespace {

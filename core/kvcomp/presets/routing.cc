@@ -8,9 +8,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "core/kvcomp/preset.h"
 #include "core/kvcomp/internal/quote.h"
 #include "core/kvcomp/internal/status_macros.h"
+#include "core/kvcomp/preset.h"
 
 namespace kvcomp {
 namespace {

@@ -6,10 +6,10 @@
 #include <cmath>
 #include <memory>
 
+#include "core/kvcomp/internal/status_macros.h"
 #include "core/kvcomp/internal/vector_clones.h"
 #include "core/kvcomp/stages/byte_planes.h"
 #include "core/kvcomp/stages/huffman_codes.h"
-#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp::huffman {
 namespace {

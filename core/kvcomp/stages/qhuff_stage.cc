@@ -18,6 +18,7 @@
 #include <cmath>
 #include <memory>
 
+#include "core/kvcomp/internal/status_macros.h"
 #include "core/kvcomp/internal/vector_clones.h"
 #include "core/kvcomp/registry.h"
 #include "core/kvcomp/stage_ids.h"
@@ -25,7 +26,6 @@
 #include "core/kvcomp/stages/huffman_plane.h"
 #include "core/kvcomp/stages/qhuff_split.h"
 #include "core/kvcomp/stages/stage_util.h"
-#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 namespace {

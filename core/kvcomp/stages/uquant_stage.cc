@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/kvcomp/internal/status_macros.h"
 #include "core/kvcomp/internal/vector_clones.h"
 #include "core/kvcomp/registry.h"
 #include "core/kvcomp/stage_ids.h"
@@ -16,7 +17,6 @@
 #include "core/kvcomp/stages/stage_util.h"
 #include "core/kvcomp/stages/uquant_16bit.h"
 #include "core/kvcomp/stages/uquant_refusal.h"
-#include "core/kvcomp/internal/status_macros.h"
 
 namespace kvcomp {
 namespace {
