@@ -72,12 +72,7 @@ TEST(ParallelCallTest, ATensorInBlocksDecompressesWhole) {
   const v1::CompressRequest request = CacheRequest("lossless", 200);
   const v1::CompressResponse compressed = Compress(*stub, request);
   ASSERT_EQ(compressed.tensors_size(), request.tensors_size());
-  v1::DecompressRequest back_request;
-  for (const v1::CompressedTensor& t : compressed.tensors()) {
-    v1::CompressedTensor* in = back_request.add_tensors();
-    in->set_name(t.name());
-    in->set_frame(t.frame());
-  }
+  const v1::DecompressRequest back_request = NamesAndFrames(compressed);
   v1::DecompressResponse back;
   grpc::ClientContext context;
   const grpc::Status s = stub->Decompress(&context, back_request, &back);

@@ -66,12 +66,7 @@ v1::CompressResponse ExpectRoundTrip(v1::KVCompressor::Stub& stub, const std::st
   EXPECT_EQ(compressed.tensors_size(), request.tensors_size());
   if (!s.ok() || compressed.tensors_size() != request.tensors_size()) return compressed;
 
-  v1::DecompressRequest back_request;
-  for (const v1::CompressedTensor& out : compressed.tensors()) {
-    v1::CompressedTensor* in = back_request.add_tensors();
-    in->set_name(out.name());
-    in->set_frame(out.frame());
-  }
+  const v1::DecompressRequest back_request = NamesAndFrames(compressed);
   v1::DecompressResponse back;
   grpc::ClientContext c2;
   s = stub.Decompress(&c2, back_request, &back);

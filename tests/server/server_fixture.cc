@@ -34,6 +34,16 @@ PromMetrics ServerTest::Scrape() {
   return metrics.ok() ? *std::move(metrics) : PromMetrics{};
 }
 
+v1::DecompressRequest NamesAndFrames(const v1::CompressResponse& compressed) {
+  v1::DecompressRequest request;
+  for (const v1::CompressedTensor& out : compressed.tensors()) {
+    v1::CompressedTensor* in = request.add_tensors();
+    in->set_name(out.name());
+    in->set_frame(out.frame());
+  }
+  return request;
+}
+
 v1::Tensor SyntheticTensor(const std::string& name, int layer, v1::TensorKind kind, int heads,
                            int tokens) {
   constexpr int kDim = 8;

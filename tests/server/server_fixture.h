@@ -36,6 +36,10 @@ class ServerTest : public ::testing::Test {
 v1::Tensor SyntheticTensor(const std::string& name, int layer, v1::TensorKind kind, int heads,
                            int tokens);
 
+// A Decompress request of `compressed`'s entries as a client sends them back: names and frames
+// only, so that everything else must come from the frames.
+v1::DecompressRequest NamesAndFrames(const v1::CompressResponse& compressed);
+
 // Runs `command` through the shell with stderr joined to stdout, collects the output in
 // `*output`, and returns its exit code (-1 when it did not exit normally).
 int RunCommand(const std::string& command, std::string* output);
