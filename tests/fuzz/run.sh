@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# run.sh BUILD SECONDS: runs every libFuzzer target of BUILD (a KVCOMP_FUZZ=ON build) for
-# SECONDS each, from the checked-in corpus (tests/fuzz/corpus/<target>: the long runs'
-# minimised corpora, docs/RELIABILITY.md), fresh seeds (real frames of every registered codec,
-# see make_seeds.cc) and the corpus earlier runs grew in BUILD/fuzz-run/corpus, where new
-# inputs go. Prints executions per target; exits 1 if any target found a crash (the input is
-# in BUILD/fuzz-run/artifacts/).
+# run.sh BUILD SECONDS [JOBS]: runs every libFuzzer target of BUILD (a KVCOMP_FUZZ=ON build) for
+# SECONDS each, JOBS targets at a time (default: one per core; each target is one process on one
+# core, so two cores give two targets their full 60 s in half the wall time). Each starts from
+# the checked-in corpus (tests/fuzz/corpus/<target>: the long runs' minimised corpora,
+# docs/RELIABILITY.md), fresh seeds (real frames of every registered codec, see make_seeds.cc)
+# and the corpus earlier runs grew in BUILD/fuzz-run/corpus, where new inputs go. Prints
+# executions per target; exits 1 if any target found a crash (the input is in
+# BUILD/fuzz-run/artifacts/).
 set -euo pipefail
 build=$1
 seconds=$2
+slots=${3:-$(nproc)}
 here=$(cd "$(dirname "$0")" && pwd)
 kv=${KVCOMP_SHARED_KV:-$here/../../../shared/kv}
 run=$build/fuzz-run
@@ -17,22 +20,37 @@ rm -rf "$run/seeds"
 "$build/tests/fuzz/make_seeds" "$kv" "$run/seeds"
 if [[ -x $build/tests/fuzz/fuzz_server ]]; then  # builds with the server
   "$build/tests/fuzz/make_server_seeds" "$kv" "$run/seeds"
-  targets+=(server service)
+  # The slowest first, so the last slot does not start a long target alone.
+  targets=(service server "${targets[@]}")
 fi
 mkdir -p "$run/artifacts"
+
+# fuzz_one TARGET: one libFuzzer run; its log is $run/TARGET.log, its exit code $run/TARGET.rc.
+fuzz_one() {
+  local t=$1 dict=() corpora=("$run/corpus/$1")
+  mkdir -p "$run/corpus/$t"
+  [[ -d $here/corpus/$t ]] && corpora+=("$here/corpus/$t")
+  [[ $t == spec || $t == roundtrip ]] && dict=(-dict="$run/seeds/spec.dict")
+  local rc=0
+  "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
+    -print_final_stats=1 "${dict[@]}" -artifact_prefix="$run/artifacts/$t-" \
+    "${corpora[@]}" "$run/seeds/$t" > "$run/$t.log" 2>&1 || rc=$?
+  echo "$rc" > "$run/$t.rc"
+}
+
+for t in "${targets[@]}"; do
+  while (( $(jobs -rp | wc -l) >= slots )); do wait -n || true; done
+  echo "fuzz: $t for ${seconds}s"
+  rm -f "$run/$t.rc"
+  fuzz_one "$t" &
+done
+wait
+
 status=0
 printf '%-14s %12s %10s %8s %8s\n' target executions exec/s corpus cov > "$run/summary.txt"
 for t in "${targets[@]}"; do
-  mkdir -p "$run/corpus/$t"
-  corpora=("$run/corpus/$t")
-  [[ -d $here/corpus/$t ]] && corpora+=("$here/corpus/$t")
   log=$run/$t.log
-  dict=()
-  [[ $t == spec || $t == roundtrip ]] && dict=(-dict="$run/seeds/spec.dict")
-  echo "fuzz: $t for ${seconds}s"
-  if ! "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
-      -print_final_stats=1 "${dict[@]}" -artifact_prefix="$run/artifacts/$t-" \
-      "${corpora[@]}" "$run/seeds/$t" > "$log" 2>&1; then
+  if [[ $(cat "$run/$t.rc" 2>/dev/null || echo missing) != 0 ]]; then
     status=1
     echo "fuzz: $t FAILED; the input is in $run/artifacts/, the log in $log:"
     # libprotobuf logs every invalid UTF-8 string it parses as "ERROR": not the failure.
