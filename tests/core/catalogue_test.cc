@@ -52,9 +52,15 @@ TEST(CatalogueTest, StagesCarryTheirIdsAndSchemasAndTheirUsageParses) {
 
 TEST(CatalogueTest, LosslessPresetsAreMarkedSo) {
   for (const CatalogueEntry& e : CodecCatalogue()) {
-    if (e.name == "lossless" || e.name == "lossless-max") EXPECT_EQ(e.exactness, "lossless");
-    if (e.name == "bounded") EXPECT_EQ(e.exactness, "lossy");
-    if (e.name == "mixed" || e.name == "kv" || e.name == "layers") EXPECT_EQ(e.kind, "policy");
+    if (e.name == "lossless" || e.name == "lossless-max") {
+      EXPECT_EQ(e.exactness, "lossless");
+    }
+    if (e.name == "bounded") {
+      EXPECT_EQ(e.exactness, "lossy");
+    }
+    if (e.name == "mixed" || e.name == "kv" || e.name == "layers") {
+      EXPECT_EQ(e.kind, "policy");
+    }
   }
 }
 
