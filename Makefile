@@ -1,7 +1,11 @@
 # The two commands a newcomer runs: `make demo` and `make test`. Both install what they need.
 BUILD ?= build
 JOBS ?= $(shell nproc)
-CMAKE_FLAGS ?=
+# -g1 (line tables and function names: enough for backtraces, perf and sanitizer reports) rather
+# than RelWithDebInfo's -g, which costs a third more compile time (cli_test.cc: 25 s against
+# 18 s) and generates the same code. Configure a Debug build of your own for a debugger.
+CMAKE_FLAGS ?= '-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG' \
+	'-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG'
 
 .PHONY: deps configure build test demo bench bench-service format clean fuzz test-asan golden soak \
 	engine-deps engine-check bench-engine
@@ -85,7 +89,7 @@ clean:
 ARM64_BUILD ?= build-arm64
 .PHONY: test-arm64
 test-arm64: configure
-	@./scripts/test-arm64.sh $(ARM64_BUILD) $(BUILD) $(JOBS)
+	@./scripts/test-arm64.sh $(ARM64_BUILD) $(BUILD) $(JOBS) $(CMAKE_FLAGS)
 
 # Deployment (docs/OPERATIONS.md): the image built and run in a private dockerd, Prometheus
 # scraping a real server, the dashboard, alerts, compose and k8s manifests checked by real tools,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/test-arm64.sh ARM64_BUILD X86_BUILD [JOBS]  (run by `make test-arm64`)
+# scripts/test-arm64.sh ARM64_BUILD X86_BUILD [JOBS [CMAKE_FLAGS...]]  (run by `make test-arm64`)
 #
 # Cross-compiles the codec core and its tests for ARM64 (cmake/aarch64-linux-gnu.cmake), runs
 # them under qemu-aarch64-static through ctest, then exchanges frames between that build and
@@ -10,12 +10,13 @@ cd "$(dirname "$0")/.."
 arm=${1:?usage: test-arm64.sh ARM64_BUILD X86_BUILD [JOBS]}
 x86=${2:?usage: test-arm64.sh ARM64_BUILD X86_BUILD [JOBS]}
 jobs=${3:-2}
+cmake_flags=("${@:4}")  # the native build's (the Makefile's CMAKE_FLAGS)
 qemu=(qemu-aarch64-static -L /)  # the libc cmake/aarch64-linux-gnu.cmake explains
 start=$SECONDS
 took() { echo "test-arm64: $1 ($((SECONDS - start)) s so far)"; }
 
 ./scripts/install-arm64-deps.sh
-cmake -S . -B "$arm" -G Ninja -DKVCOMP_CORE_ONLY=ON \
+cmake -S . -B "$arm" -G Ninja -DKVCOMP_CORE_ONLY=ON "${cmake_flags[@]}" \
   -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" > /dev/null
 cmake --build "$arm" -j "$jobs"
 took "cross-built $arm"
