@@ -23,6 +23,7 @@ CLI_BIN=$BUILD/client/kvcomp
 IMAGE=kvcomp:dev
 source deploy/checks/lib.sh
 source deploy/checks/dockerd.sh
+source deploy/checks/image-deps.sh
 
 work=$(mktemp -d /tmp/kvcomp-deploy-check.XXXXXX)
 PROM_PID=
@@ -134,14 +135,9 @@ PYEOF
 check_image() {
   dockerd_start
   local base t0
-  base=$(deploy/checks/base-image.sh import) || fail "base image (debootstrap + docker import)"
+  base=$(image_deps)
   t0=$SECONDS
-  # The *-deps stages are tagged so `image prune` below keeps their apt layers cached.
   local args=(--network host -f deploy/docker/Dockerfile --build-arg "BASE_IMAGE=$base" --build-arg JOBS=2)
-  docker build -q "${args[@]}" --target build-deps -t kvcomp-build-deps:cache . > /dev/null ||
-    fail "docker build --target build-deps"
-  docker build -q "${args[@]}" --target runtime-deps -t kvcomp-runtime-deps:cache . > /dev/null ||
-    fail "docker build --target runtime-deps"
   # runc on a loaded machine sometimes fails to start a step's container ("OCI runtime create
   # failed"); one retry resumes from the cached layers. Any other failure is final.
   if ! docker build "${args[@]}" -t "$IMAGE" . > "$work/build.log" 2>&1; then
