@@ -42,9 +42,10 @@ class CliTest : public ::testing::Test {
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
   }
-  ProcessResult Kvcomp(std::vector<std::string> args, const RunOptions& options = {}) {
-    args.insert(args.begin(), KVCOMP_CLI_BINARY);
-    return kvcomp::testing::Run(args, options);
+  ProcessResult Kvcomp(const std::vector<std::string>& args, const RunOptions& options = {}) {
+    std::vector<std::string> command = {KVCOMP_CLI_BINARY};
+    command.insert(command.end(), args.begin(), args.end());
+    return kvcomp::testing::Run(command, options);
   }
   ProcessResult Compress(const std::string& in, const std::string& out,
                          std::vector<std::string> extra = {}) {
@@ -315,12 +316,11 @@ TEST_F(CliTest, UnwritableOutputFailsAndLeavesNoPartialFile) {
 TEST(CliStreamTest, TensorAboveTheMessageLimitRoundTripsThroughStreams) {
   auto server = ServerProcess::Start({"--max-message-bytes", std::to_string(1 << 20)});
   ASSERT_TRUE(server.ok()) << server.status();
-  auto kvcomp = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), KVCOMP_CLI_BINARY);
-    for (const char* a : {"--server", "--max-message-mib"}) args.push_back(a);
-    args.insert(args.end() - 1, (*server)->address());
-    args.push_back("1");
-    return kvcomp::testing::Run(args);
+  auto kvcomp = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> command = {KVCOMP_CLI_BINARY};
+    command.insert(command.end(), args.begin(), args.end());
+    command.insert(command.end(), {"--server", (*server)->address(), "--max-message-mib", "1"});
+    return kvcomp::testing::Run(command);
   };
   TempDir tmp;
   // Layer 0 K and V, FP16 [8, 2048, 128]: 4 MiB each, and layer 1 (tiny) sent whole.
