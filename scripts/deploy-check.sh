@@ -134,17 +134,15 @@ PYEOF
 
 check_image() {
   dockerd_start
-  local base t0
-  base=$(image_deps)
-  t0=$SECONDS
-  local args=(--network host -f deploy/docker/Dockerfile --build-arg "BASE_IMAGE=$base" --build-arg JOBS=2)
+  image_deps
+  local t0=$SECONDS
   # runc on a loaded machine sometimes fails to start a step's container ("OCI runtime create
   # failed"); one retry resumes from the cached layers. Any other failure is final.
-  if ! docker build "${args[@]}" -t "$IMAGE" . > "$work/build.log" 2>&1; then
+  if ! docker build "${IMAGE_BUILD_ARGS[@]}" -t "$IMAGE" . > "$work/build.log" 2>&1; then
     tail -40 "$work/build.log" >&2
     grep -q "OCI runtime create failed" "$work/build.log" || fail "docker build (log above)"
     echo "image: WARNING: runc could not start a build container; retrying the build once" >&2
-    docker build "${args[@]}" -t "$IMAGE" . > "$work/build.log" 2>&1 || {
+    docker build "${IMAGE_BUILD_ARGS[@]}" -t "$IMAGE" . > "$work/build.log" 2>&1 || {
       tail -40 "$work/build.log" >&2
       fail "docker build (log above)"
     }

@@ -5,17 +5,18 @@
 # alone (`image-deps.sh`, as scripts/prefetch.sh does) it starts and stops a private dockerd.
 # The stages are tagged, so `docker image prune` keeps their layers cached.
 
-# image_deps: builds both stages in $DOCKER_HOST's dockerd; prints the base image's tag.
+# image_deps: builds both stages in $DOCKER_HOST's dockerd, and sets IMAGE_BUILD_ARGS, the
+# `docker build` arguments of the image itself (the same, so the stages' cache is hit).
+IMAGE_BUILD_ARGS=()
 image_deps() {
   local base
   base=$(deploy/checks/base-image.sh import) || fail "base image (debootstrap + docker import)"
-  local args=(--network host -f deploy/docker/Dockerfile --build-arg "BASE_IMAGE=$base"
+  IMAGE_BUILD_ARGS=(--network host -f deploy/docker/Dockerfile --build-arg "BASE_IMAGE=$base"
     --build-arg JOBS=2)
-  docker build -q "${args[@]}" --target build-deps -t kvcomp-build-deps:cache . > /dev/null ||
-    fail "docker build --target build-deps"
-  docker build -q "${args[@]}" --target runtime-deps -t kvcomp-runtime-deps:cache . > /dev/null ||
-    fail "docker build --target runtime-deps"
-  echo "$base"
+  docker build -q "${IMAGE_BUILD_ARGS[@]}" --target build-deps -t kvcomp-build-deps:cache . \
+    > /dev/null || fail "docker build --target build-deps"
+  docker build -q "${IMAGE_BUILD_ARGS[@]}" --target runtime-deps -t kvcomp-runtime-deps:cache . \
+    > /dev/null || fail "docker build --target runtime-deps"
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
@@ -25,5 +26,5 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
   source deploy/checks/dockerd.sh
   trap dockerd_stop EXIT
   dockerd_start
-  image_deps > /dev/null
+  image_deps
 fi

@@ -35,6 +35,13 @@ using kvcomp::testing::TempDir;
 
 const char* kRuns[] = {"story_prose", "technical_prose", "mmlu_fewshot_q1", "generated_greedy"};
 
+// The kvcomp CLI run with `args`.
+ProcessResult RunCli(const std::vector<std::string>& args, const RunOptions& options = {}) {
+  std::vector<std::string> command = {KVCOMP_CLI_BINARY};
+  command.insert(command.end(), args.begin(), args.end());
+  return kvcomp::testing::Run(command, options);
+}
+
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -43,9 +50,7 @@ class CliTest : public ::testing::Test {
     server_ = std::move(*server);
   }
   ProcessResult Kvcomp(const std::vector<std::string>& args, const RunOptions& options = {}) {
-    std::vector<std::string> command = {KVCOMP_CLI_BINARY};
-    command.insert(command.end(), args.begin(), args.end());
-    return kvcomp::testing::Run(command, options);
+    return RunCli(args, options);
   }
   ProcessResult Compress(const std::string& in, const std::string& out,
                          std::vector<std::string> extra = {}) {
@@ -316,11 +321,9 @@ TEST_F(CliTest, UnwritableOutputFailsAndLeavesNoPartialFile) {
 TEST(CliStreamTest, TensorAboveTheMessageLimitRoundTripsThroughStreams) {
   auto server = ServerProcess::Start({"--max-message-bytes", std::to_string(1 << 20)});
   ASSERT_TRUE(server.ok()) << server.status();
-  auto kvcomp = [&](const std::vector<std::string>& args) {
-    std::vector<std::string> command = {KVCOMP_CLI_BINARY};
-    command.insert(command.end(), args.begin(), args.end());
-    command.insert(command.end(), {"--server", (*server)->address(), "--max-message-mib", "1"});
-    return kvcomp::testing::Run(command);
+  auto kvcomp = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--server", (*server)->address(), "--max-message-mib", "1"});
+    return RunCli(args);
   };
   TempDir tmp;
   // Layer 0 K and V, FP16 [8, 2048, 128]: 4 MiB each, and layer 1 (tiny) sent whole.
