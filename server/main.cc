@@ -7,11 +7,21 @@
 #include "server/server_flags.h"
 
 int main(int argc, char** argv) {
-  // Tensors and frames of 4 MiB and more get their own mappings, returned to the system when
-  // freed. glibc's default threshold rises to the largest block freed (up to 32 MiB), after
-  // which a burst of large calls stays in the heap: the soak saw RSS step from 67 to 149 MiB
-  // after a round of 16 MiB tensors and stay there, idle.
-  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  // Memory is kept from call to call and handed back when the server rests (the trimmer in
+  // server_app.cc calls malloc_trim every 5 s). A call frees its frames and outputs at its end,
+  // and a heap that gave them straight back made the next call fault them in again: one 64 MiB
+  // Compress cost 2.4 CPU s / GB so, 1.2 without (docs/BENCHMARKS.md).
+  // - free() never trims (with the mmap threshold set, glibc's trim threshold is 128 KiB).
+  // - Blocks up to 16 MiB (a tensor of 8 heads x 8192 tokens x 128 FP16) come from the heap,
+  //   not from mmap, for the same reason. A stream's chunks (32 MiB by default) are mapped on
+  //   their own and unmapped when freed: in the heap, they raised a 256 MiB stream's peak RSS
+  //   from 86 to 120 MiB (kvcomp_stream_memory_test), 16 MiB blocks only to 110.
+  // - One arena: malloc_trim gives back only the main arena's top, so per-thread arenas kept the
+  //   last burst's memory for good (58 MiB more of an idle server's RSS). The lock is taken a
+  //   few dozen times by a task of milliseconds; small blocks come from per-thread caches.
+  mallopt(M_ARENA_MAX, 1);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_MMAP_THRESHOLD, 16 << 20);
   // Before any thread starts, so every thread inherits the blocked mask.
   const sigset_t signals = kvcomp::server::BlockShutdownSignals();
 
