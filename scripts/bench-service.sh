@@ -9,7 +9,9 @@
 #    1 MiB FP16 Llama-shaped tensors ([8 heads, 512 tokens, 128 dim]).
 # 2. kvcomp load, closed loop, 2 x WORKERS callers, over TCP then over shared memory (--shm:
 #    tensors named by region, frames written to a region): the peak RPS and GB/s.
-# 3. efficiency = RPC GB/s / in-process GB/s, each transport against this round's in-process.
+# 3. efficiency = RPC GB/s / in-process GB/s, each transport against this round's in-process;
+#    and by CPU cost: in-process compress CPU s / GB over (server + kvcomp load) CPU s / GB in
+#    the closed loop, which other work on a shared machine changes much less than GB/s.
 # 4. kvcomp load, open loop (Poisson) at 50% of each transport's own peak: p50 / p99 latency.
 # Then scripts/bench_scaling.py: one Compress of a 64 MiB Llama-shaped cache (16 layers x K/V
 # of [8, 1024, 128] FP16) over shared memory, servers with 1 and 2 workers alternated.
@@ -31,10 +33,6 @@ done
 workers="${WORKERS:-$(nproc)}"
 connections="${CONNECTIONS:-1}"
 rounds="${ROUNDS:-3}"
-# glibc returns every 1 MiB buffer to the kernel (mmap/munmap per message) unless told not
-# to: on this workload that doubles the server's system time. Set GLIBC_TUNABLES= (empty) to
-# measure the default allocator behaviour.
-export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456}"
 out="${OUT:-$build/bench-service}"
 mkdir -p "$out"
 data="llama:layers=4,heads=8,dim=128,tokens=512,dtype=fp16"  # 8 tensors of 1 MiB
@@ -66,8 +64,8 @@ ticks() {
   echo "$(date +%s.%N) $(awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat)" \
     "$(awk '{print $14+$15}' "/proc/$server_pid/stat")" "$(awk '{print $16+$17}' "/proc/$$/stat")"
 }
-phase() {  # phase NAME COMMAND...: runs COMMAND, writes NAME.other (cores others used)
-  local name=$1 before after
+phase() {  # phase NAME COMMAND...: runs COMMAND; writes NAME.other (cores others used) and
+  local name=$1 before after  # NAME.cpu (CPU seconds of the server, and of kvcomp bench/load)
   shift
   before=$(ticks)
   "$@"
@@ -77,7 +75,8 @@ import os, sys
 a, b = [[float(x) for x in s.split()] for s in sys.argv[1:3]]
 hz = os.sysconf('SC_CLK_TCK')
 print(round(max(0.0, (b[1] - a[1]) - (b[2] - a[2]) - (b[3] - a[3])) / hz / (b[0] - a[0]), 3))
-" "$before" "$after" > "$out/$name.other"
+open(sys.argv[3], 'w').write(f'{(b[2] - a[2]) / hz} {(b[3] - a[3]) / hz}')
+" "$before" "$after" "$out/$name.cpu" > "$out/$name.other"
 }
 
 inprocess() { "$cli" bench "$data" --codec "$codec" --threads "$workers" --runs 7 --json > "$1"; }
@@ -99,18 +98,25 @@ import json, os, statistics, sys
 out, codec, workers, connections, rounds = sys.argv[1:3] + [int(a) for a in sys.argv[3:6]]
 load = lambda name: json.load(open(os.path.join(out, name)))
 other = lambda name: float(open(os.path.join(out, name + ".other")).read())
+cpu = lambda name: [float(x) for x in open(os.path.join(out, name + ".cpu")).read().split()]
 rows = []
 for r in range(1, rounds + 1):
     ip = load(f"inprocess-{r}.json")
     row = {"round": r, "inprocess_gb_s": ip["compress_gb_per_second"], "ratio": ip["ratio"],
+           "inprocess_cpu_s_per_gb": ip["compress_cpu_seconds_per_gb"],
            "other_cores": {p: other(f"{p}-{r}") for p in
                            ("inprocess", "peak-tcp", "peak-shm", "half-tcp", "half-shm")}}
     for t in ("tcp", "shm"):
         peak, half = load(f"peak-{t}-{r}.json"), load(f"half-{t}-{r}.json")
         p50, p99 = half["latency_ms"]["p50"], half["latency_ms"]["p99"]
+        server_s, client_s = cpu(f"peak-{t}-{r}")
+        gb = peak["ok_raw_bytes"] / 1e9
         row[t] = {"peak_rps": peak["rps"], "peak_gb_s": peak["raw_gb_per_second"],
                   "peak_errors": peak["errors"],
                   "efficiency": peak["raw_gb_per_second"] / ip["compress_gb_per_second"],
+                  "server_cpu_s_per_gb": server_s / gb, "client_cpu_s_per_gb": client_s / gb,
+                  "efficiency_by_cpu": ip["compress_cpu_seconds_per_gb"] * gb /
+                                       (server_s + client_s),
                   "half_rps": half["rps"], "p50_ms": p50, "p99_ms": p99,
                   "p99_over_p50": p99 / p50 if p50 else None, "half_errors": half["errors"]}
     row["shm_over_tcp_gb_s"] = row["shm"]["peak_gb_s"] / row["tcp"]["peak_gb_s"]
@@ -123,17 +129,18 @@ summary = {
     "median": {"inprocess_gb_s": med(lambda r: r["inprocess_gb_s"]),
                "shm_over_tcp_gb_s": med(lambda r: r["shm_over_tcp_gb_s"]),
                **{f"{t}_{k}": med(lambda r: r[t][k]) for t in ("tcp", "shm")
-                  for k in ("peak_gb_s", "efficiency", "p50_ms", "p99_ms", "p99_over_p50")}},
+                  for k in ("peak_gb_s", "efficiency", "efficiency_by_cpu", "p50_ms", "p99_ms",
+                            "p99_over_p50")}},
 }
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
 print(f"codec {codec}, {workers} server workers, {connections} client connection(s), "
       f"{os.cpu_count()} cores, load average {summary['loadavg_1m']:.2f}, {rounds} rounds, "
       f"GLIBC_TUNABLES={summary['glibc_tunables']!r}")
-print("round  in-process GB/s | tcp: GB/s  eff  p50/p99 ms  p99/p50 | "
-      "shm: GB/s  eff  p50/p99 ms  p99/p50 | shm/tcp | most cores others took in a phase")
+print("round  in-process GB/s | tcp: GB/s  eff  eff-by-cpu  p50/p99 ms  p99/p50 | "
+      "shm: GB/s  eff  eff-by-cpu  p50/p99 ms  p99/p50 | shm/tcp | most cores others took")
 for r in rows:
     cells = " | ".join(
-        f"{t}: {r[t]['peak_gb_s']:.3f} {r[t]['efficiency']:.2f} "
+        f"{t}: {r[t]['peak_gb_s']:.3f} {r[t]['efficiency']:.2f} {r[t]['efficiency_by_cpu']:.2f} "
         f"{r[t]['p50_ms']:.2f}/{r[t]['p99_ms']:.2f} {r[t]['p99_over_p50']:.2f}"
         for t in ("tcp", "shm"))
     print(f"{r['round']:5d}  {r['inprocess_gb_s']:.3f}           | {cells} | "
@@ -141,6 +148,8 @@ for r in rows:
 m = summary["median"]
 print(f"median : in process {m['inprocess_gb_s']:.3f} GB/s; efficiency over shm "
       f"{m['shm_efficiency']:.2f} (target >= 0.85) against {m['tcp_efficiency']:.2f} over TCP; "
+      f"by CPU cost {m['shm_efficiency_by_cpu']:.2f} over shm, "
+      f"{m['tcp_efficiency_by_cpu']:.2f} over TCP; "
       f"p99/p50 at half load {m['shm_p99_over_p50']:.2f} over shm (target <= 3), "
       f"{m['tcp_p99_over_p50']:.2f} over TCP")
 PY

@@ -12,9 +12,8 @@ Speed-up = median 1-worker time / median 2-worker time. The server's CPU time pe
 (utime + stime from /proc) over its wall time says how many cores it had: on a machine shared
 with other work, the second worker waits for a core. The cores other processes took during
 each call (the machine's busy time less the server's and this client's) are reported too.
-The servers inherit GLIBC_TUNABLES: bench-service.sh sets a 256 MiB trim threshold, without
-which the server's heaps give their free top back after each call and this call costs about
-twice the CPU (page faults; docs/BENCHMARKS.md).
+The servers run with their own allocator settings (server/main.cc: memory kept from call to
+call), as deployed; a GLIBC_TUNABLES in the environment is reported.
 """
 import json
 import os

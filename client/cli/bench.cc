@@ -4,6 +4,7 @@
 // workers could reach at best).
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <iostream>
 #include <thread>
 
@@ -26,15 +27,29 @@ struct BenchFlags {
   bool json = false;
 };
 
-// Runs `work(thread)` on `threads` threads; returns the wall seconds.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+struct Timing {
+  double wall = 0;  // seconds
+  double cpu = 0;   // the process's CPU seconds, all threads
+};
+
+// Runs `work(thread)` on `threads` threads. The CPU time is what a machine shared with other
+// work does not change: the service benchmark compares it with a server's (bench-service.sh).
 template <typename Fn>
-double Timed(int threads, Fn work) {
+Timing Timed(int threads, Fn work) {
+  const double cpu0 = ProcessCpuSeconds();
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
   work(0);
   for (auto& t : pool) t.join();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+          ProcessCpuSeconds() - cpu0};
 }
 
 int RunBench(const BenchFlags& f) {
@@ -70,29 +85,32 @@ int RunBench(const BenchFlags& f) {
     }
     frames.push_back(std::move(out->frame));
   }
-  std::vector<double> comp_s, decomp_s;
+  std::vector<double> comp_s, decomp_s, comp_cpu_s;
   std::atomic<bool> failed{false};
   int done_runs = 0;
   {
     Progress progress("kvcomp bench", !f.json,
                       [&] { return static_cast<double>(done_runs) / f.runs; });
     for (int r = 0; r < f.runs; ++r) {
-      comp_s.push_back(Timed(f.threads, [&](int) {
+      const Timing comp = Timed(f.threads, [&](int) {
         for (const TensorView& v : views) {
           if (!(*codec)->Compress(v).ok()) failed = true;
         }
-      }));
+      });
+      comp_s.push_back(comp.wall);
+      comp_cpu_s.push_back(comp.cpu);
       decomp_s.push_back(Timed(f.threads, [&](int) {
-        for (const auto& frame : frames) {
-          if (!Decompress(frame).ok()) failed = true;
-        }
-      }));
+                           for (const auto& frame : frames) {
+                             if (!Decompress(frame).ok()) failed = true;
+                           }
+                         }).wall);
       ++done_runs;
     }
   }
   if (failed) return Fail(kCmd, kExitInput, absl::InternalError("a timed run failed"));
   std::sort(comp_s.begin(), comp_s.end());
   std::sort(decomp_s.begin(), decomp_s.end());
+  std::sort(comp_cpu_s.begin(), comp_cpu_s.end());
   const double bytes = static_cast<double>(raw) * f.threads;
   const double comp_gbps = bytes / Percentile(comp_s, 0.5) / 1e9;
   const double decomp_gbps = bytes / Percentile(decomp_s, 0.5) / 1e9;
@@ -110,6 +128,7 @@ int RunBench(const BenchFlags& f) {
     j["threads"] = f.threads;
     j["compress_gb_per_second"] = comp_gbps;
     j["decompress_gb_per_second"] = decomp_gbps;
+    j["compress_cpu_seconds_per_gb"] = Percentile(comp_cpu_s, 0.5) / (bytes / 1e9);
     j["compress_seconds"] = comp_s;
     j["decompress_seconds"] = decomp_s;
     std::cout << j.dump(2) << "\n";

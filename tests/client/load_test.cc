@@ -169,6 +169,7 @@ TEST(BenchTest, ReportsRatioAndSpeedOnAGeneratedShapeAndAFile) {
   EXPECT_TRUE(j["lossless"].get<bool>());
   EXPECT_GT(j["compress_gb_per_second"].get<double>(), 0);
   EXPECT_GT(j["decompress_gb_per_second"].get<double>(), 0);
+  EXPECT_GT(j["compress_cpu_seconds_per_gb"].get<double>(), 0);
   EXPECT_EQ(j["compress_seconds"].size(), 3u);
 
   TempDir tmp;
