@@ -4,8 +4,8 @@ shared memory, on a server with 1 worker and on one with 2, alternated.
 
     /usr/bin/python3 scripts/bench_scaling.py BUILD_DIR [CODEC] [OUT_DIR]
 
-The cache (kvcomp generate: 16 layers x K/V of [8 heads, 1024 tokens, 128 dim] FP16, 64 MiB)
-lives in a region, and the frames are written to another, so the call's time is the server's
+The cache (kvcomp generate: 16 layers x K/V of [8 heads, 1024 tokens, 128 dim] FP16, 64 MiB;
+LAYERS and TOKENS change it) lives in a region, and the frames are written to another, so the call's time is the server's
 work. ROUNDS (default 5) rounds, each starting both servers' runs in turn (the order swapped
 every round); each run times CALLS (default 3) calls after one warm-up and keeps the median.
 Speed-up = median 1-worker time / median 2-worker time. The server's CPU time per call
@@ -13,7 +13,9 @@ Speed-up = median 1-worker time / median 2-worker time. The server's CPU time pe
 with other work, the second worker waits for a core. The cores other processes took during
 each call (the machine's busy time less the server's and this client's) are reported too.
 The servers run with their own allocator settings (server/main.cc: memory kept from call to
-call), as deployed; a GLIBC_TUNABLES in the environment is reported.
+call), as deployed; a GLIBC_TUNABLES in the environment is reported. After its calls each
+server rests IDLE_SECONDS (default 6), and its anonymous RSS (its own memory, not the regions)
+is reported before and after.
 """
 import json
 import os
@@ -30,6 +32,8 @@ codec = sys.argv[2] if len(sys.argv) > 2 else "lossless"
 out_dir = sys.argv[3] if len(sys.argv) > 3 else os.path.join(build, "bench-service")
 rounds = int(os.environ.get("ROUNDS_SCALING", os.environ.get("ROUNDS", "5")))
 calls = int(os.environ.get("CALLS", "3"))
+idle_seconds = float(os.environ.get("IDLE_SECONDS", "6"))  # then the server's resting RSS
+layers, tokens = os.environ.get("LAYERS", "16"), os.environ.get("TOKENS", "1024")
 sys.path.insert(0, os.path.join(build, "client", "python"))
 import kvcomp  # noqa: E402
 
@@ -40,6 +44,11 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def anon_rss_mib(pid):  # the server's own memory, without the shared regions it maps
+    with open(f"/proc/{pid}/status") as f:
+        return [int(line.split()[1]) / 1024 for line in f if line.startswith("RssAnon:")][0]
 
 
 def machine_busy_seconds():
@@ -86,9 +95,13 @@ def run(workers, arrays, tmp):
                 others.append(max(0.0, machine_busy_seconds() - busy0 - cpus[-1] -
                                   (own_cpu_seconds() - own0)) / walls[-1])
             ratio = result.totals.ratio
+            busy_rss = anon_rss_mib(server.pid)
+            time.sleep(idle_seconds)  # the trimmer hands free memory back every 5 s
+            idle_rss = anon_rss_mib(server.pid)
             region_in.close()
             region_out.close()
         return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus),
+                "rss_after_calls_mib": busy_rss, "rss_idle_mib": idle_rss,
                 "other_cores": max(others), "ratio": ratio, "raw_bytes": raw}
     finally:
         server.terminate()
@@ -99,8 +112,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="kvcomp-scaling-") as tmp:
         cache = os.path.join(tmp, "cache.npz")
         subprocess.run([os.path.join(build, "client", "kvcomp"), "generate", "-o", cache,
-                        "--layers", "16", "--kv-heads", "8", "--head-dim", "128", "--tokens",
-                        "1024", "--dtype", "fp16", "--quiet"], check=True)
+                        "--layers", layers, "--kv-heads", "8", "--head-dim", "128", "--tokens",
+                        tokens, "--dtype", "fp16", "--quiet"], check=True)
         arrays = {k: v for k, v in np.load(cache).items() if k.startswith("layer")}
         runs = {1: [], 2: []}
         for r in range(rounds):
@@ -124,7 +137,10 @@ def main():
           f"GLIBC_TUNABLES={summary['glibc_tunables']!r}")
     for w in (1, 2):
         print(f"  {w} worker(s): median {med[w] * 1e3:.0f} ms ({gb / med[w]:.3f} GB/s), "
-              f"server cores used {summary['cores_used'][w]:.2f}")
+              f"server cores used {summary['cores_used'][w]:.2f}, CPU "
+              f"{statistics.median(x['cpu_s'] for x in runs[w]) / gb:.2f} s / GB, server RSS "
+              f"{max(x['rss_after_calls_mib'] for x in runs[w]):.0f} MiB after the calls, "
+              f"{max(x['rss_idle_mib'] for x in runs[w]):.0f} MiB {idle_seconds:.0f} s later")
     print(f"  speed-up 1 -> 2 workers: {summary['speedup_of_medians']:.2f} (target >= 1.8); "
           f"per round {', '.join(f'{s:.2f}' for s in speedups)}")
     print("  most cores other processes took during a call, per round (1 worker / 2 workers): " +
