@@ -5,10 +5,10 @@ shared memory, on a server with 1 worker and on one with 2, alternated.
     /usr/bin/python3 scripts/bench_scaling.py BUILD_DIR [CODEC] [OUT_DIR]
 
 The cache (kvcomp generate: 16 layers x K/V of [8 heads, 1024 tokens, 128 dim] FP16, 64 MiB;
-LAYERS and TOKENS change it) lives in a region, and the frames are written to another, so the call's time is the server's
-work. ROUNDS (default 5) rounds, each starting both servers' runs in turn (the order swapped
+LAYERS and TOKENS change it) lives in a region, and the frames are written to another, so the
+call's time is the server's work. ROUNDS (default 5) rounds, each starting both servers' runs in turn (the order swapped
 every round); each run times CALLS (default 3) calls after one warm-up and keeps the median.
-Speed-up = median 1-worker time / median 2-worker time. The server's CPU time per call
+Speed-up = median 1-worker time / median 2-worker time. The server's CPU time per call (mean)
 (utime + stime from /proc) over its wall time says how many cores it had: on a machine shared
 with other work, the second worker waits for a core. The cores other processes took during
 each call (the machine's busy time less the server's and this client's) are reported too.
@@ -100,7 +100,8 @@ def run(workers, arrays, tmp):
             idle_rss = anon_rss_mib(server.pid)
             region_in.close()
             region_out.close()
-        return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus),
+        # CPU as the calls' mean: /proc counts it in 10 ms ticks, a tenth of a call.
+        return {"wall_s": statistics.median(walls), "cpu_s": sum(cpus) / len(cpus),
                 "rss_after_calls_mib": busy_rss, "rss_idle_mib": idle_rss,
                 "other_cores": max(others), "ratio": ratio, "raw_bytes": raw}
     finally:

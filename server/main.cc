@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
   // server_app.cc calls malloc_trim every 5 s). A call frees its frames and outputs at its end,
   // and a heap that gave them straight back made the next call fault them in again: one 64 MiB
   // Compress cost 2.4 CPU s / GB so, 1.2 without (docs/BENCHMARKS.md).
-  // - free() never trims (with the mmap threshold set, glibc's trim threshold is 128 KiB).
+  // - free() never trims the heap; glibc's threshold, once the mmap one is set, is 128 KiB.
   // - Blocks up to 16 MiB (a tensor of 8 heads x 8192 tokens x 128 FP16) come from the heap,
   //   not from mmap, for the same reason. A stream's chunks (32 MiB by default) are mapped on
   //   their own and unmapped when freed: in the heap, they raised a 256 MiB stream's peak RSS

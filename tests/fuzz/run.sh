@@ -14,17 +14,19 @@ slots=${3:-$(nproc)}
 here=$(cd "$(dirname "$0")" && pwd)
 kv=${KVCOMP_SHARED_KV:-$here/../../../shared/kv}
 run=$build/fuzz-run
-# The longest first, so that the last slot does not start a long target alone: libFuzzer replays
-# a target's whole corpus before its SECONDS count (.ci/run of f05e99d here: service 213 s in all,
-# roundtrip 156 s, the others 60-64 s).
-targets=(roundtrip stage_decode spec frame)
-
 rm -rf "$run/seeds"
 "$build/tests/fuzz/make_seeds" "$kv" "$run/seeds"
-if [[ -x $build/tests/fuzz/fuzz_server ]]; then  # builds with the server
+# The server's targets build with the server only.
+if [[ -x $build/tests/fuzz/fuzz_server ]]; then
   "$build/tests/fuzz/make_server_seeds" "$kv" "$run/seeds"
-  targets=(service "${targets[0]}" server "${targets[@]:1}")
 fi
+# Every target built, the longest first, so that the last slot does not start a long one alone:
+# libFuzzer replays a target's whole corpus before its SECONDS count (.ci/run of f05e99d here:
+# service 213 s in all, roundtrip 156 s, the others 60-64 s).
+targets=()
+for t in service roundtrip server stage_decode spec frame; do
+  if [[ -x $build/tests/fuzz/fuzz_$t ]]; then targets+=("$t"); fi
+done
 mkdir -p "$run/artifacts"
 
 # fuzz_one TARGET: one libFuzzer run; its log is $run/TARGET.log, its exit code $run/TARGET.rc.
